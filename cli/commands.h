@@ -1,0 +1,25 @@
+/*
+ * The subcommands of `xcensus`. Each family lives in its own cmd_*.c and is
+ * listed in the table in main.c. A command gets argv with argv[0] set to its
+ * own name (e.g. "caps"), parses its options with getopt_long, answers
+ * --help (and -h) on stdout with exit 0, and returns the process exit code:
+ *   0 success, 1 failure (the command ran and found a problem),
+ *   2 usage error (bad arguments, message on stderr).
+ */
+#ifndef XC_COMMANDS_H
+#define XC_COMMANDS_H
+
+/* Options given before the command name, shared by every command. */
+struct cli_globals {
+    const char *config_path; /* --config FILE, or NULL */
+};
+
+enum { EXIT_USAGE = 2 };
+
+int cmd_caps(int argc, char **argv, const struct cli_globals *g);    /* cmd_caps.c */
+int cmd_config(int argc, char **argv, const struct cli_globals *g);  /* cmd_config.c */
+int cmd_migrate(int argc, char **argv, const struct cli_globals *g); /* cmd_db.c */
+int cmd_import(int argc, char **argv, const struct cli_globals *g);  /* cmd_import.c */
+int cmd_query(int argc, char **argv, const struct cli_globals *g);   /* cmd_db.c */
+
+#endif
