@@ -23,7 +23,7 @@ void log_set_stream(FILE *f);
 void log_write(enum log_level l, const char *tag, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
 void log_vwrite(enum log_level l, const char *tag, const char *fmt,
-                va_list ap);
+                va_list ap) PRINTF_LIKE(3, 0);
 
 #define LOG_AT(lvl, tag, ...)                                                  \
     do {                                                                       \
