@@ -50,6 +50,12 @@ bool hash_digest(enum hash_algo a, const void *data, size_t n,
 bool hash_b64(enum hash_algo a, const void *data, size_t n,
               char out[HASH_B64_MAX]) MUST_CHECK;
 
+/* RFC 7693 BLAKE2b (unkeyed) with an outlen-byte digest, 1..64; the
+ * built-in implementation behind "blake2b-256" (OpenSSL 3.0 offers only
+ * the 64-byte output). */
+void hash_blake2b(const void *data, size_t n, unsigned char *out,
+                  size_t outlen);
+
 /* Bytes base64_encode() writes for n input bytes, NUL included. */
 #define BASE64_ENCODED_SIZE(n) ((((n) + 2) / 3) * 4 + 1)
 /* RFC 4648 s4 encoding with padding; writes a C string into out (which
