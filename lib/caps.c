@@ -367,7 +367,8 @@ static enum caps_error build(const struct disco_info *info,
     size_t nf = info->n_features;
     const char *fstack[SCRATCH];
     const char **fs = nf <= SCRATCH ? fstack : xreallocarray(NULL, nf, sizeof *fs);
-    memcpy(fs, info->features, nf * sizeof *fs);
+    if (nf)
+        memcpy(fs, info->features, nf * sizeof *fs);
     if (nf > 1)
         qsort(fs, nf, sizeof *fs, feat_cmp);
     for (size_t i = 0; i < nf; i++) {
