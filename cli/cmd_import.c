@@ -1,10 +1,136 @@
-/* Placeholder until the import command lands; replaced by its owner. */
+/*
+ * `xcensus import capsdb FILE.jsonl [--source NAME]`: loads an existing
+ * caps collection as a named source (see lib/capsdb.h). Later formats
+ * (dataset snapshots) join as further subcommands.
+ */
 #include "commands.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caps.h"
+#include "capsdb.h"
+#include "common.h"
+#include "log.h"
+#include "migrate.h"
+#include "pg.h"
+
+static void import_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: xcensus import capsdb [-d CONNINFO] [--source NAME] FILE.jsonl\n\n"
+            "load a caps collection in the capsdb JSON Lines format (one object per\n"
+            "line: node, ver, hash, disco_info_xml, optional source and well_formed):\n"
+            "every entry is parsed, verified (XEP-0115 section 5.4) and stored with its\n"
+            "outcome and normalized content, in one transaction, as the named source;\n"
+            "importing the same file again adds nothing\n\n"
+            "options:\n"
+            "  -d, --database CONNINFO  libpq conninfo or URI (default: $XCENSUS_DATABASE,\n"
+            "                           then libpq's PG* environment)\n"
+            "  -s, --source NAME        source name (default: the file name without its\n"
+            "                           extension, e.g. \"capsdb\")\n"
+            "  -q, --quiet              no summary\n"
+            "  -h, --help               this text\n\n"
+            "a bad line (bad JSON, missing field, unparsable XML) is reported on stderr as\n"
+            "FILE:LINE: message and skipped; the other lines are still imported\n\n"
+            "exit status: 0 every line imported, 1 some lines skipped or the import\n"
+            "failed (then nothing is stored), 2 usage error\n");
+}
+
+static void print_summary(const char *path, const char *source, const struct capsdb_stats *st)
+{
+    printf("%s: read %zu, imported %zu, skipped %zu lines into source \"%s\" in %.3f s\n",
+           path, st->read, st->imported, st->skipped, source, st->seconds);
+    printf("added: %lld caps entries, %lld disco contents, %lld features, "
+           "%lld observation rows\n",
+           st->new_entries, st->new_contents, st->new_features, st->observations);
+    printf("outcomes:");
+    for (int o = 0; o < CAPS_OUTCOME__COUNT; o++)
+        if (st->outcomes[o])
+            printf(" %s %zu", caps_outcome_name((enum caps_outcome)o), st->outcomes[o]);
+    printf("\nmatched by:");
+    for (int m = 0; m < CAPS_M__COUNT; m++)
+        if (st->matched[m])
+            printf(" %s %zu", caps_method_name((enum caps_method)m), st->matched[m]);
+    if (st->unmatched)
+        printf(" none %zu", st->unmatched);
+    printf("\n");
+    if (st->disagree)
+        printf("%zu line(s) carry a well_formed flag that contradicts the verdict\n",
+               st->disagree);
+}
+
+static int import_capsdb(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"database", required_argument, NULL, 'd'},
+        {"source", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL, *source = NULL;
+    bool quiet = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "d:s:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 's':
+            source = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            import_usage(stdout);
+            return 0;
+        default:
+            import_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        import_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    if (source && (source[0] == '\0' || strlen(source) > 200)) {
+        fprintf(stderr, "xcensus import: source name must have 1 to 200 bytes\n");
+        return EXIT_USAGE;
+    }
+    char *def = source ? NULL : capsdb_default_source(path);
+    if (!source)
+        source = def;
+
+    int rc = 1;
+    struct pg_conn *conn = pg_connect(pg_conninfo_resolve(db, NULL));
+    if (conn && migrate_require_current(conn)) {
+        struct capsdb_stats st;
+        enum capsdb_result res = capsdb_import(conn, path, source, stderr, &st);
+        if (res != CAPSDB_FAILED) {
+            if (!quiet)
+                print_summary(path, source, &st);
+            rc = res == CAPSDB_IMPORTED ? 0 : 1;
+        }
+    }
+    pg_close(conn);
+    free(def);
+    return rc;
+}
 
 int cmd_import(int argc, char **argv, const struct cli_globals *g)
 {
-    fprintf(stderr, "xcensus: \"import\" is not built yet\n");
-    return 1;
+    (void)g;
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        import_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[1], "capsdb") == 0)
+        return import_capsdb(argc - 1, argv + 1);
+    fprintf(stderr, "xcensus import: unrecognized format \"%s\" (known: capsdb)\n", argv[1]);
+    return EXIT_USAGE;
 }

@@ -291,7 +291,7 @@ CREATE INDEX room_observations_service_idx ON room_observations (service_id);
 --   matched_by strict | lenient | a variant name | NULL (nothing reproduces ver)
 CREATE TABLE caps_entries (
     id                    bigserial PRIMARY KEY,
-    algo                  text NOT NULL CHECK (algo <> '' AND length(algo) <= 32),
+    algo                  text NOT NULL CHECK (length(algo) <= 32), -- '': legacy
     ver                   text NOT NULL CHECK (length(ver) <= 1024),
     outcome               text NOT NULL
                           CHECK (outcome IN ('valid', 'ill-formed', 'mismatch',
@@ -308,7 +308,8 @@ CREATE TABLE caps_entries (
     first_seen            timestamptz NOT NULL DEFAULT now(),
     last_seen             timestamptz NOT NULL DEFAULT now(),
     UNIQUE (algo, ver),
-    CHECK (error IS NULL OR outcome = 'ill-formed')
+    CHECK (error IS NULL OR outcome = 'ill-formed'),
+    CHECK (algo <> '' OR outcome = 'legacy')
 );
 CREATE INDEX caps_entries_content_idx ON caps_entries (content_id);
 
@@ -474,11 +475,13 @@ CREATE TABLE analysis_runs (
 -- empty database.
 -- ---------------------------------------------------------------------------
 
--- Per source: caps entries it observed, distinct nodes, outcome counts.
+-- Per source: caps entries (distinct algo, ver) it observed, distinct
+-- (algo, node, ver) keys, distinct nodes, entry outcome counts.
 CREATE VIEW v_caps_summary AS
 SELECT s.name                                        AS source,
        s.kind                                        AS kind,
        count(DISTINCT e.id)                          AS entries,
+       count(*)                                      AS node_vers,
        count(DISTINCT o.node)                        AS nodes,
        count(DISTINCT e.id) FILTER (WHERE e.outcome = 'valid')      AS valid,
        count(DISTINCT e.id) FILTER (WHERE e.outcome = 'ill-formed') AS ill_formed,
