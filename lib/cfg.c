@@ -162,8 +162,8 @@ static void parser_error(struct ctx *c, const yaml_parser_t *p)
     case YAML_PARSER_ERROR:
         mark_of(&p->problem_mark, &line, &col);
         if (p->context)
-            err_at(c, line, col, NULL, "invalid YAML: %s %s", p->context,
-                   problem);
+            err_at(c, line, col, NULL, "invalid YAML: %s (%s)", problem,
+                   p->context);
         else
             err_at(c, line, col, NULL, "invalid YAML: %s", problem);
         break;
@@ -884,7 +884,7 @@ static char *suggest(const struct cfg_table *t, const char *prefix,
         memcpy(cand, k, wl);
         cand[wl] = '\0';
         size_t d = edit_distance(word, cand);
-        size_t limit = XC_MAX((size_t)2, strlen(cand) / 3);
+        size_t limit = strlen(cand) >= 4 ? 2 : 1;
         if (d <= limit && d < best) {
             best = d;
             free(found);
@@ -1464,10 +1464,10 @@ static void describe_range(const struct cfg_option *o, struct buf *b)
         break;
     case CFG_ENUM:
         for (int i = 0; o->words[i]; i++)
-            buf_printf(b, "%s%s", i ? " | " : "", o->words[i]);
+            buf_printf(b, "%s%s", i ? ", " : "one of: ", o->words[i]);
         break;
     case CFG_BOOL:
-        buf_puts(b, "true | false");
+        buf_puts(b, "true or false");
         break;
     default:
         break;
