@@ -469,6 +469,13 @@ static bool stage_line(struct importer *im, long line, const struct capsdb_entry
     return true;
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* The merge, in order; $1 is the source id. Each statement's row count is
  * collected where the summary needs it. */
 enum merge_count { MC_NONE, MC_FEATURES, MC_CONTENTS, MC_ENTRIES, MC_OBSERVATIONS };
@@ -541,12 +548,15 @@ static bool run_merge(struct importer *im, const char *source_id, struct capsdb_
 {
     const char *params[] = {source_id};
     for (size_t i = 0; i < ARRAY_LEN(merge); i++) {
+        double t = now_seconds();
         struct pg_result *r =
             pg_query(im->c, merge[i].sql, merge[i].nparams, params, &im->err);
         if (!r)
             return false;
         long long n = pg_cmd_rows(r);
         pg_clear(r);
+        log_debug("import merge step %zu: %lld rows in %.1f ms", i, n,
+                  (now_seconds() - t) * 1e3);
         switch (merge[i].count) {
         case MC_FEATURES:
             st->new_features = n;
@@ -596,13 +606,6 @@ static bool get_source(struct importer *im, const char *name, const char *path,
                  pg_nrows(r) == 1 ? pg_value(r, 0, 1) : "?");
     pg_clear(r);
     return ok;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static bool is_blank(const char *s, size_t n)
@@ -689,8 +692,12 @@ enum capsdb_result capsdb_import(struct pg_conn *c, const char *path,
         im.failed = true;
         goto done;
     }
+    log_debug("import: read and verified %zu lines in %.1f ms", st->read,
+              (now_seconds() - t0) * 1e3);
+    double t1 = now_seconds();
     if (!flush_stages(&im))
         goto done;
+    log_debug("import: staged by COPY in %.1f ms", (now_seconds() - t1) * 1e3);
     if (!run_merge(&im, source_id, st) || !pg_exec(c, "COMMIT", &im.err))
         im.failed = true;
 
