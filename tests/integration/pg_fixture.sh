@@ -26,6 +26,12 @@ start)
 stop)
   "$src/scripts/pg" stop "$dir"
   rm -f "$dir/env.sh"
+  # a cluster that had to live under /tmp is removed, its log kept here
+  if [ -f "$dir/home" ]; then
+    rm -rf "$dir/log.saved"
+    cp -rL "$dir/log" "$dir/log.saved" 2>/dev/null || true
+    "$src/scripts/pg" destroy "$dir"
+  fi
   ;;
 *) echo "usage: pg_fixture.sh start|stop DIR" >&2; exit 2 ;;
 esac
