@@ -62,11 +62,11 @@ struct ynode {
 };
 
 struct ctx {
-    const char *name;         /* file name for messages */
-    struct cfg_errors *errs;  /* where errors go */
-    unsigned flags;           /* CFG_NO_SECRETS */
-    const char *dir;          /* base for relative secret paths, or NULL */
-    const char *data;         /* input text, for reader error positions */
+    const char *name;        /* file name for messages */
+    struct cfg_errors *errs; /* where errors go */
+    unsigned flags;          /* CFG_NO_SECRETS */
+    const char *dir;         /* base for relative secret paths, or NULL */
+    const char *data;        /* input text, for reader error positions */
     size_t len;
 };
 
@@ -206,8 +206,7 @@ static bool tree_build(struct ctx *c, const char *data, size_t len,
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++docs > 1) {
-                err_at(c, line, col, NULL,
-                       "only one YAML document is allowed");
+                err_at(c, line, col, NULL, "only one YAML document is allowed");
                 ok = false;
             }
             break;
@@ -219,16 +218,16 @@ static bool tree_build(struct ctx *c, const char *data, size_t len,
         case YAML_SCALAR_EVENT:
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT: {
-            const yaml_char_t *anchor =
-                ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.anchor
-                : ev.type == YAML_SEQUENCE_START_EVENT
-                    ? ev.data.sequence_start.anchor
-                    : ev.data.mapping_start.anchor;
-            const yaml_char_t *tag =
-                ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.tag
-                : ev.type == YAML_SEQUENCE_START_EVENT
-                    ? ev.data.sequence_start.tag
-                    : ev.data.mapping_start.tag;
+            const yaml_char_t *anchor = ev.type == YAML_SCALAR_EVENT
+                                            ? ev.data.scalar.anchor
+                                        : ev.type == YAML_SEQUENCE_START_EVENT
+                                            ? ev.data.sequence_start.anchor
+                                            : ev.data.mapping_start.anchor;
+            const yaml_char_t *tag = ev.type == YAML_SCALAR_EVENT
+                                         ? ev.data.scalar.tag
+                                     : ev.type == YAML_SEQUENCE_START_EVENT
+                                         ? ev.data.sequence_start.tag
+                                         : ev.data.mapping_start.tag;
             if (anchor != NULL) {
                 err_at(c, line, col, NULL,
                        "YAML anchors are not supported in configuration");
@@ -242,8 +241,8 @@ static bool tree_build(struct ctx *c, const char *data, size_t len,
                 break;
             }
             if (++nodes > CFG_MAX_NODES) {
-                err_at(c, line, col, NULL,
-                       "too many YAML nodes (limit %d)", CFG_MAX_NODES);
+                err_at(c, line, col, NULL, "too many YAML nodes (limit %d)",
+                       CFG_MAX_NODES);
                 ok = false;
                 break;
             }
@@ -258,8 +257,8 @@ static bool tree_build(struct ctx *c, const char *data, size_t len,
                 y->text[y->len] = '\0';
                 y->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             } else {
-                y->kind = ev.type == YAML_SEQUENCE_START_EVENT ? YN_SEQ
-                                                               : YN_MAP;
+                y->kind =
+                    ev.type == YAML_SEQUENCE_START_EVENT ? YN_SEQ : YN_MAP;
             }
             if (depth == 0) {
                 ynode_free(*root);
@@ -372,8 +371,7 @@ struct unit {
 };
 
 static const struct unit duration_units[] = {
-    {"ms", 1},        {"s", 1000},     {"m", 60000},
-    {"h", 3600000},   {"d", 86400000},
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
 };
 
 static const struct unit size_units[] = {
@@ -415,8 +413,8 @@ static bool parse_with_unit(const char *s, const struct unit *units,
     return true;
 }
 
-static void format_with_unit(int64_t v, const struct unit *units,
-                             size_t nunits, struct buf *b)
+static void format_with_unit(int64_t v, const struct unit *units, size_t nunits,
+                             struct buf *b)
 {
     /* largest unit that divides exactly; units listed smallest first,
      * aliases of one multiplier listed with the preferred name last */
@@ -485,13 +483,12 @@ static const void *cfield(const void *base, const struct cfg_option *o)
     return (const char *)base + o->off;
 }
 
-static bool need_scalar(struct ctx *c, const struct ynode *y,
-                        const char *key, const char *what)
+static bool need_scalar(struct ctx *c, const struct ynode *y, const char *key,
+                        const char *what)
 {
     if (y->kind == YN_SCALAR && !is_null(y))
         return true;
-    err_at(c, y->line, y->col, key, "expected %s, got %s", what,
-           kind_name(y));
+    err_at(c, y->line, y->col, key, "expected %s, got %s", what, kind_name(y));
     return false;
 }
 
@@ -580,9 +577,9 @@ static bool valid_env_name(const char *s)
 static void walk_map(struct ctx *c, const struct cfg_table *t, void *base,
                      const struct ynode *map, const char *prefix,
                      const char *dprefix, bool *set);
-static void finish_table(struct ctx *c, const struct cfg_table *t,
-                         void *base, const bool *set, const char *dprefix,
-                         int line, int col);
+static void finish_table(struct ctx *c, const struct cfg_table *t, void *base,
+                         const bool *set, const char *dprefix, int line,
+                         int col);
 static bool apply_defaults(struct ctx *c, const struct cfg_table *t,
                            void *base);
 
@@ -676,8 +673,8 @@ static bool convert(struct ctx *c, const struct cfg_option *o, void *base,
             !has_nul(y) &&
             (dur ? parse_with_unit(y->text, duration_units,
                                    ARRAY_LEN(duration_units), 1000, &v)
-                 : parse_with_unit(y->text, size_units,
-                                   ARRAY_LEN(size_units), 1, &v));
+                 : parse_with_unit(y->text, size_units, ARRAY_LEN(size_units),
+                                   1, &v));
         if (!parsed) {
             err_at(c, y->line, y->col, key,
                    dur ? "expected a duration such as 250ms, 30s, 5m, 1h or "
@@ -703,8 +700,8 @@ static bool convert(struct ctx *c, const struct cfg_option *o, void *base,
         }
         size_t n = is_null(y) ? 0 : y->n;
         if (n > maxcount) {
-            err_at(c, y->line, y->col, key,
-                   "too many items (%zu, at most %zu)", n, maxcount);
+            err_at(c, y->line, y->col, key, "too many items (%zu, at most %zu)",
+                   n, maxcount);
             return false;
         }
         bool ok = true;
@@ -755,8 +752,8 @@ static bool convert(struct ctx *c, const struct cfg_option *o, void *base,
         }
         size_t n = is_null(y) ? 0 : y->n;
         if (n > maxcount) {
-            err_at(c, y->line, y->col, key,
-                   "too many items (%zu, at most %zu)", n, maxcount);
+            err_at(c, y->line, y->col, key, "too many items (%zu, at most %zu)",
+                   n, maxcount);
             return false;
         }
         size_t before = c->errs->n + c->errs->dropped;
@@ -805,8 +802,7 @@ static bool convert(struct ctx *c, const struct cfg_option *o, void *base,
                    kind_name(y));
             return false;
         }
-        if (has_nul(y) || y->len > 4096 ||
-            (env && !valid_env_name(y->text))) {
+        if (has_nul(y) || y->len > 4096 || (env && !valid_env_name(y->text))) {
             err_at(c, y->line, y->col, key,
                    env ? "invalid environment variable name \"%.40s\""
                        : "invalid file name \"%.40s\"",
@@ -1038,9 +1034,9 @@ static const char *last_part(const char *key)
 }
 
 /* After a table instance is walked: required keys, secret pairs. */
-static void finish_table(struct ctx *c, const struct cfg_table *t,
-                         void *base, const bool *set, const char *dprefix,
-                         int line, int col)
+static void finish_table(struct ctx *c, const struct cfg_table *t, void *base,
+                         const bool *set, const char *dprefix, int line,
+                         int col)
 {
     for (size_t i = 0; i < t->n; i++) {
         const struct cfg_option *o = &t->opts[i];
@@ -1071,8 +1067,7 @@ static void finish_table(struct ctx *c, const struct cfg_table *t,
                                s->env);
                     else if (*v == '\0')
                         err_at(c, s->line, s->col, dkey,
-                               "environment variable \"%s\" is empty",
-                               s->env);
+                               "environment variable \"%s\" is empty", s->env);
                     else if (strlen(v) > CFG_MAX_SECRET_BYTES)
                         err_at(c, s->line, s->col, dkey,
                                "environment variable \"%s\" is too long",
@@ -1094,8 +1089,7 @@ static void finish_table(struct ctx *c, const struct cfg_table *t,
 }
 
 /* Applies every default of t to base; false after recording an error. */
-static bool apply_defaults(struct ctx *c, const struct cfg_table *t,
-                           void *base)
+static bool apply_defaults(struct ctx *c, const struct cfg_table *t, void *base)
 {
     size_t before = c->errs->n + c->errs->dropped;
     for (size_t i = 0; i < t->n; i++) {
@@ -1161,8 +1155,8 @@ bool cfg_defaults(const struct cfg_table *t, void *base,
 }
 
 static bool load(const struct cfg_table *t, void *base, const char *name,
-                 const char *data, size_t len, unsigned flags,
-                 const char *dir, struct cfg_errors *errs)
+                 const char *data, size_t len, unsigned flags, const char *dir,
+                 struct cfg_errors *errs)
 {
     struct ctx c = {.name = name,
                     .errs = errs,
@@ -1386,8 +1380,7 @@ static size_t common_parts(const char *a, const char *b)
 }
 
 static void dump_table(const struct cfg_table *t, const void *base,
-                       size_t level, const char *first_prefix,
-                       struct buf *b)
+                       size_t level, const char *first_prefix, struct buf *b)
 {
     const char *prev = "";
     for (size_t i = 0; i < t->n; i++) {
@@ -1440,8 +1433,7 @@ static void dump_table(const struct cfg_table *t, const void *base,
     }
 }
 
-void cfg_dump_yaml(const struct cfg_table *t, const void *base,
-                   struct buf *b)
+void cfg_dump_yaml(const struct cfg_table *t, const void *base, struct buf *b)
 {
     dump_table(t, base, 0, NULL, b);
 }
@@ -1472,8 +1464,7 @@ static void describe_range(const struct cfg_option *o, struct buf *b)
     default:
         break;
     }
-    if (o->type == CFG_STRLIST || o->type == CFG_INTLIST ||
-        o->type == CFG_LIST)
+    if (o->type == CFG_STRLIST || o->type == CFG_INTLIST || o->type == CFG_LIST)
         buf_printf(b, "%sat most %zu items", b->len ? ", " : "",
                    o->maxcount ? o->maxcount : CFG_MAXCOUNT_DEFAULT);
 }
@@ -1487,15 +1478,14 @@ static void describe_table(const struct cfg_table *t, const char *prefix,
         describe_range(o, &range);
         const char *def = o->def ? o->def : "";
         if (md) {
-            buf_printf(b, "| `%s%s` | %s | %s%s%s | %s | %s | %s%s |\n",
-                       prefix, o->key, cfg_type_name(o->type),
-                       *def ? "`" : "", def, *def ? "`" : "",
-                       buf_str(&range), o->reload ? "yes" : "no", o->help,
+            buf_printf(b, "| `%s%s` | %s | %s%s%s | %s | %s | %s%s |\n", prefix,
+                       o->key, cfg_type_name(o->type), *def ? "`" : "", def,
+                       *def ? "`" : "", buf_str(&range),
+                       o->reload ? "yes" : "no", o->help,
                        o->required ? " (required)" : "");
         } else {
             buf_printf(b, "%s%s (%s)%s\n", prefix, o->key,
-                       cfg_type_name(o->type),
-                       o->required ? " required" : "");
+                       cfg_type_name(o->type), o->required ? " required" : "");
             if (*def)
                 buf_printf(b, "    default: %s\n", def);
             if (range.len)

@@ -76,18 +76,18 @@ struct cfg_table;
 struct cfg_option {
     const char *key;
     enum cfg_type type;
-    size_t off;    /* offsetof() the field in the table's struct */
-    int64_t min;   /* INT, DURATION (ms), SIZE, INTLIST items: lowest value;
-                      STRING, STRLIST items: shortest length */
-    int64_t max;   /* highest value / longest length; 0 = no bound on
-                      values, 4096 bytes for strings */
-    size_t maxcount;           /* STRLIST, INTLIST, LIST: most items (0 = 64) */
-    const char *def;           /* default, as YAML text; NULL = none */
-    const char *const *words;  /* ENUM: NULL-terminated allowed words */
+    size_t off;      /* offsetof() the field in the table's struct */
+    int64_t min;     /* INT, DURATION (ms), SIZE, INTLIST items: lowest value;
+                        STRING, STRLIST items: shortest length */
+    int64_t max;     /* highest value / longest length; 0 = no bound on
+                        values, 4096 bytes for strings */
+    size_t maxcount; /* STRLIST, INTLIST, LIST: most items (0 = 64) */
+    const char *def; /* default, as YAML text; NULL = none */
+    const char *const *words;    /* ENUM: NULL-terminated allowed words */
     const struct cfg_table *sub; /* LIST: table of each item */
-    bool required;             /* must be given (secrets: one of the pair) */
-    bool reload;               /* may change on reload (SIGHUP) */
-    const char *help;          /* one line, lower case */
+    bool required;               /* must be given (secrets: one of the pair) */
+    bool reload;                 /* may change on reload (SIGHUP) */
+    const char *help;            /* one line, lower case */
 };
 
 /* A table: its rows and the size of the struct they describe. */
@@ -173,8 +173,7 @@ void cfg_format_value(const struct cfg_option *o, const void *base,
 
 /* Appends the effective configuration in base to b as a YAML document
  * that cfg_load_buffer() accepts, nested as the keys are. */
-void cfg_dump_yaml(const struct cfg_table *t, const void *base,
-                   struct buf *b);
+void cfg_dump_yaml(const struct cfg_table *t, const void *base, struct buf *b);
 
 /* Appends a description of every key (type, default, range, reload, help)
  * to b: plain text when markdown is false, else a Markdown table. */

@@ -16,11 +16,11 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define SEC(x) ((int64_t)(x) * 1000)
+#define SEC(x) ((int64_t)(x)*1000)
 #define MINUTE(x) (SEC(x) * 60)
 #define HOUR(x) (MINUTE(x) * 60)
 #define DAY(x) (HOUR(x) * 24)
-#define KIB(x) ((int64_t)(x) * 1024)
+#define KIB(x) ((int64_t)(x)*1024)
 #define MIB(x) (KIB(x) * 1024)
 #define GIB(x) (MIB(x) * 1024)
 
@@ -40,8 +40,11 @@ static const char *const tls_words[] = {
 _Static_assert(ARRAY_LEN(tls_words) == XC_TLS__COUNT + 1, "names table");
 
 static const char *const level_words[] = {
-    [LOG_ERROR] = "error", [LOG_WARN] = "warn", [LOG_INFO] = "info",
-    [LOG_DEBUG] = "debug", NULL,
+    [LOG_ERROR] = "error",
+    [LOG_WARN] = "warn",
+    [LOG_INFO] = "info",
+    [LOG_DEBUG] = "debug",
+    NULL,
 };
 _Static_assert(ARRAY_LEN(level_words) == LOG__COUNT + 1, "names table");
 
@@ -56,6 +59,8 @@ _Static_assert(ARRAY_LEN(progress_words) == XC_PROGRESS__COUNT + 1,
 
 #define A(f) offsetof(struct xc_account, f)
 
+/* One row per key reads better than clang-format's layout. */
+/* clang-format off */
 static const struct cfg_option account_opts[] = {
     {.key = "jid", .type = CFG_STRING, .off = A(jid), .min = 3, .max = 3071,
      .required = true,
@@ -90,6 +95,7 @@ static const struct cfg_option account_opts[] = {
      .min = SEC(1), .max = HOUR(1), .def = "5m", .reload = true,
      .help = "longest wait between reconnection attempts (backoff cap)"},
 };
+/* clang-format on */
 
 const struct cfg_table xc_account_table = {
     .opts = account_opts,
@@ -99,6 +105,8 @@ const struct cfg_table xc_account_table = {
 
 #define O(f) offsetof(struct xc_config, f)
 
+/* One row per key reads better than clang-format's layout. */
+/* clang-format off */
 static const struct cfg_option opts[] = {
     /* database */
     {.key = "database.conninfo", .type = CFG_STRING, .off = O(database.conninfo),
@@ -364,6 +372,7 @@ static const struct cfg_option opts[] = {
      .help = "live progress line: auto (when stderr is a terminal), always "
              "or never"},
 };
+/* clang-format on */
 
 const struct cfg_table xc_config_table = {
     .opts = opts,
@@ -383,8 +392,7 @@ bool xc_config_load_buffer(const char *name, const char *data, size_t len,
                            struct xc_config *cfg, unsigned flags,
                            struct cfg_errors *errs)
 {
-    return cfg_load_buffer(&xc_config_table, cfg, name, data, len, flags,
-                           errs);
+    return cfg_load_buffer(&xc_config_table, cfg, name, data, len, flags, errs);
 }
 
 void xc_config_defaults(struct xc_config *cfg)

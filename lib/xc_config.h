@@ -28,14 +28,14 @@ enum xc_scope {
 
 /* accounts[].tls */
 enum xc_tls {
-    XC_TLS_REQUIRED,       /* STARTTLS or direct TLS, certificate verified */
+    XC_TLS_REQUIRED, /* STARTTLS or direct TLS, certificate verified */
     XC_TLS_PLAINTEXT_LOOPBACK, /* plaintext allowed, loopback addresses only */
     XC_TLS__COUNT
 };
 
 /* log.progress */
 enum xc_progress {
-    XC_PROGRESS_AUTO,   /* live line when stderr is a terminal */
+    XC_PROGRESS_AUTO, /* live line when stderr is a terminal */
     XC_PROGRESS_ALWAYS,
     XC_PROGRESS_NEVER,
     XC_PROGRESS__COUNT
@@ -43,15 +43,15 @@ enum xc_progress {
 
 /* One XMPP account the crawler logs in with (accounts: list item). */
 struct xc_account {
-    char *jid;                 /* bare JID, required */
+    char *jid;                  /* bare JID, required */
     struct cfg_secret password; /* password_env / password_file; .value */
-    char *host;                /* server host override (NULL = SRV lookup) */
-    int64_t port;              /* 0 = from SRV or 5222 */
-    int tls;                   /* enum xc_tls */
-    int64_t send_rate;         /* stanzas per second (token bucket rate) */
-    int64_t send_burst;        /* token bucket size */
-    int64_t max_inflight;      /* iqs awaiting an answer on this session */
-    int64_t reconnect_max;     /* ms, cap of the reconnect backoff */
+    char *host;                 /* server host override (NULL = SRV lookup) */
+    int64_t port;               /* 0 = from SRV or 5222 */
+    int tls;                    /* enum xc_tls */
+    int64_t send_rate;          /* stanzas per second (token bucket rate) */
+    int64_t send_burst;         /* token bucket size */
+    int64_t max_inflight;       /* iqs awaiting an answer on this session */
+    int64_t reconnect_max;      /* ms, cap of the reconnect backoff */
 };
 
 struct xc_database_cfg {
@@ -67,14 +67,14 @@ struct xc_database_cfg {
     int64_t spill_max;          /* bytes on disk in spill_dir */
 };
 
-struct xc_backoff_cfg {             /* ms each: first retry delay per class */
+struct xc_backoff_cfg { /* ms each: first retry delay per class */
     int64_t timeout;
     int64_t remote_server_not_found;
     int64_t service_unavailable;
     int64_t policy_violation;
     int64_t resource_constraint;
     int64_t other;
-    int64_t max;                    /* cap of the doubling */
+    int64_t max; /* cap of the doubling */
 };
 
 struct xc_crawl_cfg {
@@ -84,7 +84,7 @@ struct xc_crawl_cfg {
     int64_t lease;              /* ms */
     int64_t heartbeat_interval; /* ms */
     int64_t max_attempts;
-    int64_t claim_batch;        /* jobs claimed per statement */
+    int64_t claim_batch; /* jobs claimed per statement */
     int64_t max_domains_in_flight;
     struct xc_backoff_cfg backoff;
 };

@@ -46,6 +46,8 @@ struct t_cfg {
     int64_t deep;
 };
 
+/* One row per key reads better than clang-format's layout. */
+/* clang-format off */
 static const struct cfg_option item_opts[] = {
     {.key = "name", .type = CFG_STRING, .off = offsetof(struct t_item, name),
      .min = 1, .max = 16, .required = true, .help = "name"},
@@ -56,12 +58,15 @@ static const struct cfg_option item_opts[] = {
     {.key = "token_file", .type = CFG_SECRET_FILE,
      .off = offsetof(struct t_item, token), .help = "token"},
 };
+/* clang-format on */
 static const struct cfg_table item_table = {item_opts, ARRAY_LEN(item_opts),
                                             sizeof(struct t_item)};
 
 static const char *const colors[] = {"red", "green", "blue", NULL};
 
 #define T(f) offsetof(struct t_cfg, f)
+/* One row per key reads better than clang-format's layout. */
+/* clang-format off */
 static const struct cfg_option t_opts[] = {
     {.key = "s.n", .type = CFG_INT, .off = T(n), .min = 1, .max = 100,
      .def = "10", .help = "n"},
@@ -89,6 +94,7 @@ static const struct cfg_option t_opts[] = {
      .max = 100, .def = "0",
      .help = "deep"},
 };
+/* clang-format on */
 static const struct cfg_table t_table = {t_opts, ARRAY_LEN(t_opts),
                                          sizeof(struct t_cfg)};
 
@@ -165,8 +171,11 @@ static void test_defaults(void **state)
 static void test_bad_default_is_caught(void **state)
 {
     static const struct cfg_option bad[] = {
-        {.key = "x.status", .type = CFG_STRING, .off = 0,
-         .def = "text: with a colon", .help = "x"},
+        {.key = "x.status",
+         .type = CFG_STRING,
+         .off = 0,
+         .def = "text: with a colon",
+         .help = "x"},
     };
     static const struct cfg_table bt = {bad, 1, sizeof(char *)};
     char *s;
@@ -270,7 +279,8 @@ static void test_bad_values(void **state)
         /* int */
         {"s:\n  n: 0\n", "2:6: key \"s.n\": value 0 is out of range (1..100)"},
         {"s:\n  n: 101\n", "2:6: key \"s.n\": value 101 is out of range"},
-        {"s:\n  n: abc\n", "2:6: key \"s.n\": expected an integer, got \"abc\""},
+        {"s:\n  n: abc\n",
+         "2:6: key \"s.n\": expected an integer, got \"abc\""},
         {"s:\n  n: \"5\"\n",
          "2:6: key \"s.n\": expected an integer, got a quoted string"},
         {"s:\n  n: 1.5\n", "2:6: key \"s.n\": expected an integer"},
@@ -312,12 +322,14 @@ static void test_bad_values(void **state)
          "2:8: key \"s.mem\": value 2GiB is out of range (1KiB..1GiB)"},
         {"s:\n  mem: 100\n", "2:8: key \"s.mem\": value 100B is out of range"},
         /* lists */
-        {"s:\n  tags: a\n", "2:9: key \"s.tags\": expected a list, got a plain"},
+        {"s:\n  tags: a\n",
+         "2:9: key \"s.tags\": expected a list, got a plain"},
         {"s:\n  tags: [a, b, c, d]\n",
          "2:9: key \"s.tags\": too many items (4, at most 3)"},
         {"s:\n  tags: [a, [b]]\n",
          "2:13: key \"s.tags\": expected a string, got a list"},
-        {"s:\n  tags: [a, toolong]\n", "2:13: key \"s.tags\": value is too long"},
+        {"s:\n  tags: [a, toolong]\n",
+         "2:13: key \"s.tags\": value is too long"},
         {"s:\n  nums: [1, 10]\n",
          "2:13: key \"s.nums\": value 10 is out of range (0..9)"},
         {"items: {name: x}\n",
@@ -351,7 +363,8 @@ static void test_structure_errors(void **state)
         {"s:\n  n: 5\ns:\n  n: 6\n",
          "3:1: key \"s\": duplicate key (already given above)"},
         {"s: 5\n", "1:4: key \"s\": expected a mapping (section), got a plain"},
-        {"s: [1]\n", "1:4: key \"s\": expected a mapping (section), got a list"},
+        {"s: [1]\n",
+         "1:4: key \"s\": expected a mapping (section), got a list"},
         {"- a\n- b\n",
          "1:1: the top level must be a mapping of sections, got a list"},
         {"hello\n",
@@ -372,7 +385,7 @@ static void test_structure_errors(void **state)
         {"s:\n  n: 5\n---\ns:\n  n: 6\n",
          "3:1: only one YAML document is allowed"},
         {"s:\n  name: \"\xff\xfe\"\n", "2:10: invalid YAML: invalid leading "
-                                      "UTF-8 octet (#FF)"},
+                                       "UTF-8 octet (#FF)"},
         {"s:\n  name: a\x01\n", "2:10: invalid YAML: control characters are "
                                 "not allowed (#1)"},
     };
@@ -723,8 +736,8 @@ static void test_xc_defaults(void **state)
 
 /* Collects the dotted keys of a YAML file ("accounts[].jid" for items of
  * a list of maps) into keys. */
-static void yaml_keys(yaml_document_t *doc, yaml_node_t *n,
-                      const char *prefix, struct buf *keys)
+static void yaml_keys(yaml_document_t *doc, yaml_node_t *n, const char *prefix,
+                      struct buf *keys)
 {
     if (n->type == YAML_SEQUENCE_NODE) {
         for (yaml_node_item_t *it = n->data.sequence.items.start;
@@ -747,10 +760,10 @@ static void yaml_keys(yaml_document_t *doc, yaml_node_t *n,
         char *full = xasprintf("%s%s%s", prefix, *prefix ? "." : "",
                                (char *)k->data.scalar.value);
         if (v->type == YAML_MAPPING_NODE ||
-            (v->type == YAML_SEQUENCE_NODE && v->data.sequence.items.top >
-                                                  v->data.sequence.items.start &&
-             yaml_document_get_node(doc, *v->data.sequence.items.start)
-                     ->type == YAML_MAPPING_NODE)) {
+            (v->type == YAML_SEQUENCE_NODE &&
+             v->data.sequence.items.top > v->data.sequence.items.start &&
+             yaml_document_get_node(doc, *v->data.sequence.items.start)->type ==
+                 YAML_MAPPING_NODE)) {
             yaml_keys(doc, v, full, keys);
             if (v->type == YAML_SEQUENCE_NODE)
                 buf_printf(keys, "|%s", full);
@@ -864,8 +877,8 @@ static void test_examples_load(void **state)
     /* the example's values are the defaults, except for the account */
     struct xc_config c, d;
     struct cfg_errors e = {0};
-    assert_true(xc_config_load(XC_SOURCE_DIR "/config/xcensus.example.yaml",
-                               &c, 0, &e));
+    assert_true(xc_config_load(XC_SOURCE_DIR "/config/xcensus.example.yaml", &c,
+                               0, &e));
     xc_config_defaults(&d);
     for (size_t i = 0; i < xc_config_table.n; i++) {
         const struct cfg_option *o = &xc_config_table.opts[i];
