@@ -139,7 +139,7 @@ enum query_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 static void query_usage(FILE *f)
 {
     fprintf(f,
-            "usage: xcensus query [-d CONNINFO] [-f table|csv|json] NAME\n"
+            "usage: xcensus query [-d CONNINFO] [-f table|csv|json] [-n N] NAME\n"
             "       xcensus query --list\n\n"
             "print one statistics view (see --list; docs/SCHEMA.md describes each)\n\n"
             "options:\n"
@@ -147,6 +147,7 @@ static void query_usage(FILE *f)
             "                           then libpq's PG* environment)\n"
             "  -f, --format FORMAT      table (default, aligned), csv (RFC 4180, header\n"
             "                           row) or json (array of objects)\n"
+            "  -n, --limit N            print at most N rows (in the view's order)\n"
             "  -l, --list               list the view names\n"
             "  -h, --help               this text\n");
 }
@@ -298,16 +299,29 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
         {"database", required_argument, NULL, 'd'},
         {"format", required_argument, NULL, 'f'},
         {"list", no_argument, NULL, 'l'},
+        {"limit", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db = NULL;
     enum query_format fmt = FMT_TABLE;
     bool list = false;
+    const char *limit = NULL;
     int c;
     (void)g;
-    while ((c = getopt_long(argc, argv, "d:f:lh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:f:ln:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'n': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || n < 0) {
+                fprintf(stderr, "xcensus query: --limit needs a number >= 0, not \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            limit = optarg;
+            break;
+        }
         case 'd':
             db = optarg;
             break;
@@ -363,7 +377,10 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
         return 1;
     }
     int rc = 1;
-    struct pg_result *r = pg_query(conn, v->sql, 0, NULL, NULL);
+    char *sql = xasprintf("%s%s", v->sql, limit ? " LIMIT $1::bigint" : "");
+    const char *params[] = {limit};
+    struct pg_result *r = pg_query(conn, sql, limit ? 1 : 0, params, NULL);
+    free(sql);
     if (r) {
         rc = 0;
         switch (fmt) {
