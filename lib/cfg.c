@@ -607,9 +607,14 @@ static bool convert(struct ctx *c, const struct cfg_option *o, void *base,
     case CFG_BOOL: {
         if (!need_scalar(c, y, key, "true or false"))
             return false;
+        if (!y->plain) {
+            err_at(c, y->line, y->col, key,
+                   "expected true or false, got a quoted string");
+            return false;
+        }
         static const char *const t[] = {"true", "True", "TRUE"};
         static const char *const fl[] = {"false", "False", "FALSE"};
-        for (size_t i = 0; y->plain && i < ARRAY_LEN(t); i++) {
+        for (size_t i = 0; i < ARRAY_LEN(t); i++) {
             if (strcmp(y->text, t[i]) == 0) {
                 *(bool *)f = true;
                 return true;

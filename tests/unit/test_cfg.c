@@ -23,6 +23,9 @@
 #include "xalloc.h"
 #include "xc_config.h"
 
+/* `xcensus config` itself, compiled in to be driven with argv below */
+#include "../../cli/cmd_config.c"
+
 /* ------------------------------------------------------------------ */
 /* A test table with one key of every type                             */
 
@@ -294,6 +297,8 @@ static void test_bad_values(void **state)
         {"s:\n  flag: yes\n",
          "2:9: key \"s.flag\": expected true or false, got \"yes\""},
         {"s:\n  flag: 1\n", "2:9: key \"s.flag\": expected true or false"},
+        {"s:\n  flag: \"true\"\n",
+         "2:9: key \"s.flag\": expected true or false, got a quoted string"},
         /* string */
         {"s:\n  name: ''\n", "2:9: key \"s.name\": value must not be empty"},
         {"s:\n  name:\n", "2:8: key \"s.name\": value must not be empty"},
@@ -981,6 +986,107 @@ static void test_doc_reference_is_generated(void **state)
     free(doc);
 }
 
+/* Runs `xcensus [--config gconf] config ARGS...`; returns its exit code
+ * and its standard output in *out (caller frees). */
+static int run_config(const char *gconf, char **out, ...)
+{
+    char *argv[16];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, out);
+    argv[argc++] = (char *)"config";
+    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 15;)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    struct cli_globals g = {.config_path = gconf};
+    char path[] = "/tmp/test_cfg_outXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    optind = 0;
+    int rc = cmd_config(argc, argv, &g);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    close(fd);
+    *out = read_all(path);
+    unlink(path);
+    return rc;
+}
+
+static void test_config_command(void **state)
+{
+    char *out;
+    const char *good = XC_TEST_DATA "/config/good/two_accounts.yaml";
+    const char *bad = XC_TEST_DATA "/config/bad/out_of_range.yaml";
+    setenv("XCENSUS_TEST_PW", "pw-from-env", 1);
+
+    assert_int_equal(run_config(NULL, &out, "check", good, NULL), 0);
+    char *want = xasprintf("%s: ok\n", good);
+    assert_string_equal(out, want);
+    free(want);
+    free(out);
+
+    /* the global --config is the default FILE */
+    assert_int_equal(run_config(bad, &out, "check", NULL), 1);
+    want = xasprintf("%s:3:10: key \"crawl.lease\": value 1s is out of range "
+                     "(10s..1h)\n",
+                     bad);
+    assert_string_equal(out, want);
+    free(want);
+    free(out);
+
+    assert_int_equal(run_config(NULL, &out, "check", NULL), EXIT_USAGE);
+    free(out);
+    assert_int_equal(run_config(NULL, &out, "frobnicate", NULL), EXIT_USAGE);
+    free(out);
+    assert_int_equal(run_config(NULL, &out, "check", "--help", NULL), 0);
+    assert_non_null(strstr(out, "usage: xcensus config check"));
+    free(out);
+
+    /* --no-secrets: an unset variable is not an error */
+    unsetenv("XCENSUS_ACCOUNT_PASSWORD");
+    const char *ex = XC_SOURCE_DIR "/config/xcensus.example.yaml";
+    assert_int_equal(run_config(NULL, &out, "check", ex, NULL), 1);
+    free(out);
+    assert_int_equal(run_config(NULL, &out, "check", "--no-secrets", ex, NULL),
+                     0);
+    free(out);
+
+    /* show: effective values, where secrets come from, never their value;
+     * and the output is itself a valid configuration */
+    assert_int_equal(run_config(good, &out, "show", NULL), 0);
+    assert_null(strstr(out, "pw-from-env"));
+    assert_null(strstr(out, "file-secret"));
+    assert_non_null(strstr(out, "# secret (from env XCENSUS_TEST_PW)"));
+    assert_non_null(strstr(out, "# secret (from file two_accounts.pass)"));
+    assert_non_null(strstr(out, "  lease: 2m\n"));
+    assert_non_null(strstr(out, "  heartbeat_interval: 30s\n"));
+    struct xc_config c;
+    struct cfg_errors e = {0};
+    assert_true(xc_config_load_buffer("show", out, strlen(out), &c,
+                                      CFG_NO_SECRETS, &e));
+    assert_int_equal(c.accounts.n, 2);
+    xc_config_free(&c);
+    free(out);
+
+    /* keys: the same text as the library's description */
+    assert_int_equal(run_config(NULL, &out, "keys", "--markdown", NULL), 0);
+    struct buf b = BUF_INIT;
+    cfg_describe(&xc_config_table, true, &b);
+    assert_string_equal(out, buf_str(&b));
+    buf_free(&b);
+    free(out);
+    assert_int_equal(run_config(NULL, &out, "keys", NULL), 0);
+    assert_non_null(strstr(out, "crawl.lease (duration)\n    default: 5m\n"
+                                "    range: 10s..1h\n"));
+    assert_non_null(strstr(out, "accounts[].jid (string) required\n"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1003,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_good_files),
         cmocka_unit_test(test_doc_reference_is_generated),
+        cmocka_unit_test(test_config_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
