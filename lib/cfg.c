@@ -68,6 +68,13 @@ struct ctx {
     const char *dir;         /* base for relative secret paths, or NULL */
     const char *data;        /* input text, for reader error positions */
     size_t len;
+    size_t before; /* errors in errs when this load began */
+};
+
+/* Where the file set an option (line 0: not set). */
+struct pos {
+    int line;
+    int col;
 };
 
 static void ynode_free(struct ynode *y)
@@ -576,9 +583,9 @@ static bool valid_env_name(const char *s)
 
 static void walk_map(struct ctx *c, const struct cfg_table *t, void *base,
                      const struct ynode *map, const char *prefix,
-                     const char *dprefix, bool *set);
+                     const char *dprefix, struct pos *set);
 static void finish_table(struct ctx *c, const struct cfg_table *t, void *base,
-                         const bool *set, const char *dprefix, int line,
+                         const struct pos *set, const char *dprefix, int line,
                          int col);
 static bool apply_defaults(struct ctx *c, const struct cfg_table *t,
                            void *base);
@@ -774,7 +781,7 @@ static bool convert(struct ctx *c, const struct cfg_option *o, void *base,
                 err_at(c, it->line, it->col, dk, "expected a mapping, got %s",
                        kind_name(it));
             } else {
-                bool *set = xcalloc(sub->n ? sub->n : 1, sizeof(bool));
+                struct pos *set = xcalloc(sub->n ? sub->n : 1, sizeof(*set));
                 walk_map(c, sub, ib, it, "", lk, set);
                 finish_table(c, sub, ib, set, lk, it->line, it->col);
                 free(set);
@@ -897,11 +904,11 @@ static char *suggest(const struct cfg_table *t, const char *prefix,
 
 /* Walks one mapping of the document against table t. prefix is the
  * lookup prefix within t ("crawl."), dprefix the prefix shown in
- * messages ("accounts[0]." for list items). set[i] records which options
- * were given. */
+ * messages ("accounts[0]." for list items). set[i] records where each
+ * option was given. */
 static void walk_map(struct ctx *c, const struct cfg_table *t, void *base,
                      const struct ynode *map, const char *prefix,
-                     const char *dprefix, bool *set)
+                     const char *dprefix, struct pos *set)
 {
     /* known keys already seen in this mapping, for duplicate detection;
      * unknown keys are errors anyway, so this stays small */
@@ -933,7 +940,7 @@ static void walk_map(struct ctx *c, const struct cfg_table *t, void *base,
             seen[nseen++] = k->text;
         }
         if (o != NULL) {
-            set[o - t->opts] = true;
+            set[o - t->opts] = (struct pos){v->line, v->col};
             convert(c, o, base, v, dkey);
         } else if (section) {
             if (is_null(v))
@@ -1039,8 +1046,36 @@ static const char *last_part(const char *key)
 }
 
 /* After a table instance is walked: required keys, secret pairs. */
+struct report_ctx {
+    struct ctx *c;
+    const struct cfg_table *t;
+    const struct pos *set;
+    const char *dprefix;
+};
+
+static void report(void *rctx, const char *key, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
+/* cfg_report_cb of finish_table(): the error goes where key was set. */
+static void report(void *rctx, const char *key, const char *fmt, ...)
+{
+    struct report_ctx *r = rctx;
+    const struct cfg_option *o = cfg_find(r->t, key);
+    ASSERT(o != NULL);
+    struct pos p = r->set[o - r->t->opts];
+    char *dkey = join(r->dprefix, key);
+    struct buf msg = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    err_at(r->c, p.line, p.col, dkey, "%s", buf_str(&msg));
+    buf_free(&msg);
+    free(dkey);
+}
+
 static void finish_table(struct ctx *c, const struct cfg_table *t, void *base,
-                         const bool *set, const char *dprefix, int line,
+                         const struct pos *set, const char *dprefix, int line,
                          int col)
 {
     for (size_t i = 0; i < t->n; i++) {
@@ -1086,10 +1121,14 @@ static void finish_table(struct ctx *c, const struct cfg_table *t, void *base,
                 free(fk);
                 free(dfk);
             }
-        } else if (o->required && !set[i]) {
+        } else if (o->required && set[i].line == 0) {
             err_at(c, line, col, dkey, "required key is missing");
         }
         free(dkey);
+    }
+    if (t->check != NULL && c->errs->n + c->errs->dropped == c->before) {
+        struct report_ctx r = {c, t, set, dprefix};
+        t->check(base, report, &r);
     }
 }
 
@@ -1168,8 +1207,9 @@ static bool load(const struct cfg_table *t, void *base, const char *name,
                     .flags = flags,
                     .dir = dir,
                     .data = data,
-                    .len = len};
-    size_t before = errs->n + errs->dropped;
+                    .len = len,
+                    .before = errs->n + errs->dropped};
+    size_t before = c.before;
     memset(base, 0, t->size);
     if (len > CFG_MAX_FILE_BYTES) {
         err_at(&c, 0, 0, NULL, "file is too large (%zu bytes, limit %d)", len,
@@ -1185,7 +1225,7 @@ static bool load(const struct cfg_table *t, void *base, const char *name,
         cfg_free(t, base);
         return false;
     }
-    bool *set = xcalloc(t->n ? t->n : 1, sizeof(bool));
+    struct pos *set = xcalloc(t->n ? t->n : 1, sizeof(*set));
     int line = 1, col = 1;
     if (root != NULL && !is_null(root)) {
         line = root->line;

@@ -71,6 +71,12 @@ struct cfg_secret {
 
 struct cfg_table;
 
+/* Reports a problem found by a table's check function: key is the row's
+ * key (relative to the table); the error is placed where the file set
+ * that key. */
+typedef void (*cfg_report_cb)(void *rctx, const char *key, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
 /* One setting. Keys are dotted paths mirroring the YAML nesting
  * ("crawl.lease"); in a sub-table (list items) keys are relative. */
 struct cfg_option {
@@ -95,6 +101,9 @@ struct cfg_table {
     const struct cfg_option *opts;
     size_t n;
     size_t size; /* sizeof the struct (for LIST items: of one item) */
+    /* Optional rules between keys ("heartbeat shorter than lease"), run
+     * on the loaded struct when everything else was fine. */
+    void (*check)(const void *base, cfg_report_cb report, void *rctx);
 };
 
 /* Input bounds. */

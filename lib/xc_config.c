@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "xalloc.h"
@@ -97,10 +98,13 @@ static const struct cfg_option account_opts[] = {
 };
 /* clang-format on */
 
+static void check_account(const void *base, cfg_report_cb report, void *rctx);
+
 const struct cfg_table xc_account_table = {
     .opts = account_opts,
     .n = ARRAY_LEN(account_opts),
     .size = sizeof(struct xc_account),
+    .check = check_account,
 };
 
 #define O(f) offsetof(struct xc_config, f)
@@ -374,10 +378,39 @@ static const struct cfg_option opts[] = {
 };
 /* clang-format on */
 
+/* Rules between keys. */
+static void check_config(const void *base, cfg_report_cb report, void *rctx)
+{
+    const struct xc_config *c = base;
+    if (c->crawl.heartbeat_interval * 2 > c->crawl.lease)
+        report(rctx, "crawl.heartbeat_interval",
+               "must be at most half of crawl.lease, so that a lease "
+               "survives one lost heartbeat");
+    if (c->census.resolve_timeout >= c->census.join_duration &&
+        c->census.enabled)
+        report(rctx, "census.resolve_timeout",
+               "must be shorter than census.join_duration (caps are "
+               "resolved while joined)");
+}
+
+/* Rules within one account. */
+static void check_account(const void *base, cfg_report_cb report, void *rctx)
+{
+    const struct xc_account *a = base;
+    const char *at = strchr(a->jid, '@');
+    if (at == NULL || at == a->jid || at[1] == '\0' ||
+        strchr(at + 1, '@') != NULL || strchr(a->jid, '/') != NULL)
+        report(rctx, "jid", "\"%s\" is not a bare JID (localpart@domain)",
+               a->jid);
+    if (a->send_burst < a->send_rate / 10)
+        report(rctx, "send_burst", "is less than a tenth of send_rate");
+}
+
 const struct cfg_table xc_config_table = {
     .opts = opts,
     .n = ARRAY_LEN(opts),
     .size = sizeof(struct xc_config),
+    .check = check_config,
 };
 
 bool xc_config_load(const char *path, struct xc_config *cfg, unsigned flags,

@@ -62,8 +62,18 @@ static const struct cfg_option item_opts[] = {
      .off = offsetof(struct t_item, token), .help = "token"},
 };
 /* clang-format on */
-static const struct cfg_table item_table = {item_opts, ARRAY_LEN(item_opts),
-                                            sizeof(struct t_item)};
+/* Rule within an item: a heavy item needs a token. */
+static void check_item(const void *base, cfg_report_cb report, void *rctx)
+{
+    const struct t_item *it = base;
+    if (it->weight > 5 && it->token.env == NULL && it->token.file == NULL)
+        report(rctx, "weight", "above 5 needs a token");
+}
+
+static const struct cfg_table item_table = {.opts = item_opts,
+                                            .n = ARRAY_LEN(item_opts),
+                                            .size = sizeof(struct t_item),
+                                            .check = check_item};
 
 static const char *const colors[] = {"red", "green", "blue", NULL};
 
@@ -98,8 +108,20 @@ static const struct cfg_option t_opts[] = {
      .help = "deep"},
 };
 /* clang-format on */
-static const struct cfg_table t_table = {t_opts, ARRAY_LEN(t_opts),
-                                         sizeof(struct t_cfg)};
+/* Rule between keys: a flagged configuration waits at most n seconds. */
+static void check_t(const void *base, cfg_report_cb report, void *rctx)
+{
+    const struct t_cfg *c = base;
+    if (c->flag && c->wait > c->n * 1000)
+        report(rctx, "s.wait",
+               "must be at most s.n seconds when s.flag is "
+               "true");
+}
+
+static const struct cfg_table t_table = {.opts = t_opts,
+                                         .n = ARRAY_LEN(t_opts),
+                                         .size = sizeof(struct t_cfg),
+                                         .check = check_t};
 
 static bool load_t(const char *yaml, struct t_cfg *c, struct cfg_errors *e)
 {
@@ -180,7 +202,8 @@ static void test_bad_default_is_caught(void **state)
          .def = "text: with a colon",
          .help = "x"},
     };
-    static const struct cfg_table bt = {bad, 1, sizeof(char *)};
+    static const struct cfg_table bt = {
+        .opts = bad, .n = 1, .size = sizeof(char *)};
     char *s;
     struct cfg_errors e = {0};
     assert_false(cfg_defaults(&bt, &s, &e));
@@ -228,6 +251,7 @@ static void test_good_other_types(void **state)
 {
     struct t_cfg c;
     load_ok("s:\n"
+            "  n: 50\n"
             "  flag: true\n"
             "  name: 'x y'\n"
             "  color: blue\n"
@@ -239,7 +263,7 @@ static void test_good_other_types(void **state)
             "items:\n"
             "  - name: first\n"
             "  - name: second\n"
-            "    weight: 10\n"
+            "    weight: 5\n"
             "a:\n"
             "  b:\n"
             "    c:\n"
@@ -257,7 +281,7 @@ static void test_good_other_types(void **state)
     assert_string_equal(it[0].name, "first");
     assert_int_equal(it[0].weight, 3); /* item default */
     assert_string_equal(it[1].name, "second");
-    assert_int_equal(it[1].weight, 10);
+    assert_int_equal(it[1].weight, 5);
     assert_int_equal(c.deep, -5);
     cfg_free(&t_table, &c);
 
@@ -266,7 +290,7 @@ static void test_good_other_types(void **state)
     assert_false(c.flag);
     assert_int_equal(c.nums.n, 0);
     cfg_free(&t_table, &c);
-    load_ok("s:\n  flag: True\n", &c);
+    load_ok("s:\n  flag: True\n  wait: 10s\n", &c);
     assert_true(c.flag);
     cfg_free(&t_table, &c);
 }
@@ -346,6 +370,13 @@ static void test_bad_values(void **state)
          "3:5: key \"items[1].name\": required key is missing"},
         {"items:\n  - name: a\n    colour: red\n",
          "3:5: key \"items[0].colour\": unrecognized key"},
+        /* rules between keys, placed where the file set the key */
+        {"s:\n  flag: true\n  wait: 1m\n",
+         "3:9: key \"s.wait\": must be at most s.n seconds when s.flag is "
+         "true"},
+        {"s:\n  flag: true\n", " key \"s.wait\": must be at most"},
+        {"items:\n  - name: a\n  - name: b\n    weight: 6\n",
+         "4:13: key \"items[1].weight\": above 5 needs a token"},
         {"items:\n  - name: a\n    weight: 11\n",
          "3:13: key \"items[0].weight\": value 11 is out of range (0..10)"},
     };
