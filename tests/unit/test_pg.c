@@ -10,10 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "caps.h"
 #include "capsdb.h"
 #include "migrate.h"
 #include "pg.h"
@@ -187,6 +189,24 @@ static void test_embedded_migrations(void **state)
     assert_string_equal(migrate_state_name(MIGRATE_NEWER), "newer");
 }
 
+/* The CHECK constraints of caps_entries spell the protocol core's names. */
+static void test_sql_mirrors_caps_names(void **state)
+{
+    const char *sql = sql_migrations[0].sql;
+    for (int o = 0; o < CAPS_OUTCOME__COUNT; o++) {
+        char q[64];
+        snprintf(q, sizeof q, "'%s'", caps_outcome_name((enum caps_outcome)o));
+        if (!strstr(sql, q))
+            fail_msg("outcome %s missing from the schema", q);
+    }
+    for (int e = CAPS_ERR_NONE + 1; e < CAPS_ERR__COUNT; e++) {
+        char q[64];
+        snprintf(q, sizeof q, "'%s'", caps_error_name((enum caps_error)e));
+        if (!strstr(sql, q))
+            fail_msg("error %s missing from the schema", q);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_capsdb_default_source),
         cmocka_unit_test(test_migrate_checksum),
         cmocka_unit_test(test_embedded_migrations),
+        cmocka_unit_test(test_sql_mirrors_caps_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
