@@ -1555,36 +1555,50 @@ void cfg_describe(const struct cfg_table *t, bool markdown, struct buf *b)
     describe_table(t, "", markdown, b);
 }
 
+/* Compares the non-reloadable options of one table instance. */
+static void check_reload(struct ctx *c, const struct cfg_table *t,
+                         const void *old_base, const void *new_base,
+                         const char *dprefix)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct cfg_option *o = &t->opts[i];
+        char *dkey = join(dprefix, o->key);
+        if (o->type == CFG_LIST) {
+            /* items are compared key by key, so that a reloadable key of
+             * an item (an account's send_rate) may change */
+            const struct cfg_list *la = cfield(old_base, o),
+                                  *lb = cfield(new_base, o);
+            const struct cfg_table *sub = o->sub;
+            if (la->n != lb->n && !o->reload)
+                err_at(c, 0, 0, dkey,
+                       "the number of items cannot be changed by a reload "
+                       "(restart needed)");
+            for (size_t j = 0; j < la->n && j < lb->n; j++) {
+                char *ip = xasprintf("%s[%zu].", dkey, j);
+                check_reload(c, sub, (const char *)la->items + j * sub->size,
+                             (const char *)lb->items + j * sub->size, ip);
+                free(ip);
+            }
+        } else if (!o->reload) {
+            struct buf a = BUF_INIT, b = BUF_INIT;
+            cfg_format_value(o, old_base, &a);
+            cfg_format_value(o, new_base, &b);
+            if (strcmp(buf_str(&a), buf_str(&b)) != 0)
+                err_at(c, 0, 0, dkey,
+                       "cannot be changed by a reload (restart needed)");
+            buf_free(&a);
+            buf_free(&b);
+        }
+        free(dkey);
+    }
+}
+
 bool cfg_check_reload(const struct cfg_table *t, const void *old_base,
                       const void *new_base, const char *name,
                       struct cfg_errors *errs)
 {
     struct ctx c = {.name = name, .errs = errs};
     size_t before = errs->n + errs->dropped;
-    for (size_t i = 0; i < t->n; i++) {
-        const struct cfg_option *o = &t->opts[i];
-        if (o->reload)
-            continue;
-        struct buf a = BUF_INIT, b = BUF_INIT;
-        if (o->type == CFG_LIST) {
-            const struct cfg_list *la = cfield(old_base, o),
-                                  *lb = cfield(new_base, o);
-            const struct cfg_table *sub = o->sub;
-            for (size_t j = 0; j < la->n; j++)
-                dump_table(sub, (const char *)la->items + j * sub->size, 0,
-                           "- ", &a);
-            for (size_t j = 0; j < lb->n; j++)
-                dump_table(sub, (const char *)lb->items + j * sub->size, 0,
-                           "- ", &b);
-        } else {
-            cfg_format_value(o, old_base, &a);
-            cfg_format_value(o, new_base, &b);
-        }
-        if (strcmp(buf_str(&a), buf_str(&b)) != 0)
-            err_at(&c, 0, 0, o->key,
-                   "cannot be changed by a reload (restart needed)");
-        buf_free(&a);
-        buf_free(&b);
-    }
+    check_reload(&c, t, old_base, new_base, "");
     return errs->n + errs->dropped == before;
 }

@@ -189,8 +189,10 @@ void cfg_dump_yaml(const struct cfg_table *t, const void *base, struct buf *b);
 void cfg_describe(const struct cfg_table *t, bool markdown, struct buf *b);
 
 /* Adds to errs (name used in messages) one error per option whose value
- * differs between old and new but which may not change on reload.
- * Returns true when the new configuration can be swapped in. */
+ * differs between old and new but which may not change on reload (list
+ * items are compared key by key; their number may not change unless the
+ * list row says reload). Returns true when the new configuration can be
+ * swapped in. */
 bool cfg_check_reload(const struct cfg_table *t, const void *old_base,
                       const void *new_base, const char *name,
                       struct cfg_errors *errs) MUST_CHECK;

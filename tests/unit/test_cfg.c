@@ -699,6 +699,33 @@ static void test_reload_check(void **state)
     cfg_errors_free(&e);
     xc_config_free(&a);
     xc_config_free(&b);
+
+    /* accounts: send_rate may change, the jid and the count may not */
+    setenv("XCENSUS_TEST_PW", "pw", 1);
+    const char *a1 = "accounts:\n  - {jid: a@x.org, password_env: "
+                     "XCENSUS_TEST_PW, send_rate: 5}\n";
+    const char *a2 = "accounts:\n  - {jid: a@x.org, password_env: "
+                     "XCENSUS_TEST_PW, send_rate: 9}\n";
+    const char *a3 = "accounts:\n  - {jid: b@x.org, password_env: "
+                     "XCENSUS_TEST_PW, send_rate: 9}\n";
+    assert_true(xc_config_load_buffer("a", a1, strlen(a1), &a, 0, &e));
+    assert_true(xc_config_load_buffer("b", a2, strlen(a2), &b, 0, &e));
+    assert_true(cfg_check_reload(&xc_config_table, &a, &b, "b", &e));
+    xc_config_free(&b);
+    assert_true(xc_config_load_buffer("b", a3, strlen(a3), &b, 0, &e));
+    assert_false(cfg_check_reload(&xc_config_table, &a, &b, "b", &e));
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].key, "accounts[0].jid");
+    cfg_errors_free(&e);
+    struct xc_config none;
+    xc_config_defaults(&none);
+    assert_false(cfg_check_reload(&xc_config_table, &a, &none, "b", &e));
+    assert_non_null(strstr(e.e[0].text, "b: key \"accounts\": the number of "
+                                        "items cannot be changed"));
+    cfg_errors_free(&e);
+    xc_config_free(&none);
+    xc_config_free(&a);
+    xc_config_free(&b);
 }
 
 /* Loads every prefix of a valid file: whatever the cut, an outcome and no
