@@ -79,6 +79,7 @@ static bool load(const char *path, unsigned flags, struct xc_config *cfg)
     return false;
 }
 
+/* `xcensus config check|show|keys`: see usage() above. */
 int cmd_config(int argc, char **argv, const struct cli_globals *g)
 {
     if (argc < 2) {

@@ -1156,6 +1156,7 @@ static bool apply_defaults(struct ctx *c, const struct cfg_table *t, void *base)
 /* ------------------------------------------------------------------ */
 /* Public entry points                                                 */
 
+/* Frees the error texts; errs itself stays the caller's. */
 void cfg_errors_free(struct cfg_errors *errs)
 {
     for (size_t i = 0; i < errs->n; i++) {
@@ -1165,6 +1166,7 @@ void cfg_errors_free(struct cfg_errors *errs)
     memset(errs, 0, sizeof(*errs));
 }
 
+/* One line per error, then how many were not kept. */
 void cfg_errors_print(const struct cfg_errors *errs, FILE *f)
 {
     for (size_t i = 0; i < errs->n; i++)
@@ -1173,6 +1175,7 @@ void cfg_errors_print(const struct cfg_errors *errs, FILE *f)
         fprintf(f, "(%zu more errors not shown)\n", errs->dropped);
 }
 
+/* Linear search: tables are small and loads are rare. */
 const struct cfg_option *cfg_find(const struct cfg_table *t, const char *key)
 {
     for (size_t i = 0; i < t->n; i++)
@@ -1181,11 +1184,13 @@ const struct cfg_option *cfg_find(const struct cfg_table *t, const char *key)
     return NULL;
 }
 
+/* Name of a type for users. */
 const char *cfg_type_name(enum cfg_type type)
 {
     return (unsigned)type < CFG__COUNT ? type_names[type] : "?";
 }
 
+/* Defaults only; a default that does not parse is reported, not fatal. */
 bool cfg_defaults(const struct cfg_table *t, void *base,
                   struct cfg_errors *errs)
 {
@@ -1248,6 +1253,7 @@ static bool load(const struct cfg_table *t, void *base, const char *name,
     return true;
 }
 
+/* Loads from memory; relative secret paths are relative to the cwd. */
 bool cfg_load_buffer(const struct cfg_table *t, void *base, const char *name,
                      const char *data, size_t len, unsigned flags,
                      struct cfg_errors *errs)
@@ -1255,6 +1261,8 @@ bool cfg_load_buffer(const struct cfg_table *t, void *base, const char *name,
     return load(t, base, name, data, len, flags, NULL, errs);
 }
 
+/* Loads a file of at most CFG_MAX_FILE_BYTES; relative secret paths are
+ * relative to its directory. */
 bool cfg_load_file(const struct cfg_table *t, void *base, const char *path,
                    unsigned flags, struct cfg_errors *errs)
 {
@@ -1296,6 +1304,7 @@ bool cfg_load_file(const struct cfg_table *t, void *base, const char *path,
     return ok;
 }
 
+/* Frees what the table's rows own in base; secrets are wiped first. */
 void cfg_free(const struct cfg_table *t, void *base)
 {
     for (size_t i = 0; i < t->n; i++) {
@@ -1350,6 +1359,7 @@ static void quote(const char *s, struct buf *b)
     buf_putc(b, '"');
 }
 
+/* One value as YAML text; secrets as their source, never their value. */
 void cfg_format_value(const struct cfg_option *o, const void *base,
                       struct buf *b)
 {
@@ -1478,6 +1488,7 @@ static void dump_table(const struct cfg_table *t, const void *base,
     }
 }
 
+/* The whole struct as a loadable YAML document. */
 void cfg_dump_yaml(const struct cfg_table *t, const void *base, struct buf *b)
 {
     dump_table(t, base, 0, NULL, b);
@@ -1547,6 +1558,7 @@ static void describe_table(const struct cfg_table *t, const char *prefix,
     }
 }
 
+/* The key reference: plain text or a Markdown table. */
 void cfg_describe(const struct cfg_table *t, bool markdown, struct buf *b)
 {
     if (markdown)
@@ -1593,6 +1605,7 @@ static void check_reload(struct ctx *c, const struct cfg_table *t,
     }
 }
 
+/* Which non-reloadable keys differ between two loads. */
 bool cfg_check_reload(const struct cfg_table *t, const void *old_base,
                       const void *new_base, const char *name,
                       struct cfg_errors *errs)

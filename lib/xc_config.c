@@ -100,6 +100,7 @@ static const struct cfg_option account_opts[] = {
 
 static void check_account(const void *base, cfg_report_cb report, void *rctx);
 
+/* The keys of one accounts: item. */
 const struct cfg_table xc_account_table = {
     .opts = account_opts,
     .n = ARRAY_LEN(account_opts),
@@ -406,6 +407,7 @@ static void check_account(const void *base, cfg_report_cb report, void *rctx)
         report(rctx, "send_burst", "is less than a tenth of send_rate");
 }
 
+/* The keys of the whole file. */
 const struct cfg_table xc_config_table = {
     .opts = opts,
     .n = ARRAY_LEN(opts),
@@ -413,6 +415,7 @@ const struct cfg_table xc_config_table = {
     .check = check_config,
 };
 
+/* The file at path, or the defaults when path is NULL. */
 bool xc_config_load(const char *path, struct xc_config *cfg, unsigned flags,
                     struct cfg_errors *errs)
 {
@@ -421,6 +424,7 @@ bool xc_config_load(const char *path, struct xc_config *cfg, unsigned flags,
     return cfg_load_file(&xc_config_table, cfg, path, flags, errs);
 }
 
+/* From memory (tests, fuzzing); name appears in messages. */
 bool xc_config_load_buffer(const char *name, const char *data, size_t len,
                            struct xc_config *cfg, unsigned flags,
                            struct cfg_errors *errs)
@@ -428,6 +432,7 @@ bool xc_config_load_buffer(const char *name, const char *data, size_t len,
     return cfg_load_buffer(&xc_config_table, cfg, name, data, len, flags, errs);
 }
 
+/* The defaults; a bad default is a bug in the table above. */
 void xc_config_defaults(struct xc_config *cfg)
 {
     struct cfg_errors errs = {0};
@@ -435,11 +440,13 @@ void xc_config_defaults(struct xc_config *cfg)
         DIE_BUG("bad default in the option table: %s", errs.e[0].text);
 }
 
+/* Frees and zeroes *cfg. */
 void xc_config_free(struct xc_config *cfg)
 {
     cfg_free(&xc_config_table, cfg);
 }
 
+/* Account i of the accounts list. */
 const struct xc_account *xc_config_account(const struct xc_config *cfg,
                                            size_t i)
 {
