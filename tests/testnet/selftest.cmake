@@ -1,0 +1,15 @@
+# The test network's self-test (tests/testnet/selftest): brings up a small
+# federation of real Prosody and ejabberd servers with the client
+# population in a private network namespace, checks a sample of the truth
+# file through xc-xmpp-query over s2s, brings it down and checks that no
+# process or namespace is left. Needs root and `ip netns` (skips with 77
+# otherwise, except when CI=true). The state dir lives in the build tree.
+if(TARGET xc-xmpp-query AND TARGET xc-population)
+  find_program(XC_PYTHON3 python3 REQUIRED)
+  add_test(NAME testnet.selftest
+    COMMAND ${XC_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/selftest
+      --bin-dir ${CMAKE_BINARY_DIR}/tests/testnet
+      --state ${CMAKE_BINARY_DIR}/tests/testnet/selftest-state)
+  set_tests_properties(testnet.selftest PROPERTIES
+    LABELS integration RUN_SERIAL TRUE TIMEOUT 900 SKIP_RETURN_CODE 77)
+endif()
