@@ -23,6 +23,9 @@ void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
+/* Appends s with the five XML special characters escaped (&amp; &lt;
+ * &gt; &apos; &quot;), for text and attribute values alike. */
+void buf_put_xml(struct buf *b, const char *s);
 /* Empties the buffer and keeps its memory. */
 void buf_reset(struct buf *b);
 /* Returns the data as a C string ("" when empty); borrowed, valid until the

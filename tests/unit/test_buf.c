@@ -33,6 +33,19 @@ static void test_buf_grows_and_terminates(void **state)
     buf_free(&b);
 }
 
+static void test_xml_escape(void **state)
+{
+    struct buf b = BUF_INIT;
+    buf_put_xml(&b, "a<b>&'\"c");
+    assert_string_equal(buf_str(&b), "a&lt;b&gt;&amp;&apos;&quot;c");
+    buf_reset(&b);
+    buf_put_xml(&b, "");
+    assert_string_equal(buf_str(&b), "");
+    buf_put_xml(&b, "plain");
+    assert_string_equal(buf_str(&b), "plain");
+    buf_free(&b);
+}
+
 static void test_log_levels(void **state)
 {
     enum log_level l;
@@ -53,6 +66,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_grows_and_terminates),
+        cmocka_unit_test(test_xml_escape),
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_xasprintf),
     };
