@@ -197,7 +197,8 @@ static int cmp_utf16(const char *a, const char *b)
     return (*p != 0) - (*q != 0);
 }
 
-static bool sort_utf16; /* set around qsort for the UTF-16 variant */
+/* set around qsort for the UTF-16 variant (qsort has no context) */
+static _Thread_local bool sort_utf16;
 
 static int scmp(const char *a, const char *b)
 {

@@ -3,8 +3,8 @@
  * base64. Each EVP_MD is fetched once on first use and kept for the life
  * of the process (fetching per call costs more than hashing a caps S).
  * BLAKE2b-256 is computed by a small built-in RFC 7693 implementation
- * because OpenSSL 3.0 has only BLAKE2b-512. Not thread-safe on first use per algorithm; the programs hash from one
- * thread.
+ * because OpenSSL 3.0 has only BLAKE2b-512. Not thread-safe (cached
+ * EVP_MD and EVP_MD_CTX per algorithm); the programs hash from one thread.
  */
 #include "hash.h"
 

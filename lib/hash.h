@@ -3,7 +3,8 @@
  * and XEP-0300, computed with OpenSSL EVP (each EVP_MD fetched once and
  * cached), plus RFC 4648 section 4 base64 (standard alphabet, padded, no
  * whitespace). This module knows nothing about caps; caps.c and caps2.c
- * build their input and call hash_b64().
+ * build their input and call hash_b64(). Single-threaded: digests share
+ * one cached OpenSSL context per algorithm.
  */
 #ifndef XC_HASH_H
 #define XC_HASH_H
