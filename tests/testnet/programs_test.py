@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Integration test of xc-population and xc-xmpp-query against ONE private
-Prosody on 127.0.0.1 (tests/testnet/prosody_private.sh): a tiny plan (three
-clients in one room: a normal creator with XEP-0232 software info and
-XEP-0390, a poisoner, a lenient-dups client) runs; then, through
-xc-xmpp-query, the room's occupants show the advertised caps, every
-client's node#ver answer verifies exactly as its expected outcome says, the
-XEP-0390 hash node verifies (or not, for the poisoner), version and ping
-style queries answer, unknown nodes give an iq error, and xc-population
-leaves cleanly on SIGTERM (exit 0: under ASan, no leak).
+Prosody on 127.0.0.1 (tests/testnet/prosody_private.sh). A small plan runs:
+one room with a normal creator (XEP-0232 software info, XEP-0390), a
+poisoner, a lenient-dups client, the three buggy variants, no-answer,
+error-answer, slow-answer and huge:3000 clients; a leave-on-query client
+alone in a second room; a flapping client without rooms. Then, through
+xc-xmpp-query: the room shows every advertised ver (without nicks); each
+client's node#ver answer verifies with the protocol core exactly as its
+expected outcome says, and its XEP-0390 hash node too (mismatch for the
+poisoner); no-answer times out (exit 2), error-answer gives an iq error
+(exit 1); the leave-on-query client answers and leaves its room; version
+comes from the software info; an unknown node is item-not-found; a closed
+port exits 2; xc-population leaves cleanly on SIGTERM (exit 0: under ASan,
+no leak).
 
 usage: programs_test.py BIN_DIR SOURCE_DIR WORK_DIR
 Exit 77 (skip) if prosody is not installed.
@@ -59,7 +64,7 @@ def main():
     port = free_port()
     script = os.path.join(srcdir, "tests/testnet/prosody_private.sh")
     pdir = os.path.join(work, "prosody")
-    accounts = ["u1:pw1", "u2:pw2", "u3:pw3", "q:pwq"]
+    accounts = [f"u{i}:pw{i}" for i in range(1, 13)] + ["q:pwq"]
     subprocess.run([script, "start", pdir, host, str(port)] + accounts,
                    check=True, timeout=30)
     pop = None
@@ -68,23 +73,33 @@ def main():
         gajim = json.load(open(os.path.join(data, "gajim_2.5.0.json")))
         conv = json.load(open(os.path.join(data, "conversations_2.12.8.json")))
         room = f"r1@conference.{host}"
-        spec = [("normal", "gajim", True, True),
-                ("poison", "conv", False, True),
-                ("lenient-dups", "gajim", False, False)]
+        room2 = f"r2@conference.{host}"
+        si = {"os": "Linux", "os_version": "6.1.0-13", "software": "Tkabber",
+              "software_version": "1.1.2"}
+        # (behaviour, profile, softinfo, caps2, rooms, creates)
+        spec = [("normal", "gajim", si, True, [room], [room]),
+                ("poison", "conv", None, True, [room], []),
+                ("lenient-dups", "gajim", None, False, [room], []),
+                ("variant:escape-lt", "conv", None, False, [room], []),
+                ("variant:escape-xml", "gajim", si, False, [room], []),
+                ("variant:formless-forms", "conv", None, False, [room], []),
+                ("no-answer", "gajim", None, False, [room], []),
+                ("error-answer", "gajim", None, False, [room], []),
+                ("slow-answer:1500", "conv", None, False, [room], []),
+                ("huge:3000", "gajim", None, True, [room], []),
+                ("leave-on-query", "gajim", None, False, [room2], [room2]),
+                ("flap", "conv", None, False, [], [])]
         plan = {"seed": 3, "profiles": {"gajim": gajim, "conv": conv},
                 "clients": []}
-        for i, (beh, prof, si, c2) in enumerate(spec, 1):
+        for i, (beh, prof, soft, c2, rooms, creates) in enumerate(spec, 1):
             plan["clients"].append({
                 "id": i, "jid": f"u{i}@{host}", "password": f"pw{i}",
                 "host": "127.0.0.1", "port": port, "resource": "xc",
-                "nick": f"n{i}", "profile": prof,
-                "softinfo": {"os": "Linux", "os_version": "6.1.0-13",
-                             "software": "Tkabber",
-                             "software_version": "1.1.2"} if si else None,
-                "caps2": c2, "behaviour": beh, "rooms": [room],
-                "creates": [{"room": room, "public": True,
-                             "members_only": False, "password": None}]
-                if i == 1 else []})
+                "nick": f"n{i}", "profile": prof, "softinfo": soft,
+                "caps2": c2, "behaviour": beh, "rooms": rooms,
+                "creates": [{"room": r, "public": True, "members_only": False,
+                             "password": None} for r in creates]})
+        nclients = len(spec)
         plan_path = os.path.join(work, "plan.json")
         json.dump(plan, open(plan_path, "w"))
         presented = os.path.join(work, "presented.jsonl")
@@ -98,16 +113,16 @@ def main():
         while time.monotonic() < deadline:
             if os.path.exists(presented):
                 lines = [json.loads(x) for x in open(presented) if x.strip()]
-            if len(lines) >= 3 or pop.poll() is not None:
+            if len(lines) >= nclients or pop.poll() is not None:
                 break
             time.sleep(0.2)
-        if len(lines) != 3:
-            fail(f"{len(lines)} presented lines, expected 3")
+        if len(lines) != nclients:
+            fail(f"{len(lines)} presented lines, expected {nclients}")
             return 1
-        ok("3 clients online and joined")
+        ok(f"{nclients} clients online and joined")
         by_id = {x["id"]: x for x in lines}
         for x in lines:
-            if x["joined"] != [room]:
+            if x["joined"] != spec[x["id"] - 1][4]:
                 fail(f"client {x['id']} joined {x['joined']}")
 
         pwfile = os.path.join(work, "q.password")
@@ -124,17 +139,35 @@ def main():
         # the room shows every occupant's advertised caps, no nicks
         rc, out, err = run("room-caps", room, "checker")
         seen = sorted(json.loads(x)["ver"] for x in out.splitlines() if x)
-        want = sorted(x["ver"] for x in lines)
-        if rc == 0 and seen == want and "n1" not in out:
-            ok("room-caps lists the 3 advertised vers")
+        want = sorted(x["ver"] for x in lines if room in x["joined"])
+        if rc == 0 and seen == want and '"n1"' not in out:
+            ok(f"room-caps lists the {len(want)} advertised vers")
         else:
             fail(f"room-caps rc {rc}: {seen} vs {want} ({err.strip()})")
 
         # each client's node#ver answer verifies as expected
         for cid, x in sorted(by_id.items()):
             node = f"{x['node']}#{x['ver']}"
-            rc, out, err = run("--json", "disco-info", f"u{cid}@{host}/xc",
-                               node)
+            beh = x["behaviour"]
+            if beh in ("leave-on-query", "flap"):
+                continue  # checked below / not timing-safe
+            rc, out, err = run("--json", "--timeout", "4", "disco-info",
+                               f"u{cid}@{host}/xc", node)
+            if beh == "no-answer":
+                if rc == 2:
+                    ok(f"client {cid} (no-answer): timeout, exit 2")
+                else:
+                    fail(f"client {cid} (no-answer): rc {rc}")
+                continue
+            if beh == "error-answer":
+                if rc == 1 and "service-unavailable" in err:
+                    ok(f"client {cid} (error-answer): iq error, exit 1")
+                else:
+                    fail(f"client {cid} (error-answer): rc {rc} {err.strip()}")
+                continue
+            if beh.startswith("huge:") and rc == 0 and \
+                    len(json.loads(out)["features"]) < 3000:
+                fail(f"client {cid} (huge): too few features")
             if rc != 0:
                 fail(f"client {cid} disco-info rc {rc}: {err.strip()}")
                 continue
@@ -158,6 +191,21 @@ def main():
                     ok(f"client {cid} XEP-0390: {got2}")
                 else:
                     fail(f"client {cid} XEP-0390: {got2}, expected {want2}")
+
+        # leave-on-query: in its room before the query, gone after it
+        x11 = by_id[11]
+        rc, out, err = run("room-caps", room2, "checker2")
+        before = len([y for y in out.splitlines() if y])
+        rc2, _, _ = run("--json", "disco-info", f"u11@{host}/xc",
+                        f"{x11['node']}#{x11['ver']}")
+        time.sleep(0.5)
+        rc3, out, err = run("room-caps", room2, "checker3")
+        after = len([y for y in out.splitlines() if y])
+        if rc == 0 and rc2 == 0 and rc3 == 0 and before == 1 and after == 0:
+            ok("client 11 (leave-on-query): answered and left the room")
+        else:
+            fail(f"leave-on-query: rc {rc}/{rc2}/{rc3}, occupants "
+                 f"{before} -> {after}")
 
         # XEP-0092 from the software info; unknown node is an iq error
         rc, out, err = run("--json", "version", f"u1@{host}/xc")
