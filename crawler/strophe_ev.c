@@ -15,6 +15,8 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "log.h"
 #include "xalloc.h"
@@ -55,6 +57,8 @@ struct strophe_ev_conn {
     struct event *ev_kick;  /* manual activation: pump or report down */
     bool freed;             /* strophe_ev_conn_free() called: no callbacks */
     bool down_pending;      /* report STROPHE_EV_DOWN from the kick */
+    bool timed_out;         /* closed by the handshake deadline */
+    struct timeval deadline; /* handshake deadline (monotonic) */
     char down_detail[96];
     unsigned serial;        /* spreads idle pumping over ticks */
     char *name;             /* log prefix */
@@ -275,7 +279,9 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t event,
     case XMPP_CONN_FAIL:
         if (c->state == SEV_DOWN)
             return;
-        if (stream_error)
+        if (c->timed_out)
+            snprintf(detail, sizeof detail, "handshake timeout");
+        else if (stream_error)
             snprintf(detail, sizeof detail, "stream error: %s",
                      stream_error_name(stream_error->type));
         else if (error)
@@ -338,21 +344,39 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
  * - pumps every connection that is connecting, negotiating or closing
  *   (libstrophe's connect timeout, its handshake and disconnect timers);
  * - pumps each online connection once every STROPHE_EV_IDLE_TICKS ticks
- *   (timed handlers left in libstrophe, data stuck in TLS buffers).
+ *   (timed handlers left in libstrophe, data stuck in TLS buffers);
+ * - closes connections whose handshake passed its deadline.
  * New connections added during the walk are appended and may be pumped in
  * the same tick; nothing leaves the list here (only reap_cb removes).
  */
+static void now_mono(struct timeval *tv)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    tv->tv_sec = ts.tv_sec;
+    tv->tv_usec = ts.tv_nsec / 1000;
+}
+
 static void sev_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct strophe_ev *sev = arg;
     struct strophe_ev_conn *c;
+    struct timeval now;
 
     sev->ticks++;
+    now_mono(&now);
     TAILQ_FOREACH(c, &sev->conns, link)
     {
         if (c->state == SEV_ONLINE &&
             (sev->ticks + c->serial) % STROPHE_EV_IDLE_TICKS != 0)
             continue;
+        if (!c->freed && c->state < SEV_ONLINE && c->state != SEV_NEW &&
+            timercmp(&now, &c->deadline, >)) {
+            /* libstrophe resets the socket 2 s after this at the latest */
+            c->timed_out = true;
+            conn_set_state(c, SEV_CLOSING);
+            xmpp_disconnect(c->conn);
+        }
         pump(c);
     }
 }
@@ -430,6 +454,13 @@ struct strophe_ev_conn *strophe_ev_conn_new(struct strophe_ev *sev,
     c->state_cb = state_cb;
     c->stanza_cb = stanza_cb;
     c->ud = ud;
+    now_mono(&c->deadline);
+    {
+        unsigned ms = p->handshake_ms ? p->handshake_ms : 30000;
+        struct timeval add = {(time_t)(ms / 1000),
+                              (suseconds_t)(ms % 1000) * 1000};
+        timeradd(&c->deadline, &add, &c->deadline);
+    }
     c->log.handler = strophe_log_cb;
     c->log.userdata = c;
     c->ctx = xmpp_ctx_new(NULL, &c->log);

@@ -69,6 +69,11 @@ struct strophe_ev_params {
     unsigned flags;       /* STROPHE_EV_* */
     const char *capath;   /* CA directory for TLS, NULL = libstrophe's */
     const char *name;     /* log prefix, NULL = the JID */
+    unsigned handshake_ms; /* not online within this: closed and reported
+                              down with detail "handshake timeout"
+                              (libstrophe has no such deadline; a silent
+                              peer would hold the connection forever);
+                              0 = 30000 */
 };
 
 /* Returns a new bridge on base (borrowed, must outlive it) that ticks every

@@ -786,7 +786,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     if (pop->stopping)
         return;
     pop->stopping = true;
-    log_info("signal %d: leaving (%lu presented, %lu disco#info answered)",
+    log_info("signal %d: leaving (%lu presented, %lu disco#info queries)",
              (int)sig, pop->presented, pop->queries);
     event_del(pop->start_ev);
     arm(pop->stop_ev, 5000);
@@ -956,7 +956,7 @@ int main(int argc, char **argv)
     if (pop.n_clients > 0)
         event_base_dispatch(pop.base);
 
-    log_info("stopped: %lu presented, %lu disco#info answered", pop.presented,
+    log_info("stopped: %lu presented, %lu disco#info queries", pop.presented,
              pop.queries);
     for (size_t k = 0; k < pop.n_clients; k++)
         pop.clients[k].conn = NULL; /* freed by strophe_ev_free() */

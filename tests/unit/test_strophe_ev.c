@@ -2,7 +2,8 @@
  * Unit tests for crawler/strophe_ev: what can be checked without an XMPP
  * server, on loopback only: a refused connect and a peer that closes at
  * once both end in exactly one STROPHE_EV_DOWN callback; freeing from
- * inside the callback is safe; freeing an open connection releases it;
+ * inside the callback is safe; freeing an open connection releases it; a
+ * silent peer is cut off by the handshake deadline;
  * the RLIMIT_NOFILE cap. Leaks are caught by ASan in the sanitizer build.
  */
 #include <setjmp.h>
@@ -219,6 +220,40 @@ static void test_free_while_open_and_free_all(void **state)
     assert_int_equal(count_fds(), fds_before); /* sockets were closed */
 }
 
+static void test_handshake_deadline(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct strophe_ev *sev = strophe_ev_new(base, 50);
+    struct probe_state ps = {.base = base, .free_in_cb = true};
+    unsigned short port;
+    int peer[2] = {-1, -1};
+    int lfd = listen_loopback(&port);
+    struct event *acc = event_new(base, lfd, EV_READ | EV_PERSIST,
+                                  silent_accept_cb, peer);
+    event_add(acc, NULL);
+
+    /* a peer that accepts and never speaks: only the deadline ends it */
+    struct strophe_ev_params p = {.jid = "u@example.xnet",
+                                  .password = "pw",
+                                  .host = "127.0.0.1",
+                                  .port = port,
+                                  .flags = STROPHE_EV_PLAINTEXT,
+                                  .handshake_ms = 200};
+    strophe_ev_conn_new(sev, &p, state_cb, NULL, &ps);
+    run_bounded(base);
+    assert_int_equal(ps.down, 1);
+    assert_int_equal(ps.online, 0);
+    assert_string_equal(ps.detail, "handshake timeout");
+    assert_true(peer[0] >= 0);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(strophe_ev_count(sev), 0);
+    strophe_ev_free(sev);
+    event_free(acc);
+    close(lfd);
+    close(peer[0]);
+    event_base_free(base);
+}
+
 static void test_cap_nofile(void **state)
 {
     struct rlimit rl;
@@ -236,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_refused_connect_reports_down),
         cmocka_unit_test(test_peer_close_reports_down_once),
         cmocka_unit_test(test_free_while_open_and_free_all),
+        cmocka_unit_test(test_handshake_deadline),
         cmocka_unit_test(test_cap_nofile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
