@@ -113,6 +113,51 @@ def c2s_login(s, mode):
     return True
 
 
+S2S_HEADER = (b"<?xml version='1.0'?><stream:stream to='x.hostile.xnet' "
+              b"from='hub.xnet' xmlns='jabber:server' "
+              b"xmlns:db='jabber:server:dialback' "
+              b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+
+
+def check_s2s(mode, port):
+    """The server-to-server path (dialback accepted blindly), as a server
+    reaching MODE.hostile.xnet through s2s sees it."""
+    s = socket.create_connection((HOST, port), timeout=5)
+    try:
+        s.sendall(S2S_HEADER)
+        data, _ = read_for(s, 5, until=b"</stream:features>")
+        if b"jabber:server" not in data or b"features:dialback" not in data:
+            fail(mode + " s2s", "no dialback features")
+            return
+        s.sendall(b"<db:result from='hub.xnet' to='x.hostile.xnet'>k3y"
+                  b"</db:result>")
+        data, _ = read_for(s, 5, until=b"/>")
+        if b"type='valid'" not in data:
+            fail(mode + " s2s", f"dialback answer {data!r}")
+            return
+        s.sendall(b"<iq type='get' id='s1' from='crawler@hub.xnet/c' "
+                  b"to='x.hostile.xnet'><query "
+                  b"xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+        if mode == "normal-ish":
+            data, _ = read_for(s, 5, until=b"</iq>")
+            if b"to='crawler@hub.xnet/c'" in data and \
+                    data.count(b"<item ") == 2 and well_formed_prefix(data):
+                ok(mode + " s2s", "dialback, then a disco#items answer")
+            else:
+                fail(mode + " s2s", f"answer {data!r}")
+        else:
+            data, eof = read_for(s, 20, limit=1 << 20)
+            n = data.count(b"<item ")
+            if n > 5000 and not eof:
+                ok(mode + " s2s", f"dialback, then {n} items and counting")
+            else:
+                fail(mode + " s2s", f"{n} items (eof {eof})")
+    except OSError as e:
+        fail(mode + " s2s", f"socket error {e}")
+    finally:
+        s.close()
+
+
 def check(mode, port):
     s = connect(port)
     try:
@@ -228,6 +273,8 @@ def main():
                 time.sleep(0.1)
         for i, mode in enumerate(modes):
             check(mode, base + i)
+            if mode in ("normal-ish", "endless-items"):
+                check_s2s(mode, base + i)
         # 100 simultaneous connections over every mode, then a normal query
         conns = []
         for i in range(100):
