@@ -413,6 +413,7 @@ static int verify_one(const char *path, const char *opt_ver,
 /* --- verify-all --- */
 
 #define N_MATCH (CAPS_M__COUNT + 1) /* last column: none */
+#define MAX_LINE (4 << 20)           /* a capsdb line: XML is <= 1 MiB */
 
 struct node_count {
     char *node;
@@ -446,6 +447,12 @@ static int verify_all(const char *path, bool json, bool by_node)
         lineno++;
         if (n == 1 && line[0] == '\n')
             continue;
+        if ((size_t)n > MAX_LINE) {
+            fprintf(stderr, "%s:%zu: bad line: longer than %d bytes\n", path,
+                    lineno, MAX_LINE);
+            bad++;
+            continue;
+        }
         json_error_t jerr;
         json_t *e = json_loadb(line, (size_t)n, 0, &jerr);
         const char *xml = NULL, *hash = NULL, *ver = NULL, *node = NULL;
