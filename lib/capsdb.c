@@ -488,20 +488,20 @@ static const struct {
     {"INSERT INTO features (var) SELECT DISTINCT var FROM st_features "
      "ON CONFLICT (var) DO NOTHING",
      0, MC_FEATURES},
-    {"WITH ins AS (INSERT INTO disco_contents (digest, xml, identity_count, feature_count, "
-     " form_count, has_softinfo) "
-     " SELECT DISTINCT ON (digest) decode(digest, 'hex'), xml, identity_count, feature_count, "
-     " form_count, has_softinfo FROM st_contents ORDER BY digest "
+    {"WITH fa AS (SELECT s.digest, array_agg(f.id ORDER BY f.id) AS ids, "
+     "   array_agg(f.id ORDER BY f.id) FILTER (WHERE s.occurrences > 1) AS dups "
+     "  FROM st_features s JOIN features f ON f.var = s.var GROUP BY s.digest), "
+     "ins AS (INSERT INTO disco_contents (digest, xml, identity_count, feature_count, "
+     " form_count, feature_ids, duplicate_feature_ids, has_softinfo) "
+     " SELECT DISTINCT ON (c.digest) decode(c.digest, 'hex'), c.xml, c.identity_count, "
+     " c.feature_count, c.form_count, coalesce(fa.ids, '{}'), coalesce(fa.dups, '{}'), "
+     " c.has_softinfo FROM st_contents c LEFT JOIN fa USING (digest) ORDER BY c.digest "
      " ON CONFLICT (digest) DO NOTHING RETURNING id, encode(digest, 'hex') AS digest) "
      "INSERT INTO st_new SELECT id, digest FROM ins",
      0, MC_CONTENTS},
     {"INSERT INTO disco_identities (content_id, pos, category, type, lang, name) "
      "SELECT n.id, s.pos, s.category, s.type, s.lang, s.name "
      "FROM st_identities s JOIN st_new n USING (digest)",
-     0, MC_NONE},
-    {"INSERT INTO disco_content_features (content_id, feature_id, occurrences) "
-     "SELECT n.id, f.id, s.occurrences "
-     "FROM st_features s JOIN st_new n USING (digest) JOIN features f ON f.var = s.var",
      0, MC_NONE},
     {"INSERT INTO disco_forms (content_id, pos, form_type, type, hidden_form_type) "
      "SELECT n.id, s.pos, s.form_type, s.type, s.hidden "

@@ -155,6 +155,19 @@ t_import_capsdb() {
   xc_expect_eq "observations" 1611 "$(sql "SELECT sum(count) FROM caps_observations")"
   xc_expect_eq "distinct nodes" "$n_nodes" "$(sql "SELECT count(DISTINCT node) FROM caps_entry_nodes")"
   xc_expect_eq "distinct features" "$n_feats" "$(sql "SELECT count(*) FROM features")"
+  xc_expect_eq "features of the first line" "$(python3 - "$capsdb" <<'EOF'
+import json, sys
+import xml.etree.ElementTree as ET
+d = json.loads(open(sys.argv[1], encoding='utf-8').readline())
+q = ET.fromstring(d['disco_info_xml'])
+print(' '.join(sorted({f.get('var') for f in q.iter('{http://jabber.org/protocol/disco#info}feature')})))
+EOF
+)" "$(sql "SELECT string_agg(v.var, ' ' ORDER BY v.var COLLATE \"C\") FROM v_content_features v
+            JOIN caps_entries e ON e.content_id = v.content_id
+            WHERE e.ver = 'GRREviyyjLzK2wK4QLX5NNF9FmQ='")"
+  xc_expect_eq "entries with a duplicated feature" 33 \
+    "$(sql "SELECT count(*) FROM caps_entries e JOIN disco_contents c ON c.id = e.content_id
+            WHERE cardinality(c.duplicate_feature_ids) > 0")"
   xc_expect_eq "entries with softinfo" "$n_soft" \
     "$(sql "SELECT count(*) FROM caps_entries WHERE has_softinfo")"
   xc_expect_eq "softinfo rows match flags" "$n_soft" \
@@ -185,7 +198,7 @@ t_reimport_capsdb() {
   import_capsdb_into
   counts="SELECT (SELECT count(*) FROM caps_entries), (SELECT count(*) FROM caps_entry_nodes),
     (SELECT count(*) FROM disco_contents), (SELECT count(*) FROM disco_identities),
-    (SELECT count(*) FROM disco_content_features), (SELECT count(*) FROM features),
+    (SELECT count(*) FROM v_content_features), (SELECT count(*) FROM features),
     (SELECT count(*) FROM disco_forms), (SELECT count(*) FROM disco_form_fields),
     (SELECT count(*) FROM disco_form_values), (SELECT count(*) FROM softinfo),
     (SELECT count(*) FROM caps_observations), (SELECT sum(count) FROM caps_observations),
