@@ -30,8 +30,8 @@ enum sev_state {
     SEV_NEGOTIATING, /* TCP up: stream, TLS, SASL, bind */
     SEV_ONLINE,      /* bound: user stanzas flow */
     /* --- End of handshake states --- */
-    SEV_CLOSING,     /* xmpp_disconnect() called, waiting for the close */
-    SEV_DOWN,        /* disconnected: no fd, waiting to be freed */
+    SEV_CLOSING, /* xmpp_disconnect() called, waiting for the close */
+    SEV_DOWN,    /* disconnected: no fd, waiting to be freed */
     SEV__COUNT
 };
 
@@ -47,21 +47,21 @@ _Static_assert(ARRAY_LEN(sev_state_names) == SEV__COUNT, "names table");
 
 struct strophe_ev_conn {
     struct strophe_ev *sev;
-    xmpp_ctx_t *ctx;        /* ours alone: one conn per ctx */
+    xmpp_ctx_t *ctx; /* ours alone: one conn per ctx */
     xmpp_conn_t *conn;
-    xmpp_log_t log;         /* handler + userdata = this object */
-    enum sev_state state;   /* written by conn_set_state() only */
-    int fd;                 /* current socket or -1 */
-    struct event *ev_read;  /* EV_READ|EV_PERSIST on fd */
-    struct event *ev_write; /* EV_WRITE on fd, armed while needed */
-    struct event *ev_kick;  /* manual activation: pump or report down */
-    bool freed;             /* strophe_ev_conn_free() called: no callbacks */
-    bool down_pending;      /* report STROPHE_EV_DOWN from the kick */
-    bool timed_out;         /* closed by the handshake deadline */
+    xmpp_log_t log;          /* handler + userdata = this object */
+    enum sev_state state;    /* written by conn_set_state() only */
+    int fd;                  /* current socket or -1 */
+    struct event *ev_read;   /* EV_READ|EV_PERSIST on fd */
+    struct event *ev_write;  /* EV_WRITE on fd, armed while needed */
+    struct event *ev_kick;   /* manual activation: pump or report down */
+    bool freed;              /* strophe_ev_conn_free() called: no callbacks */
+    bool down_pending;       /* report STROPHE_EV_DOWN from the kick */
+    bool timed_out;          /* closed by the handshake deadline */
     struct timeval deadline; /* handshake deadline (monotonic) */
     char down_detail[96];
-    unsigned serial;        /* spreads idle pumping over ticks */
-    char *name;             /* log prefix */
+    unsigned serial; /* spreads idle pumping over ticks */
+    char *name;      /* log prefix */
     strophe_ev_state_cb state_cb;
     strophe_ev_stanza_cb stanza_cb;
     void *ud;
@@ -179,8 +179,7 @@ static void update_write_interest(struct strophe_ev_conn *c)
 
     if (!c->ev_write || c->state == SEV_DOWN)
         return;
-    want = c->state == SEV_CONNECTING ||
-           xmpp_conn_send_queue_len(c->conn) > 0;
+    want = c->state == SEV_CONNECTING || xmpp_conn_send_queue_len(c->conn) > 0;
     if (want && !event_pending(c->ev_write, EV_WRITE, NULL))
         event_add(c->ev_write, NULL);
     else if (!want)
@@ -258,9 +257,8 @@ static int sockopt_cb(xmpp_conn_t *conn, void *sock)
     return 0;
 }
 
-static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t event,
-                         int error, xmpp_stream_error_t *stream_error,
-                         void *userdata)
+static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
+                         xmpp_stream_error_t *stream_error, void *userdata)
 {
     struct strophe_ev_conn *c = userdata;
     char detail[sizeof c->down_detail];
@@ -408,7 +406,7 @@ void strophe_ev_free(struct strophe_ev *sev)
     if (!sev)
         return;
     TAILQ_FOREACH(c, &sev->conns, link)
-        strophe_ev_conn_free(c);
+    strophe_ev_conn_free(c);
     reap_cb(-1, 0, sev);
     event_free(sev->tick);
     event_free(sev->ev_reap);

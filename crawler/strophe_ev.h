@@ -62,13 +62,13 @@ typedef void (*strophe_ev_stanza_cb)(struct strophe_ev_conn *c,
 
 /* What strophe_ev_conn_new() needs; strings are copied. */
 struct strophe_ev_params {
-    const char *jid;      /* bare or full JID (resource requested if full) */
+    const char *jid; /* bare or full JID (resource requested if full) */
     const char *password;
-    const char *host;     /* IP literal to connect to */
-    unsigned short port;  /* 0 = 5222 */
-    unsigned flags;       /* STROPHE_EV_* */
-    const char *capath;   /* CA directory for TLS, NULL = libstrophe's */
-    const char *name;     /* log prefix, NULL = the JID */
+    const char *host;      /* IP literal to connect to */
+    unsigned short port;   /* 0 = 5222 */
+    unsigned flags;        /* STROPHE_EV_* */
+    const char *capath;    /* CA directory for TLS, NULL = libstrophe's */
+    const char *name;      /* log prefix, NULL = the JID */
     unsigned handshake_ms; /* not online within this: closed and reported
                               down with detail "handshake timeout"
                               (libstrophe has no such deadline; a silent

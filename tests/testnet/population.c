@@ -42,11 +42,11 @@
 #define NS_PING "urn:xmpp:ping"
 #define NS_HASHES2 "urn:xmpp:hashes:2"
 
-#define STARTS_PER_TICK 20   /* connection attempts per 100 ms */
+#define STARTS_PER_TICK 20 /* connection attempts per 100 ms */
 #define MAX_JOIN_TRIES 10
-#define MAX_DELAYED 32       /* slow answers pending per client */
+#define MAX_DELAYED 32 /* slow answers pending per client */
 #define MAX_BACKOFF_S 60
-#define REJOIN_AFTER_S 30    /* leave-on-query */
+#define REJOIN_AFTER_S 30 /* leave-on-query */
 
 /* Client states; every client is in pop->clients, counted per state. */
 enum cl_state {
@@ -60,9 +60,9 @@ enum cl_state {
 };
 
 static const char *const cl_state_names[] = {
-    [CL_WAITING] = "waiting",     [CL_CONNECTING] = "connecting",
-    [CL_JOINING] = "joining",     [CL_PRESENT] = "present",
-    [CL_STOPPING] = "stopping",   [CL_DONE] = "done",
+    [CL_WAITING] = "waiting",   [CL_CONNECTING] = "connecting",
+    [CL_JOINING] = "joining",   [CL_PRESENT] = "present",
+    [CL_STOPPING] = "stopping", [CL_DONE] = "done",
 };
 _Static_assert(ARRAY_LEN(cl_state_names) == CL__COUNT, "names table");
 
@@ -72,8 +72,8 @@ enum pr_state {
     PR_JOIN_SENT,   /* join presence sent */
     PR_CONFIGURING, /* creator: muc#owner form sent */
     PR_JOINED,
-    PR_LEFT,        /* left on purpose (flap, leave-on-query) */
-    PR_FAILED,      /* gave up after MAX_JOIN_TRIES */
+    PR_LEFT,   /* left on purpose (flap, leave-on-query) */
+    PR_FAILED, /* gave up after MAX_JOIN_TRIES */
     PR__COUNT
 };
 
@@ -81,11 +81,11 @@ struct pop;
 struct client;
 
 struct proom {
-    const char *room;              /* borrowed from the plan */
+    const char *room;                /* borrowed from the plan */
     const struct pop_create *create; /* non-NULL: this client creates it */
     enum pr_state state;
     unsigned tries;
-    bool waits_creator;            /* created by another client of ours */
+    bool waits_creator; /* created by another client of ours */
 };
 
 struct delayed {
@@ -97,20 +97,20 @@ struct delayed {
 
 struct client {
     struct pop *pop;
-    const struct pop_client *pc;   /* borrowed from the plan */
+    const struct pop_client *pc; /* borrowed from the plan */
     struct pop_content content;
-    char *caps_node_ver;           /* "node#ver" */
-    char *caps2_node;              /* "urn:xmpp:caps#sha-256.B64" or NULL */
+    char *caps_node_ver; /* "node#ver" */
+    char *caps2_node;    /* "urn:xmpp:caps#sha-256.B64" or NULL */
     char *full_jid;
-    enum cl_state state;           /* written by cl_set_state() only */
+    enum cl_state state; /* written by cl_set_state() only */
     struct strophe_ev_conn *conn;
     struct proom *rooms;
     size_t n_rooms;
-    struct event *timer;           /* reconnect, room retry */
-    struct event *flap_ev;         /* flap / leave-on-query rejoin */
+    struct event *timer;   /* reconnect, room retry */
+    struct event *flap_ev; /* flap / leave-on-query rejoin */
     unsigned backoff;
     unsigned rand_state;
-    bool presented;                /* line written */
+    bool presented; /* line written */
     bool flapped_off;
     unsigned n_delayed;
     TAILQ_HEAD(, delayed) delayed;
@@ -127,7 +127,7 @@ struct pop {
     FILE *out;
     bool stopping;
     struct event *start_ev;
-    struct event *stop_ev;         /* hard deadline for shutdown */
+    struct event *stop_ev; /* hard deadline for shutdown */
     struct event *sig_term, *sig_int;
     unsigned long queries, presented;
 };
@@ -144,8 +144,7 @@ static void cl_set_state(struct client *c, enum cl_state to)
     c->pop->counts[c->state]--;
     c->pop->counts[to]++;
     c->state = to;
-    if (c->pop->stopping &&
-        c->pop->counts[CL_DONE] == c->pop->n_clients)
+    if (c->pop->stopping && c->pop->counts[CL_DONE] == c->pop->n_clients)
         event_base_loopexit(c->pop->base, NULL);
 }
 
@@ -280,7 +279,8 @@ static void send_room_config(struct client *c, size_t idx)
     add_field(ctx, x, "FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig");
     add_field(ctx, x, "muc#roomconfig_publicroom", cr->public_room ? "1" : "0");
     add_field(ctx, x, "muc#roomconfig_persistentroom", "1");
-    add_field(ctx, x, "muc#roomconfig_membersonly", cr->members_only ? "1" : "0");
+    add_field(ctx, x, "muc#roomconfig_membersonly",
+              cr->members_only ? "1" : "0");
     add_field(ctx, x, "muc#roomconfig_passwordprotectedroom",
               cr->password ? "1" : "0");
     if (cr->password)
@@ -341,15 +341,14 @@ static void write_presented(struct client *c)
                          "matched_by", c->content.matched_by);
     if (c->content.error)
         json_object_set_new(expected, "error", json_string(c->content.error));
-    line = json_pack("{s:i,s:s,s:s,s:s,s:o,s:s,s:s,s:b,s:o,s:o}", "id",
-                     (json_int_t)pc->id, "node", pc->profile->node, "hash",
-                     "sha-1", "ver", c->content.ver, "caps2",
-                     c->content.caps2[0]
-                         ? json_pack("{s:s}", "sha-256", c->content.caps2)
-                         : json_null(),
-                     "behaviour", pc->behaviour_str, "profile",
-                     pc->profile->id, "softinfo", pc->has_softinfo, "joined",
-                     joined, "expected", expected);
+    line = json_pack(
+        "{s:i,s:s,s:s,s:s,s:o,s:s,s:s,s:b,s:o,s:o}", "id", (json_int_t)pc->id,
+        "node", pc->profile->node, "hash", "sha-1", "ver", c->content.ver,
+        "caps2",
+        c->content.caps2[0] ? json_pack("{s:s}", "sha-256", c->content.caps2)
+                            : json_null(),
+        "behaviour", pc->behaviour_str, "profile", pc->profile->id, "softinfo",
+        pc->has_softinfo, "joined", joined, "expected", expected);
     if (!line)
         DIE_BUG("json_pack failed for client %u", pc->id);
     json_dumpf(line, c->pop->out, JSON_COMPACT);
@@ -600,8 +599,8 @@ static void handle_iq(struct client *c, xmpp_stanza_t *st)
         if (id && sscanf(id, "cfg-%zu%c", &idx, &tail) == 1 &&
             idx < c->n_rooms && c->rooms[idx].state == PR_CONFIGURING) {
             if (strcmp(type, "error") == 0)
-                log_info("C-%u: room \"%s\" configuration refused",
-                         c->pc->id, c->rooms[idx].room);
+                log_info("C-%u: room \"%s\" configuration refused", c->pc->id,
+                         c->rooms[idx].room);
             c->rooms[idx].state = PR_JOINED;
             room_ready(c->pop, c->rooms[idx].room);
             check_all_joined(c);
@@ -610,16 +609,16 @@ static void handle_iq(struct client *c, xmpp_stanza_t *st)
     }
     if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
         return;
-    if (strcmp(type, "get") == 0 &&
-        (q = xmpp_stanza_get_child_by_name_and_ns(st, "query", DISCO_NS_INFO))) {
+    if (strcmp(type, "get") == 0 && (q = xmpp_stanza_get_child_by_name_and_ns(
+                                         st, "query", DISCO_NS_INFO))) {
         handle_disco_info(c, st, q);
     } else if (strcmp(type, "get") == 0 &&
                xmpp_stanza_get_child_by_name_and_ns(st, "query", NS_VERSION)) {
         handle_version(c, st);
     } else if (strcmp(type, "get") == 0 &&
                xmpp_stanza_get_child_by_name_and_ns(st, "ping", NS_PING)) {
-        xmpp_stanza_t *r = xmpp_iq_new(strophe_ev_conn_ctx(c->conn), "result",
-                                       id);
+        xmpp_stanza_t *r =
+            xmpp_iq_new(strophe_ev_conn_ctx(c->conn), "result", id);
         if (xmpp_stanza_get_from(st))
             xmpp_stanza_set_to(r, xmpp_stanza_get_from(st));
         strophe_ev_conn_send(c->conn, r);
@@ -629,8 +628,7 @@ static void handle_iq(struct client *c, xmpp_stanza_t *st)
     }
 }
 
-static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st,
-                      void *ud)
+static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st, void *ud)
 {
     struct client *c = ud;
     const char *name = xmpp_stanza_get_name(st);
@@ -684,8 +682,8 @@ static void state_cb(struct strophe_ev_conn *conn, enum strophe_ev_event ev,
         {
             unsigned s = 1u << XC_MIN(c->backoff, 6u);
             c->backoff++;
-            arm(c->timer, XC_MIN(s, (unsigned)MAX_BACKOFF_S) * 1000 +
-                              rnd(c, 1000));
+            arm(c->timer,
+                XC_MIN(s, (unsigned)MAX_BACKOFF_S) * 1000 + rnd(c, 1000));
         }
         return;
     case STROPHE_EV__COUNT:
@@ -892,8 +890,12 @@ int main(int argc, char **argv)
 
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'p': plan_path = optarg; break;
-        case 'o': out_path = optarg; break;
+        case 'p':
+            plan_path = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
         case 'P':
             if (!pop_part_parse(optarg, &part, &parts)) {
                 fprintf(stderr, "invalid part \"%s\" (expected I/N)\n", optarg);
@@ -909,8 +911,12 @@ int main(int argc, char **argv)
             log_max_level = l;
             break;
         }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!plan_path || !out_path) {
@@ -943,7 +949,8 @@ int main(int argc, char **argv)
              pop.plan->n_clients);
     if (pop.n_clients > 900)
         log_warn("%zu clients in one process: fds may exceed select()'s "
-                 "limit", pop.n_clients);
+                 "limit",
+                 pop.n_clients);
 
     pop.start_ev = event_new(pop.base, -1, EV_PERSIST, start_cb, &pop);
     pop.stop_ev = evtimer_new(pop.base, stop_deadline_cb, &pop);

@@ -52,12 +52,12 @@ struct query {
     struct event_base *base;
     struct strophe_ev_conn *conn;
     enum qcmd cmd;
-    const char *target;  /* JID or room */
-    const char *arg;     /* node or nick */
+    const char *target; /* JID or room */
+    const char *arg;    /* node or nick */
     const char *room_password;
     bool json;
     bool done;
-    int status;          /* exit status; 2 until answered */
+    int status; /* exit status; 2 until answered */
     struct event *timeout_ev;
     struct event *exit_ev;
 };
@@ -107,11 +107,11 @@ static json_t *disco_json(const struct disco_info *info)
 
     for (size_t k = 0; k < info->n_identities; k++) {
         const struct disco_identity *id = &info->identities[k];
-        json_array_append_new(
-            ids, json_pack("{s:s,s:s,s:s?,s:s?}", "category", id->category,
-                           "type", id->type, "lang",
-                           *id->lang ? id->lang : NULL, "name",
-                           *id->name ? id->name : NULL));
+        json_array_append_new(ids,
+                              json_pack("{s:s,s:s,s:s?,s:s?}", "category",
+                                        id->category, "type", id->type, "lang",
+                                        *id->lang ? id->lang : NULL, "name",
+                                        *id->name ? id->name : NULL));
     }
     for (size_t k = 0; k < info->n_features; k++)
         json_array_append_new(feats, json_string(info->features[k]));
@@ -129,8 +129,8 @@ static json_t *disco_json(const struct disco_info *info)
                 fields, json_pack("{s:s,s:s?,s:o}", "var", fl->var, "type",
                                   *fl->type ? fl->type : NULL, "values", vals));
         }
-        json_array_append_new(forms, json_pack("{s:s?,s:o}", "form_type", ft,
-                                               "fields", fields));
+        json_array_append_new(
+            forms, json_pack("{s:s?,s:o}", "form_type", ft, "fields", fields));
     }
     return json_pack("{s:o,s:o,s:o}", "identities", ids, "features", feats,
                      "forms", forms);
@@ -164,12 +164,11 @@ static void add_caps_verdict(json_t *out, const struct disco_info *info,
         struct caps_result r;
         caps_result_init(&r);
         enum caps_outcome o = caps_verify(info, "sha-1", ver, 0, &r);
-        json_object_set_new(
-            out, "caps",
-            json_pack("{s:s,s:s,s:s?,s:s?}", "ver", ver, "outcome",
-                      caps_outcome_name(o), "matched_by",
-                      caps_result_matched_by(&r), "error",
-                      caps_error_name(r.error)));
+        json_object_set_new(out, "caps",
+                            json_pack("{s:s,s:s,s:s?,s:s?}", "ver", ver,
+                                      "outcome", caps_outcome_name(o),
+                                      "matched_by", caps_result_matched_by(&r),
+                                      "error", caps_error_name(r.error)));
         caps_result_free(&r);
     }
 }
@@ -203,8 +202,8 @@ static void on_result(struct query *q, xmpp_stanza_t *st)
     struct parse_err err = {0};
     switch (q->cmd) {
     case Q_DISCO_INFO: {
-        struct disco_info *info = text ? disco_parse(text, len, NULL, &err)
-                                       : NULL;
+        struct disco_info *info =
+            text ? disco_parse(text, len, NULL, &err) : NULL;
         if (!info) {
             fprintf(stderr, "unparsable disco#info answer: %s\n", err.msg);
             finish(q, 1);
@@ -269,8 +268,8 @@ static void on_room_presence(struct query *q, xmpp_stanza_t *st)
     }
     if (type && strcmp(type, "unavailable") == 0)
         return;
-    xmpp_stanza_t *x = xmpp_stanza_get_child_by_name_and_ns(st, "x",
-                                                            NS_MUC_USER);
+    xmpp_stanza_t *x =
+        xmpp_stanza_get_child_by_name_and_ns(st, "x", NS_MUC_USER);
     bool self = false;
     for (xmpp_stanza_t *s = x ? xmpp_stanza_get_children(x) : NULL; s;
          s = xmpp_stanza_get_next(s)) {
@@ -287,8 +286,7 @@ static void on_room_presence(struct query *q, xmpp_stanza_t *st)
         return;
     }
     xmpp_stanza_t *c = xmpp_stanza_get_child_by_name_and_ns(st, "c", NS_CAPS);
-    xmpp_stanza_t *c2 = xmpp_stanza_get_child_by_name_and_ns(st, "c",
-                                                             CAPS2_NS);
+    xmpp_stanza_t *c2 = xmpp_stanza_get_child_by_name_and_ns(st, "c", CAPS2_NS);
     json_t *caps2 = json_null();
     if (c2) {
         caps2 = json_object();
@@ -302,15 +300,14 @@ static void on_room_presence(struct query *q, xmpp_stanza_t *st)
                 xmpp_free(xmpp_stanza_get_context(st), t);
         }
     }
-    print_json(json_pack("{s:s?,s:s?,s:s?,s:o}", "node",
-                         c ? xmpp_stanza_get_attribute(c, "node") : NULL,
-                         "hash", c ? xmpp_stanza_get_attribute(c, "hash") : NULL,
-                         "ver", c ? xmpp_stanza_get_attribute(c, "ver") : NULL,
-                         "caps2", caps2));
+    print_json(json_pack(
+        "{s:s?,s:s?,s:s?,s:o}", "node",
+        c ? xmpp_stanza_get_attribute(c, "node") : NULL, "hash",
+        c ? xmpp_stanza_get_attribute(c, "hash") : NULL, "ver",
+        c ? xmpp_stanza_get_attribute(c, "ver") : NULL, "caps2", caps2));
 }
 
-static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st,
-                      void *ud)
+static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st, void *ud)
 {
     struct query *q = ud;
     const char *name = xmpp_stanza_get_name(st);
@@ -434,14 +431,13 @@ static char *read_password(const char *path)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xc-xmpp-query --jid J --password-file F --host IP "
-            "--port P [--plaintext]\n"
-            "                     [--trust-tls] [--timeout S] [--json] "
-            "[--room-password PW] [--log-level L] CMD ...\n"
-            "commands: disco-info JID [NODE] | disco-items JID [NODE] | "
-            "version JID | room-caps ROOM NICK\n"
-            "exit: 0 result, 1 iq error, 2 timeout or connection failure\n");
+    fprintf(f, "usage: xc-xmpp-query --jid J --password-file F --host IP "
+               "--port P [--plaintext]\n"
+               "                     [--trust-tls] [--timeout S] [--json] "
+               "[--room-password PW] [--log-level L] CMD ...\n"
+               "commands: disco-info JID [NODE] | disco-items JID [NODE] | "
+               "version JID | room-caps ROOM NICK\n"
+               "exit: 0 result, 1 iq error, 2 timeout or connection failure\n");
 }
 
 int main(int argc, char **argv)
@@ -469,15 +465,33 @@ int main(int argc, char **argv)
     log_max_level = LOG_WARN;
     while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (o) {
-        case 'j': jid = optarg; break;
-        case 'w': pwfile = optarg; break;
-        case 'H': host = optarg; break;
-        case 'p': port = strtol(optarg, NULL, 10); break;
-        case 'P': flags |= STROPHE_EV_PLAINTEXT; break;
-        case 'T': flags |= STROPHE_EV_TRUST_TLS; break;
-        case 't': timeout_s = strtol(optarg, NULL, 10); break;
-        case 'J': q.json = true; break;
-        case 'r': q.room_password = optarg; break;
+        case 'j':
+            jid = optarg;
+            break;
+        case 'w':
+            pwfile = optarg;
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'p':
+            port = strtol(optarg, NULL, 10);
+            break;
+        case 'P':
+            flags |= STROPHE_EV_PLAINTEXT;
+            break;
+        case 'T':
+            flags |= STROPHE_EV_TRUST_TLS;
+            break;
+        case 't':
+            timeout_s = strtol(optarg, NULL, 10);
+            break;
+        case 'J':
+            q.json = true;
+            break;
+        case 'r':
+            q.room_password = optarg;
+            break;
         case 'L': {
             enum log_level l;
             if (!log_level_parse(optarg, &l)) {
@@ -487,8 +501,12 @@ int main(int argc, char **argv)
             log_max_level = l;
             break;
         }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 3;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 3;
         }
     }
     if (!jid || !pwfile || !host || port <= 0 || port > 65535 ||
@@ -501,8 +519,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[optind], qcmd_names[k]) == 0)
             q.cmd = (enum qcmd)k;
     int nargs = argc - optind - 1;
-    if (q.cmd == Q__COUNT ||
-        (q.cmd == Q_ROOM_CAPS && nargs != 2) ||
+    if (q.cmd == Q__COUNT || (q.cmd == Q_ROOM_CAPS && nargs != 2) ||
         (q.cmd == Q_VERSION && nargs != 1) ||
         ((q.cmd == Q_DISCO_INFO || q.cmd == Q_DISCO_ITEMS) &&
          (nargs < 1 || nargs > 2))) {

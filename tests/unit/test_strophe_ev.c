@@ -89,8 +89,8 @@ static void test_refused_connect_reports_down(void **state)
                                   .host = "127.0.0.1",
                                   .port = port,
                                   .flags = STROPHE_EV_PLAINTEXT};
-    struct strophe_ev_conn *c = strophe_ev_conn_new(sev, &p, state_cb, NULL,
-                                                    &ps);
+    struct strophe_ev_conn *c =
+        strophe_ev_conn_new(sev, &p, state_cb, NULL, &ps);
     assert_non_null(c);
     assert_false(strophe_ev_conn_online(c));
     assert_int_equal(strophe_ev_count(sev), 1);
@@ -119,8 +119,8 @@ static void test_peer_close_reports_down_once(void **state)
     struct probe_state ps = {.base = base};
     unsigned short port;
     int lfd = listen_loopback(&port);
-    struct event *acc = event_new(base, lfd, EV_READ | EV_PERSIST,
-                                  accept_close_cb, NULL);
+    struct event *acc =
+        event_new(base, lfd, EV_READ | EV_PERSIST, accept_close_cb, NULL);
     event_add(acc, NULL);
 
     struct strophe_ev_params p = {.jid = "u@example.xnet/r",
@@ -129,8 +129,8 @@ static void test_peer_close_reports_down_once(void **state)
                                   .port = port,
                                   .flags = STROPHE_EV_PLAINTEXT,
                                   .name = "peer-close"};
-    struct strophe_ev_conn *c = strophe_ev_conn_new(sev, &p, state_cb, NULL,
-                                                    &ps);
+    struct strophe_ev_conn *c =
+        strophe_ev_conn_new(sev, &p, state_cb, NULL, &ps);
     assert_string_equal(strophe_ev_conn_name(c), "peer-close");
     run_bounded(base);
     assert_int_equal(ps.down, 1);
@@ -184,8 +184,8 @@ static void test_free_while_open_and_free_all(void **state)
     unsigned short port;
     int peer[2] = {-1, -1};
     int lfd = listen_loopback(&port);
-    struct event *acc = event_new(base, lfd, EV_READ | EV_PERSIST,
-                                  silent_accept_cb, peer);
+    struct event *acc =
+        event_new(base, lfd, EV_READ | EV_PERSIST, silent_accept_cb, peer);
     struct timeval half = {0, 300000};
     event_add(acc, NULL);
 
@@ -194,10 +194,10 @@ static void test_free_while_open_and_free_all(void **state)
                                   .host = "127.0.0.1",
                                   .port = port,
                                   .flags = STROPHE_EV_PLAINTEXT};
-    struct strophe_ev_conn *a = strophe_ev_conn_new(sev, &p, state_cb, NULL,
-                                                    &ps);
-    struct strophe_ev_conn *b = strophe_ev_conn_new(sev, &p, state_cb, NULL,
-                                                    &ps);
+    struct strophe_ev_conn *a =
+        strophe_ev_conn_new(sev, &p, state_cb, NULL, &ps);
+    struct strophe_ev_conn *b =
+        strophe_ev_conn_new(sev, &p, state_cb, NULL, &ps);
     assert_non_null(a);
     assert_non_null(b);
     /* the silent peer keeps both negotiating */
@@ -228,8 +228,8 @@ static void test_handshake_deadline(void **state)
     unsigned short port;
     int peer[2] = {-1, -1};
     int lfd = listen_loopback(&port);
-    struct event *acc = event_new(base, lfd, EV_READ | EV_PERSIST,
-                                  silent_accept_cb, peer);
+    struct event *acc =
+        event_new(base, lfd, EV_READ | EV_PERSIST, silent_accept_cb, peer);
     event_add(acc, NULL);
 
     /* a peer that accepts and never speaks: only the deadline ends it */

@@ -147,7 +147,8 @@ static void test_plan_parse(void **state)
     assert_int_equal(c->behaviour.arg, 1500);
     /* created rooms are rooms to be in too */
     assert_int_equal(c->n_rooms, 2);
-    const struct pop_create *cr = pop_client_creates(c, "r6@conference.d003.xnet");
+    const struct pop_create *cr =
+        pop_client_creates(c, "r6@conference.d003.xnet");
     assert_non_null(cr);
     assert_false(cr->public_room);
     assert_true(cr->members_only);
@@ -175,21 +176,29 @@ static void test_plan_parse(void **state)
 }
 
 static const char *const behaviours[] = {
-    "normal",          "poison",          "variant:escape-lt",
-    "variant:escape-xml", "variant:formless-forms", "lenient-dups",
-    "no-answer",       "error-answer",    "slow-answer:100",
-    "huge:3000",       "flap",            "leave-on-query",
+    "normal",
+    "poison",
+    "variant:escape-lt",
+    "variant:escape-xml",
+    "variant:formless-forms",
+    "lenient-dups",
+    "no-answer",
+    "error-answer",
+    "slow-answer:100",
+    "huge:3000",
+    "flap",
+    "leave-on-query",
 };
 
 /* Builds a one-client plan for profile file path and behaviour. */
 static struct pop_plan *one_client_plan(json_t *profile, const char *beh,
                                         bool softinfo)
 {
-    json_t *root = json_pack(
-        "{s:{s:O},s:[{s:i,s:s,s:s,s:s,s:i,s:s,s:b,s:s}]}", "profiles", "p",
-        profile, "clients", "id", 3, "jid", "u3@d.xnet", "password", "pw",
-        "host", "127.0.0.1", "port", 5222, "profile", "p", "caps2", 1,
-        "behaviour", beh);
+    json_t *root =
+        json_pack("{s:{s:O},s:[{s:i,s:s,s:s,s:s,s:i,s:s,s:b,s:s}]}", "profiles",
+                  "p", profile, "clients", "id", 3, "jid", "u3@d.xnet",
+                  "password", "pw", "host", "127.0.0.1", "port", 5222,
+                  "profile", "p", "caps2", 1, "behaviour", beh);
     assert_non_null(root);
     if (softinfo)
         json_object_set_new(
@@ -226,7 +235,8 @@ static int check_profile(const char *path)
                 fail_msg("%s %s: %s", path, behaviours[k], err.msg);
             caps_result_init(&r);
             /* what a verifier that fetched node#ver would conclude */
-            enum caps_outcome o = caps_verify(pc.served, "sha-1", pc.ver, 0, &r);
+            enum caps_outcome o =
+                caps_verify(pc.served, "sha-1", pc.ver, 0, &r);
             const char *mb = caps_result_matched_by(&r);
             if (strcmp(caps_outcome_name(o), pc.outcome) != 0 ||
                 (mb == NULL) != (pc.matched_by == NULL) ||
@@ -239,9 +249,8 @@ static int check_profile(const char *path)
                          pc.matched_by ? pc.matched_by : "none");
             /* the served XML parses back to the same verdict */
             struct parse_err perr;
-            struct disco_info *back = disco_parse(pc.query_xml,
-                                                  strlen(pc.query_xml), NULL,
-                                                  &perr);
+            struct disco_info *back =
+                disco_parse(pc.query_xml, strlen(pc.query_xml), NULL, &perr);
             if (!back)
                 fail_msg("%s %s: served XML: %s", path, behaviours[k],
                          perr.msg);

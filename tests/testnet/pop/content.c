@@ -43,8 +43,7 @@ static bool has_identity(const struct disco_info *info, const char *cat,
     return false;
 }
 
-static void add_identities(const struct pop_client *cl,
-                           struct disco_info *info)
+static void add_identities(const struct pop_client *cl, struct disco_info *info)
 {
     json_t *ids = cl->profile->identities;
     const struct pop_behaviour *b = &cl->behaviour;
@@ -62,8 +61,7 @@ static void add_identities(const struct pop_client *cl,
             (b->variant == CAPS_M_ESCAPE_LT ||
              b->variant == CAPS_M_ESCAPE_XML)) {
             /* XEP-0115 s5.1 hashes raw characters; the variants escape */
-            snprintf(buf, sizeof buf, "%s%s",
-                     name ? name : "client",
+            snprintf(buf, sizeof buf, "%s%s", name ? name : "client",
                      b->variant == CAPS_M_ESCAPE_LT ? " <beta>" : " & co >");
             name = buf;
             decorated = true;
@@ -103,9 +101,8 @@ static void add_features(const struct pop_client *cl, struct disco_info *info)
         /* ill-formed per XEP-0115 s5.4 step 3.3; copied first because
          * adding may grow the array the pointer lives in */
         snprintf(var, sizeof var, "%s", info->features[0]);
-        disco_add_feature(info, strlen(info->features[0]) < sizeof var
-                                    ? var
-                                    : DISCO_NS_INFO);
+        disco_add_feature(
+            info, strlen(info->features[0]) < sizeof var ? var : DISCO_NS_INFO);
     }
 }
 
@@ -223,8 +220,8 @@ bool pop_content_build(const struct pop_client *cl, struct pop_content *out,
         ok = false;
     } else if (cl->caps2) {
         bool avail = false;
-        enum caps2_error e = caps2_hash(hashed, HASH_SHA256, out->caps2,
-                                        &avail);
+        enum caps2_error e =
+            caps2_hash(hashed, HASH_SHA256, out->caps2, &avail);
         if (e != CAPS2_ERR_NONE || !avail)
             out->caps2[0] = '\0'; /* no valid input: advertise none */
     }

@@ -210,8 +210,8 @@ static bool parse_client(struct pop_plan *plan, json_t *jc, size_t idx,
     size_t k;
 
     v = json_object_get(jc, "id");
-    c->id = json_is_integer(v) ? (unsigned)json_integer_value(v)
-                               : (unsigned)idx;
+    c->id =
+        json_is_integer(v) ? (unsigned)json_integer_value(v) : (unsigned)idx;
     c->jid = opt_str(jc, "jid");
     c->password = opt_str(jc, "password");
     c->host = opt_str(jc, "host");
@@ -287,8 +287,8 @@ static bool parse_client(struct pop_plan *plan, json_t *jc, size_t idx,
             for (size_t r = 0; r < c->n_rooms; r++)
                 listed = listed || strcmp(c->rooms[r], room) == 0;
             if (!listed) {
-                c->rooms = xreallocarray(c->rooms, c->n_rooms + 1,
-                                         sizeof *c->rooms);
+                c->rooms =
+                    xreallocarray(c->rooms, c->n_rooms + 1, sizeof *c->rooms);
                 c->rooms[c->n_rooms++] = xstrdup(room);
             }
         }
@@ -324,8 +324,8 @@ struct pop_plan *pop_plan_parse(const char *text, size_t len,
                      "array");
         goto fail;
     }
-    plan->profiles = xcalloc(json_object_size(profiles) + 1,
-                             sizeof *plan->profiles);
+    plan->profiles =
+        xcalloc(json_object_size(profiles) + 1, sizeof *plan->profiles);
     json_object_foreach(profiles, key, v)
     {
         struct pop_profile *p = &plan->profiles[plan->n_profiles++];
@@ -339,8 +339,8 @@ struct pop_plan *pop_plan_parse(const char *text, size_t len,
         p->features = array_or_empty(v, "features");
         p->forms = array_or_empty(v, "forms");
     }
-    plan->clients = xcalloc(json_array_size(clients) + 1,
-                            sizeof *plan->clients);
+    plan->clients =
+        xcalloc(json_array_size(clients) + 1, sizeof *plan->clients);
     for (size_t k = 0; k < json_array_size(clients); k++) {
         plan->n_clients++;
         if (!parse_client(plan, json_array_get(clients, k), k, err))

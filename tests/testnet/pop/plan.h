@@ -50,26 +50,26 @@ bool pop_behaviour_parse(const char *s, struct pop_behaviour *out,
 /* A capability set: the same fields as the JSON files of tests/data/clients. */
 struct pop_profile {
     char *id;
-    char *software;   /* may be NULL */
-    char *version;    /* may be NULL */
-    char *node;       /* caps node; "https://xcensus.invalid/unknown" if
-                         absent */
+    char *software;     /* may be NULL */
+    char *version;      /* may be NULL */
+    char *node;         /* caps node; "https://xcensus.invalid/unknown" if
+                           absent */
     json_t *identities; /* arrays kept as JSON (owned references) */
     json_t *features;
     json_t *forms;
 };
 
 struct pop_create {
-    char *room;       /* room@service */
+    char *room; /* room@service */
     bool public_room;
     bool members_only;
-    char *password;   /* NULL = none */
+    char *password; /* NULL = none */
 };
 
 struct pop_client {
     unsigned id;
-    unsigned part;      /* 1-based, 0 if the plan has none */
-    char *jid;          /* bare */
+    unsigned part; /* 1-based, 0 if the plan has none */
+    char *jid;     /* bare */
     char *password;
     char *host;
     unsigned port;
@@ -81,7 +81,7 @@ struct pop_client {
     bool caps2;
     char *behaviour_str;
     struct pop_behaviour behaviour;
-    char **rooms;       /* rooms to be in (creates included) */
+    char **rooms; /* rooms to be in (creates included) */
     size_t n_rooms;
     struct pop_create *creates;
     size_t n_creates;
@@ -89,7 +89,7 @@ struct pop_client {
 
 struct pop_plan {
     long seed;
-    unsigned parts;     /* "parts" if present, else 0 */
+    unsigned parts; /* "parts" if present, else 0 */
     struct pop_profile *profiles;
     size_t n_profiles;
     struct pop_client *clients;
