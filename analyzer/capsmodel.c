@@ -276,6 +276,11 @@ size_t capsmodel_count(const struct capsmodel *m)
     return m->n;
 }
 
+size_t capsmodel_nodever_count(const struct capsmodel *m)
+{
+    return strtab_count(m->nodevers);
+}
+
 const struct cm_entry *capsmodel_entry(const struct capsmodel *m, uint32_t i)
 {
     ASSERT(i < m->n);

@@ -21,5 +21,6 @@ int cmd_config(int argc, char **argv, const struct cli_globals *g);  /* cmd_conf
 int cmd_migrate(int argc, char **argv, const struct cli_globals *g); /* cmd_db.c */
 int cmd_import(int argc, char **argv, const struct cli_globals *g);  /* cmd_import.c */
 int cmd_query(int argc, char **argv, const struct cli_globals *g);   /* cmd_db.c */
+int cmd_analyze(int argc, char **argv, const struct cli_globals *g); /* cmd_analyze.c */
 
 #endif

@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"migrate", cmd_migrate, "apply pending database migrations"},
     {"import", cmd_import, "import an existing caps collection (import capsdb)"},
     {"query", cmd_query, "print one of the statistics views"},
+    {"analyze", cmd_analyze, "measure the caps cache and write the report"},
 };
 
 static void usage(FILE *f)

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "analysis.h"
 #include "caps.h"
 #include "capsmodel.h"
 #include "disco.h"
@@ -299,6 +301,74 @@ static void test_counterfactual_matches_text_strip(void **state)
     capsmodel_free(m);
 }
 
+/* analysis_run without a database: the counterfactual agrees with the
+ * model, LRU hit rates grow with capacity and never fall when XEP-0232
+ * keys merge (stack distances can only shrink), and the report renders. */
+static void test_analysis_without_database(void **state)
+{
+    struct capsmodel *m = build();
+    struct analysis_params p = {.presences = 200000, .rate = 100, .seed = 7};
+    struct pg_err err = {0};
+    json_t *r = analysis_run(NULL, &p, m, &err);
+    assert_non_null(r);
+    json_t *ds = json_object_get(r, "dataset");
+    json_t *cf = json_object_get(r, "xep0232");
+    assert_int_equal(json_integer_value(json_object_get(ds, "entries")), 1567);
+    assert_int_equal(json_integer_value(json_object_get(ds, "nodever_keys")), 1611);
+    assert_int_equal(json_integer_value(json_object_get(ds, "distinct_features")), 292);
+    assert_int_equal(json_integer_value(json_object_get(cf, "entries_without")),
+                     capsmodel_stripped_count(m));
+    size_t si = 0;
+    for (uint32_t i = 0; i < capsmodel_count(m); i++)
+        si += (capsmodel_entry(m, i)->flags & CM_SOFTINFO) != 0;
+    assert_int_equal(json_integer_value(json_object_get(ds, "entries_with_xep0232")), si);
+    /* the per-software rows add up */
+    json_t *by = json_object_get(cf, "by_software");
+    json_int_t sum = 0, sum_without = 0;
+    for (size_t i = 0; i < json_array_size(by); i++) {
+        sum += json_integer_value(json_object_get(json_array_get(by, i), "entries"));
+        sum_without += json_integer_value(
+            json_object_get(json_array_get(by, i), "entries_without_xep0232"));
+    }
+    assert_int_equal(sum, 1567);
+    assert_true(sum_without >= (json_int_t)capsmodel_stripped_count(m));
+    json_t *caches = json_object_get(json_object_get(r, "hit_rate"), "caches");
+    assert_int_equal(json_array_size(caches), 4);
+    double prev = -1;
+    const int lru[] = {0, 2, 3}; /* Smack 1k, Prosody 10k, unbounded */
+    for (size_t k = 0; k < 3; k++) {
+        json_t *row = json_array_get(caches, lru[k]);
+        double w = json_real_value(json_object_get(
+            json_object_get(row, "with_xep0232"), "hit_rate"));
+        double wo = json_real_value(json_object_get(
+            json_object_get(row, "without_xep0232"), "hit_rate"));
+        assert_true(w >= prev);
+        assert_true(wo >= w);
+        prev = w;
+    }
+    char dir[] = "/tmp/xc-report-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_true(analysis_write_report(dir, r));
+    static const char *const files[] = {"report.md", "analysis.json",
+                                        "hit_rates.csv", "xep0232_by_software.csv",
+                                        "sizes.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char head[4096] = {0};
+        assert_true(fread(head, 1, sizeof head - 1, f) > 0);
+        fclose(f);
+        if (i == 0)
+            assert_non_null(strstr(head, "| entries by (algorithm, ver) | 1567 |"));
+        unlink(path);
+    }
+    rmdir(dir);
+    json_decref(r);
+    capsmodel_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_lookups),
         cmocka_unit_test(test_search_scan_equals_index),
         cmocka_unit_test(test_counterfactual_matches_text_strip),
+        cmocka_unit_test(test_analysis_without_database),
     };
     return cmocka_run_group_tests(tests, load, unload);
 }
