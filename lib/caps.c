@@ -226,7 +226,8 @@ static int feat_cmp(const void *x, const void *y)
     return scmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static int ident_cmp_all(const struct disco_identity *a,
+/* XEP-0115 5.1 sort key: (category, type, xml:lang) */
+static int ident_cmp_key(const struct disco_identity *a,
                          const struct disco_identity *b)
 {
     int c;
@@ -234,9 +235,15 @@ static int ident_cmp_all(const struct disco_identity *a,
         return c;
     if ((c = scmp(a->type, b->type)) != 0)
         return c;
-    if ((c = scmp(a->lang, b->lang)) != 0)
-        return c;
-    return scmp(a->name, b->name);
+    return scmp(a->lang, b->lang);
+}
+
+/* The key, then the name as tie-break (and duplicate test). */
+static int ident_cmp_all(const struct disco_identity *a,
+                         const struct disco_identity *b)
+{
+    int c = ident_cmp_key(a, b);
+    return c ? c : scmp(a->name, b->name);
 }
 
 static int ident_cmp(const void *x, const void *y)
@@ -352,12 +359,13 @@ static enum caps_error build(const struct disco_info *info,
         if (ni > 1)
             qsort(ids, ni, sizeof *ids, ident_cmp);
         for (size_t i = 0; i < ni; i++) {
-            if (i && ident_cmp_all(ids[i], ids[i - 1]) == 0) {
-                if (err == CAPS_ERR_NONE)
-                    err = CAPS_ERR_DUPLICATE_IDENTITY;
-                if (o->dedup)
-                    continue;
-            }
+            if (i && ident_cmp_all(ids[i], ids[i - 1]) == 0 &&
+                err == CAPS_ERR_NONE)
+                err = CAPS_ERR_DUPLICATE_IDENTITY;
+            /* Smack's Identity.compareTo ignores the name: a TreeSet keeps
+             * one identity per (category, type, lang) */
+            if (o->dedup && i && ident_cmp_key(ids[i], ids[i - 1]) == 0)
+                continue;
             put_identity(out, ids[i], o);
         }
     }

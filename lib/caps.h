@@ -27,8 +27,10 @@
  *                        (slixmpp, capsdb verify.py)
  *   utf16-order          sorting by UTF-16 code units (Java/JS: Smack,
  *                        Conversations, converse.js)
- *   dedup                duplicate identities/features/forms dropped
- *                        before hashing (Smack TreeSet, Dino Set)
+ *   dedup                duplicates dropped before hashing: features
+ *                        and forms (same FORM_TYPE) once each, one
+ *                        identity per (category, type, lang) whatever
+ *                        the name (Smack TreeSet; Dino Set)
  * Every variant is the strict computation with one change, except that
  * duplicates are kept as received (as lenient does).
  */

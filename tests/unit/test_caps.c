@@ -514,6 +514,36 @@ static void test_forms_processing(void **state)
     disco_info_free(info);
 }
 
+/* dedup (Smack): one identity per (category, type, lang), duplicate
+ * features once; lenient keeps everything */
+static void test_dedup(void **state)
+{
+    struct disco_info *info = disco_info_new();
+    disco_add_identity(info, "client", "pc", NULL, "B");
+    disco_add_identity(info, "client", "pc", NULL, "A");
+    disco_add_identity(info, "client", "pc", NULL, "A");
+    disco_add_feature(info, "f");
+    disco_add_feature(info, "f");
+    assert_int_equal(caps_check(info), CAPS_ERR_DUPLICATE_IDENTITY);
+    struct buf s = BUF_INIT;
+    caps_build_s(info, CAPS_M_DEDUP, &s, NULL);
+    assert_string_equal(buf_str(&s), "client/pc//A<f<");
+    buf_reset(&s);
+    caps_build_s(info, CAPS_M_LENIENT, &s, NULL);
+    assert_string_equal(buf_str(&s),
+                        "client/pc//A<client/pc//A<client/pc//B<f<f<");
+    char h[HASH_B64_MAX];
+    assert_true(caps_ver_compute(info, HASH_SHA1, CAPS_M_DEDUP, h));
+    struct caps_result r;
+    caps_result_init(&r);
+    assert_int_equal(caps_verify(info, "sha-1", h, 0, &r), CAPS_ILL_FORMED);
+    assert_string_equal(caps_result_matched_by(&r), "dedup");
+    assert_string_equal(caps_error_name(r.error), "duplicate-identity");
+    caps_result_free(&r);
+    buf_free(&s);
+    disco_info_free(info);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -549,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_variants_special),
         cmocka_unit_test(test_preimage_structure),
         cmocka_unit_test(test_forms_processing),
+        cmocka_unit_test(test_dedup),
     };
     size_t nt = n + ARRAY_LEN(fixed);
     struct CMUnitTest *tests = xcalloc(nt, sizeof *tests);
