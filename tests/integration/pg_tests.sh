@@ -233,6 +233,26 @@ valid|2" "$(sql "SELECT outcome, count(*) FROM caps_entries GROUP BY 1 ORDER BY 
   grep -q ":5: .*doctype" "$log/bad.err" || fail "DOCTYPE line not reported as such"
 }
 
+# every verdict reaches the database: tests/data/capsdb-outcomes.jsonl holds
+# one answer (identity name "A<B") advertised under six (hash, ver) pairs,
+# computed independently with Python's hashlib
+t_import_outcomes() {
+  conn=$(xc_newdb "$db")
+  run migrate migrate -d "$conn"; expect_rc 0 migrate
+  run imp import capsdb -d "$conn" "$src/tests/data/capsdb-outcomes.jsonl"
+  expect_rc 0 imp
+  xc_expect_eq "verdicts" "|0.9.1|legacy||
+md5|RcTyOvhHc2RcZMxvOkGHNA==|valid|strict|
+sha-1|1ESaqEb4B1pknEMZzakl6/v+tp4=|valid|strict|
+sha-1|AAAAAAAAAAAAAAAAAAAAAAAAAAA=|mismatch||
+sha-1|IKPYGPLvWOHIvaKqAOQ6y2pydEU=|mismatch|escape-lt|
+sha-999|abcd|unsupported-hash||" \
+    "$(sql "SELECT algo, ver, outcome, matched_by, error FROM caps_entries ORDER BY algo, ver COLLATE \"C\"")"
+  xc_expect_eq "one shared content" 1 "$(sql "SELECT count(*) FROM disco_contents")"
+  run q query -d "$conn" -f csv v_caps_outcomes; expect_rc 0 q
+  grep -q '^mismatch,(none),,1' "$log/q.out" || fail "v_caps_outcomes: $(cat "$log/q.out")"
+}
+
 t_import_source_kind() {
   conn=$(xc_newdb "$db")
   run migrate migrate -d "$conn"; expect_rc 0 migrate
