@@ -47,6 +47,7 @@
 #define MAX_DELAYED 32 /* slow answers pending per client */
 #define MAX_BACKOFF_S 60
 #define REJOIN_AFTER_S 30 /* leave-on-query */
+#define MAX_QUEUED 64     /* stanzas queued per connection */
 
 /* Client states; every client is in pop->clients, counted per state. */
 enum cl_state {
@@ -129,7 +130,7 @@ struct pop {
     struct event *start_ev;
     struct event *stop_ev; /* hard deadline for shutdown */
     struct event *sig_term, *sig_int;
-    unsigned long queries, presented;
+    unsigned long queries, presented, dropped;
 };
 
 static void advance_rooms(struct client *c);
@@ -307,6 +308,13 @@ static void send_disco_answer(struct client *c, const char *id, const char *to,
                               const char *node)
 {
     xmpp_ctx_t *ctx = strophe_ev_conn_ctx(c->conn);
+
+    /* libstrophe's send queue is unbounded: a client flooded faster than
+     * its server reads drops answers instead of growing */
+    if (strophe_ev_conn_queue_len(c->conn) > MAX_QUEUED) {
+        c->pop->dropped++;
+        return;
+    }
     xmpp_stanza_t *iq = xmpp_iq_new(ctx, "result", id);
     xmpp_stanza_t *q = xmpp_stanza_new_from_string(ctx, c->content.query_xml);
 
@@ -963,8 +971,9 @@ int main(int argc, char **argv)
     if (pop.n_clients > 0)
         event_base_dispatch(pop.base);
 
-    log_info("stopped: %lu presented, %lu disco#info queries", pop.presented,
-             pop.queries);
+    log_info("stopped: %lu presented, %lu disco#info queries, %lu answers "
+             "dropped (send queue full)",
+             pop.presented, pop.queries, pop.dropped);
     for (size_t k = 0; k < pop.n_clients; k++)
         pop.clients[k].conn = NULL; /* freed by strophe_ev_free() */
     strophe_ev_free(pop.sev);

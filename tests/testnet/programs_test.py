@@ -192,6 +192,14 @@ def main():
                 else:
                     fail(f"client {cid} XEP-0390: {got2}, expected {want2}")
 
+        # a room that does not exist is an error, not a new room
+        rc, out, err = run("room-caps", f"nosuchroom@conference.{host}", "c")
+        rc2, out2, _ = run("--json", "disco-items", f"conference.{host}")
+        if rc == 1 and "did not exist" in err and "nosuchroom" not in out2:
+            ok("room-caps on a missing room: exit 1, no room left behind")
+        else:
+            fail(f"missing room: rc {rc} {err.strip()} / {out2.strip()}")
+
         # leave-on-query: in its room before the query, gone after it
         x11 = by_id[11]
         rc, out, err = run("room-caps", room2, "checker2")

@@ -270,14 +270,22 @@ static void on_room_presence(struct query *q, xmpp_stanza_t *st)
         return;
     xmpp_stanza_t *x =
         xmpp_stanza_get_child_by_name_and_ns(st, "x", NS_MUC_USER);
-    bool self = false;
+    bool self = false, created = false;
     for (xmpp_stanza_t *s = x ? xmpp_stanza_get_children(x) : NULL; s;
          s = xmpp_stanza_get_next(s)) {
         const char *name = xmpp_stanza_get_name(s);
         const char *code = xmpp_stanza_get_attribute(s, "code");
-        if (name && strcmp(name, "status") == 0 && code &&
-            strcmp(code, "110") == 0)
-            self = true;
+        if (name && strcmp(name, "status") == 0 && code) {
+            self = self || strcmp(code, "110") == 0;
+            created = created || strcmp(code, "201") == 0;
+        }
+    }
+    if (self && created) {
+        /* XEP-0045 s10.1: our join created the room; leaving the locked,
+         * empty room lets the service destroy it */
+        fprintf(stderr, "room did not exist\n");
+        finish(q, 1);
+        return;
     }
     if (self || strcmp(from + rlen + 1, q->arg) == 0) {
         /* XEP-0045 s7.2.3: our own presence comes last */
