@@ -31,7 +31,7 @@ static const struct {
     {"unbounded (Gajim, Openfire)", 0, 0},
 };
 
-long analysis_load(struct pg_conn *c, const struct analysis_params *p,
+long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err)
 {
     struct buf names = BUF_INIT;
@@ -54,9 +54,24 @@ long analysis_load(struct pg_conn *c, const struct analysis_params *p,
         "GROUP BY o.algo, o.ver, o.node, c.xml, e.outcome "
         "ORDER BY o.algo, o.ver, o.node",
         1, params, err);
-    buf_free(&names);
-    if (r == NULL)
+    if (r == NULL) {
+        buf_free(&names);
         return -1;
+    }
+    bool found;
+    char *crawled = pg_query_value(
+        c,
+        "SELECT coalesce(bool_or(kind IN ('crawl', 'testnet')), false) "
+        "FROM sources WHERE $1::text IS NULL "
+        "OR name = ANY (string_to_array($1, E'\\n'))",
+        1, params, &found, err);
+    buf_free(&names);
+    if (crawled == NULL) {
+        pg_clear(r);
+        return -1;
+    }
+    p->observed_popularity = strcmp(crawled, "t") == 0;
+    free(crawled);
     long rows = pg_nrows(r);
     for (long i = 0; i < rows; i++) {
         enum hash_algo a;
@@ -125,9 +140,11 @@ static bool measure_tables(struct pg_conn *c, const char *sources,
                            long long *xml_table_bytes, struct pg_err *err)
 {
     if (!pg_exec(c,
+                 "SET client_min_messages = warning;"
                  "DROP TABLE IF EXISTS pg_temp.xc_sel;"
                  "DROP TABLE IF EXISTS pg_temp.xc_caps_features;"
-                 "DROP TABLE IF EXISTS pg_temp.xc_caps_xml",
+                 "DROP TABLE IF EXISTS pg_temp.xc_caps_xml;"
+                 "RESET client_min_messages",
                  err) ||
         !exec_param(c, "CREATE TEMP TABLE xc_sel AS " SELECTED_ENTRIES, sources,
                     err) ||
@@ -223,36 +240,44 @@ static uint64_t rng_next(uint64_t *s)
     return *s * 2685821657736338717ULL;
 }
 
-/* Cumulative popularity of each entry: its observation counts, or, when
- * every entry was observed equally often (a collection such as capsdb
- * carries no popularity), Zipf(1) over software ranked by number of
- * entries with versions equally likely within a software. Sets *method. */
+/* Cumulative popularity of each entry: its observation counts when they
+ * come from a crawl; else (an imported collection such as capsdb holds
+ * each entry once and says nothing of popularity) Zipf(1) over software
+ * ranked by its number of entries without XEP-0232, with a software's
+ * entries equally likely.
+ * Sets *method. */
 static double *popularity(const struct capsmodel *m, const struct sw_row *sw,
-                          size_t nsw, const char **method)
+                          size_t nsw, bool observed, const char **method)
 {
     size_t n = capsmodel_count(m);
     double *cdf = xcalloc(n ? n : 1, sizeof *cdf);
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t o = capsmodel_entry(m, i)->observations;
-        lo = o < lo ? o : lo;
-        hi = o > hi ? o : hi;
-    }
-    if (hi > lo) {
+    if (observed) {
         *method = "observation counts";
         for (uint32_t i = 0; i < n; i++)
             cdf[i] = (double)capsmodel_entry(m, i)->observations;
     } else {
-        *method = "synthetic: Zipf(1) over software ranked by entries, "
-                  "uniform over a software's entries";
+        *method = "synthetic: Zipf(1) over software ranked by its entries "
+                  "without XEP-0232 (so that the form's own multiplication "
+                  "does not count as popularity), uniform over a software's "
+                  "entries";
+        /* rank[k]: 1 + number of software with more stripped entries */
+        size_t *rank = xcalloc(nsw ? nsw : 1, sizeof *rank);
+        for (size_t k = 0; k < nsw; k++) {
+            rank[k] = 1;
+            for (size_t j = 0; j < nsw; j++)
+                if (sw[j].stripped > sw[k].stripped ||
+                    (sw[j].stripped == sw[k].stripped && j < k))
+                    rank[k]++;
+        }
         for (uint32_t i = 0; i < n; i++) {
             const struct cm_entry *e = capsmodel_entry(m, i);
             for (size_t k = 0; k < nsw; k++)
                 if (sw[k].node == e->node) {
-                    cdf[i] = 1.0 / (double)(k + 1) / sw[k].entries;
+                    cdf[i] = 1.0 / (double)rank[k] / sw[k].entries;
                     break;
                 }
         }
+        free(rank);
     }
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
@@ -412,7 +437,7 @@ json_t *analysis_run(struct pg_conn *c, const struct analysis_params *p,
 
     /* hit rates */
     const char *pop_method;
-    double *cdf = popularity(m, sw, nsw, &pop_method);
+    double *cdf = popularity(m, sw, nsw, p->observed_popularity, &pop_method);
     json_t *hr = json_object();
     json_object_set_new(hr, "popularity", json_string(pop_method));
     json_object_set_new(hr, "presences", json_integer((json_int_t)p->presences));

@@ -32,12 +32,16 @@ struct analysis_params {
     uint64_t presences;         /* length of the replayed presence stream */
     double rate;                /* presences per second (for the 1 h TTL) */
     uint64_t seed;              /* of the stream's random draws */
+    bool observed_popularity;   /* set by analysis_load(): some source is a
+                                   crawl, so observation counts measure
+                                   popularity (an import's do not) */
 };
 
 /* Loads the verified entries (outcome valid, or ill-formed with a
- * reproducing computation) observed in p's sources into m; returns the
- * number of observation rows read, or -1 with err filled. */
-long analysis_load(struct pg_conn *c, const struct analysis_params *p,
+ * reproducing computation) observed in p's sources into m and sets
+ * p->observed_popularity; returns the number of observation rows read, or
+ * -1 with err filled. */
+long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err);
 
 /* Computes every figure; c is used to measure the one-row-per-feature

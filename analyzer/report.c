@@ -248,7 +248,7 @@ bool analysis_write_report(const char *dir, json_t *r)
                "cache); a PEP node would instead cost one notification per "
                "subscriber when the software changes, and keep the caps hash "
                "stable. (The byte-level comparison with roster and room sizes "
-               "as parameters is not part of this report yet.)\n",
+               "as parameters is not part of this report yet.)\n\n",
                pct(si, entries), (long long)geti(ds, "entries_exposing_os"),
                (long long)(with - without), (long long)with, pct(with - without, with),
                without > 0 ? 100.0 * (with - without) / without : 0.0,
