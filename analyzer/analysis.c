@@ -153,7 +153,7 @@ static bool measure_tables(struct pg_conn *c, const char *sources,
                  "SELECT n.node, x.ver AS subnode, f.var AS feature, "
                  "       extract(epoch FROM n.first_seen)::bigint AS created_at "
                  "FROM xc_sel x JOIN caps_entry_nodes n ON n.entry_id = x.id "
-                 "JOIN disco_content_features cf ON cf.content_id = x.content_id "
+                 "JOIN v_content_features cf ON cf.content_id = x.content_id "
                  "JOIN features f ON f.id = cf.feature_id;"
                  "CREATE INDEX ON xc_caps_features (node, subnode);"
                  "CREATE TEMP TABLE xc_caps_xml AS "

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# xcensus analyze on the capsdb import: the figures it reports and stores
+# agree with SQL over the same database, and the report files are written.
+. "$(dirname "$0")/pg_lib.sh"
+
+db=$(xc_newdb analyze_capsdb)
+"$XCENSUS" migrate -d "$db" >"$XC_TEST_LOGDIR/migrate.log" 2>&1
+"$XCENSUS" import capsdb "$XC_SOURCE_DIR/tests/data/capsdb/capsdb.jsonl" -d "$db" \
+  >"$XC_TEST_LOGDIR/import.log" 2>&1
+report="$XC_TEST_LOGDIR/report"
+"$XCENSUS" analyze -d "$db" --source capsdb --report "$report" --presences 200000 \
+  >"$XC_TEST_LOGDIR/analyze.log" 2>&1 || { cat "$XC_TEST_LOGDIR/analyze.log"; fail "analyze failed"; }
+
+for f in report.md analysis.json hit_rates.csv sizes.csv xep0232_by_software.csv; do
+  [ -s "$report/$f" ] || fail "report file $f missing"
+done
+
+# independent counts in SQL
+entries=$(xc_psql -d "$db" -c "SELECT count(*) FROM caps_entries WHERE outcome IN ('valid','ill-formed') AND matched_by IS NOT NULL")
+with_si=$(xc_psql -d "$db" -c "SELECT count(*) FROM caps_entries e JOIN disco_contents c ON c.id = e.content_id WHERE c.xml LIKE '%urn:xmpp:dataforms:softwareinfo%' AND e.matched_by IS NOT NULL")
+stored=$(xc_psql -d "$db" -c "SELECT results->'dataset'->>'entries' FROM analysis_runs ORDER BY id DESC LIMIT 1")
+stored_si=$(xc_psql -d "$db" -c "SELECT results->'dataset'->>'entries_with_xep0232' FROM analysis_runs ORDER BY id DESC LIMIT 1")
+eav_rows=$(xc_psql -d "$db" -c "SELECT results->'sizes'->>'eav_rows' FROM analysis_runs ORDER BY id DESC LIMIT 1")
+eav_sql=$(xc_psql -d "$db" -c "SELECT count(*) FROM caps_entries e JOIN caps_entry_nodes n ON n.entry_id = e.id JOIN v_content_features f ON f.content_id = e.content_id WHERE e.matched_by IS NOT NULL")
+xc_expect_eq "entries (SQL)" 1567 "$entries"
+xc_expect_eq "entries stored by analyze" "$entries" "$stored"
+xc_expect_eq "entries with XEP-0232" "$with_si" "$stored_si"
+xc_expect_eq "one-row-per-feature rows" "$eav_sql" "$eav_rows"
+grep -q "| entries by (algorithm, ver) | 1567 |" "$report/report.md" || fail "report.md lacks the entry count"
+grep -q "Popularity: synthetic" "$report/report.md" || fail "an import must not be read as popularity"
+
+# an unknown source is an error, not an empty report
+if "$XCENSUS" analyze -d "$db" --source nope --no-store >"$XC_TEST_LOGDIR/nope.log" 2>&1; then
+  fail "analyze of an unknown source succeeded"
+fi
+echo "analyze: ok"
