@@ -22,5 +22,17 @@ int cmd_migrate(int argc, char **argv, const struct cli_globals *g); /* cmd_db.c
 int cmd_import(int argc, char **argv, const struct cli_globals *g);  /* cmd_import.c */
 int cmd_query(int argc, char **argv, const struct cli_globals *g);   /* cmd_db.c */
 int cmd_analyze(int argc, char **argv, const struct cli_globals *g); /* cmd_analyze.c */
+int cmd_seed(int argc, char **argv, const struct cli_globals *g);    /* cmd_seed.c */
+int cmd_status(int argc, char **argv, const struct cli_globals *g);  /* cmd_status.c */
+
+struct pg_conn;
+struct xc_config;
+/* Loads the config (--config, or defaults), connects (conninfo: flag, then
+ * $XCENSUS_DATABASE, then database.conninfo when --config was given) and
+ * checks the schema is current; returns the connection, or NULL after
+ * printing why (cfg then holds nothing). Caller closes with pg_close() and
+ * frees cfg with xc_config_free(). cmd_seed.c */
+struct pg_conn *cli_db_open(const struct cli_globals *g, const char *flag,
+                            struct xc_config *cfg);
 
 #endif

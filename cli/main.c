@@ -25,6 +25,8 @@ static const struct command commands[] = {
     {"import", cmd_import, "import an existing caps collection (import capsdb)"},
     {"query", cmd_query, "print one of the statistics views"},
     {"analyze", cmd_analyze, "measure the caps cache and write the report"},
+    {"seed", cmd_seed, "add domains to a crawl"},
+    {"status", cmd_status, "show the job queue of each crawl"},
 };
 
 static void usage(FILE *f)
