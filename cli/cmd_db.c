@@ -141,7 +141,9 @@ static void query_usage(FILE *f)
     fprintf(f,
             "usage: xcensus query [-d CONNINFO] [-f table|csv|json] [-n N] NAME\n"
             "       xcensus query --list\n\n"
-            "print one statistics view (see --list; docs/SCHEMA.md describes each)\n\n"
+            "print one statistics view (see --list; docs/SCHEMA.md describes each);\n"
+            "besides the listed ones, any v_* view of the database (added by later\n"
+            "migrations) can be named; --list with a database shows those too\n\n"
             "options:\n"
             "  -d, --database CONNINFO  libpq conninfo or URI (default: $XCENSUS_DATABASE,\n"
             "                           then libpq's PG* environment)\n"
@@ -293,6 +295,44 @@ static bool print_json(const struct pg_result *r, FILE *out)
     return rc == 0;
 }
 
+/* A name `query` may look up in the catalog: "v_" + [a-z0-9_], at most 63
+ * bytes, so that it needs no quoting. */
+static bool view_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 3 || n > 63 || strncmp(name, "v_", 2) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Lists the database's v_* views that the table above does not describe. */
+static int list_other_views(const char *conninfo)
+{
+    struct pg_conn *conn = pg_connect(conninfo);
+    if (!conn)
+        return 1;
+    struct pg_result *r = pg_query(conn,
+                                   "SELECT viewname FROM pg_views WHERE schemaname = 'public' "
+                                   "AND viewname LIKE 'v\\_%' ORDER BY viewname",
+                                   0, NULL, NULL);
+    int rc = r ? 0 : 1;
+    for (int i = 0; r && i < pg_nrows(r); i++) {
+        const char *name = pg_value(r, i, 0);
+        bool known = false;
+        for (size_t k = 0; k < ARRAY_LEN(views); k++)
+            known = known || strcmp(views[k].name, name) == 0;
+        if (!known && view_name_ok(name))
+            printf("%-22s (database view, see docs/SCHEMA.md)\n", name);
+    }
+    pg_clear(r);
+    pg_close(conn);
+    return rc;
+}
+
 int cmd_query(int argc, char **argv, const struct cli_globals *g)
 {
     static const struct option opts[] = {
@@ -351,6 +391,9 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
     if (list) {
         for (size_t i = 0; i < ARRAY_LEN(views); i++)
             printf("%-22s %s\n", views[i].name, views[i].help);
+        /* views added by later migrations, when a database is named */
+        if (db || getenv("XCENSUS_DATABASE"))
+            return list_other_views(pg_conninfo_resolve(db, NULL));
         return 0;
     }
     if (optind + 1 != argc) {
@@ -364,7 +407,7 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
         if (strcmp(name, views[i].name) == 0 || strcmp(name, views[i].name + 2) == 0)
             v = &views[i];
     }
-    if (!v) {
+    if (!v && !view_name_ok(name)) {
         fprintf(stderr, "xcensus query: unrecognized view \"%s\" (see xcensus query --list)\n",
                 name);
         return EXIT_USAGE;
@@ -376,8 +419,28 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
         pg_close(conn);
         return 1;
     }
+    char *other_sql = NULL;
+    if (!v) {
+        /* not in the table: a v_* view of the database itself (name checked
+         * to be [a-z0-9_] only, and looked up in the catalog) */
+        const char *p[] = {name};
+        struct pg_result *found =
+            pg_query(conn, "SELECT 1 FROM pg_views WHERE schemaname = 'public' AND viewname = $1",
+                     1, p, NULL);
+        bool exists = found && pg_nrows(found) == 1;
+        pg_clear(found);
+        if (!exists) {
+            fprintf(stderr,
+                    "xcensus query: unrecognized view \"%s\" (see xcensus query --list)\n",
+                    name);
+            pg_close(conn);
+            return EXIT_USAGE;
+        }
+        other_sql = xasprintf("SELECT * FROM public.\"%s\" ORDER BY 1", name);
+    }
     int rc = 1;
-    char *sql = xasprintf("%s%s", v->sql, limit ? " LIMIT $1::bigint" : "");
+    char *sql = xasprintf("%s%s", v ? v->sql : other_sql, limit ? " LIMIT $1::bigint" : "");
+    free(other_sql);
     const char *params[] = {limit};
     struct pg_result *r = pg_query(conn, sql, limit ? 1 : 0, params, NULL);
     free(sql);

@@ -317,6 +317,24 @@ t_query_empty() {
   echo "ok: every view empty on an empty database"
 }
 
+# views added by later migrations are reachable without a change to the
+# program; names outside v_[a-z0-9_] or absent from the catalog are refused
+t_query_other_views() {
+  conn=$(xc_newdb "$db")
+  run migrate migrate -d "$conn"; expect_rc 0 migrate
+  sql "CREATE VIEW v_test_extra AS SELECT 2 AS n, 'b' AS s UNION ALL SELECT 1, 'a';
+       CREATE VIEW w_test_other AS SELECT 1 AS n"
+  run list query -d "$conn" --list; expect_rc 0 list
+  grep -q '^v_test_extra ' "$log/list.out" || fail "--list misses v_test_extra"
+  grep -q 'w_test_other' "$log/list.out" && fail "--list shows w_test_other"
+  run extra query -d "$conn" -f csv v_test_extra; expect_rc 0 extra
+  xc_expect_eq "v_test_extra as csv" "n,s|1,a|2,b" "$(tr -d '\r' <"$log/extra.out" | paste -sd'|')"
+  run other query -d "$conn" w_test_other; expect_rc 2 other
+  run absent query -d "$conn" v_test_absent; expect_rc 2 absent
+  run inject query -d "$conn" 'v_test_extra"; DROP TABLE sources; --'; expect_rc 2 inject
+  xc_expect_eq "sources table still there" 0 "$(sql "SELECT count(*) FROM sources")"
+}
+
 t_privacy_columns() {
   conn=$(xc_newdb "$db")
   run migrate migrate -d "$conn"; expect_rc 0 migrate
