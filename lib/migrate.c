@@ -226,6 +226,9 @@ enum migrate_state migrate_apply(struct pg_conn *c, const struct sql_migration *
                 done = true;
         if (done)
             continue;
+        if (list[i].version < rep->db_version)
+            log_warn("applying migration %s out of order (the database is already at %d)",
+                     list[i].name, rep->db_version);
         if (!apply_one(c, &list[i], rep)) {
             st = MIGRATE_ERROR;
             goto out;

@@ -91,10 +91,22 @@ static void report(PGconn *c, const PGresult *res, struct pg_err *err)
 
 struct pg_conn *pg_connect(const char *conninfo)
 {
-    /* expand_dbname lets "dbname" carry a whole conninfo or URI, and the
-     * fallback application name shows us in pg_stat_activity */
-    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const vals[] = {conninfo ? conninfo : "", "xcensus", NULL};
+    /* expand_dbname lets "dbname" carry a whole conninfo or URI, which
+     * overrides the keywords before it (a default connect timeout, so that an
+     * unreachable host fails in seconds, unless PGCONNECT_TIMEOUT says
+     * otherwise); the fallback application name shows us in
+     * pg_stat_activity */
+    const char *keys[4], *vals[4];
+    int n = 0;
+    if (!getenv("PGCONNECT_TIMEOUT")) {
+        keys[n] = "connect_timeout";
+        vals[n++] = "10";
+    }
+    keys[n] = "dbname";
+    vals[n++] = conninfo ? conninfo : "";
+    keys[n] = "fallback_application_name";
+    vals[n++] = "xcensus";
+    keys[n] = vals[n] = NULL;
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) {
         log_error("could not connect to database: out of memory");
