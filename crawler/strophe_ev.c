@@ -58,6 +58,7 @@ struct strophe_ev_conn {
     bool freed;              /* strophe_ev_conn_free() called: no callbacks */
     bool down_pending;       /* report STROPHE_EV_DOWN from the kick */
     bool timed_out;          /* closed by the handshake deadline */
+    bool parse_error;        /* libstrophe reported invalid XML */
     struct timeval deadline; /* handshake deadline (monotonic) */
     char down_detail[96];
     unsigned serial; /* spreads idle pumping over ticks */
@@ -101,6 +102,12 @@ static void strophe_log_cb(void *ud, xmpp_log_level_t level, const char *area,
 {
     struct strophe_ev_conn *c = ud;
     enum log_level l;
+
+    /* libstrophe 0.12.2 answers invalid XML with a stream error but keeps
+     * the socket open until the peer closes it, which a hostile peer never
+     * does; its log line is the only sign we get (see pump()) */
+    if (strcmp(area, "xmpp") == 0 && strncmp(msg, "parse error", 11) == 0)
+        c->parse_error = true;
 
     /* Remote behaviour is data: libstrophe's errors are our warnings. */
     switch (level) {
@@ -202,6 +209,12 @@ static void pump(struct strophe_ev_conn *c)
                     xmpp_conn_is_secured(c->conn);
          i++)
         xmpp_run_once(c->ctx, 0);
+    if (c->parse_error && !c->freed && c->state != SEV_DOWN &&
+        c->state != SEV_CLOSING) {
+        /* closes within libstrophe's 2 s disconnect timeout */
+        conn_set_state(c, SEV_CLOSING);
+        xmpp_disconnect(c->conn);
+    }
     sev_current = prev;
     if (!c->freed)
         update_write_interest(c);
@@ -279,6 +292,8 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
             return;
         if (c->timed_out)
             snprintf(detail, sizeof detail, "handshake timeout");
+        else if (c->parse_error)
+            snprintf(detail, sizeof detail, "xml parse error");
         else if (stream_error)
             snprintf(detail, sizeof detail, "stream error: %s",
                      stream_error_name(stream_error->type));

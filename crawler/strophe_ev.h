@@ -46,9 +46,10 @@ enum strophe_ev_event {
     STROPHE_EV__COUNT
 };
 
-/* Called on connection state changes. detail is a short lower-case text
- * for STROPHE_EV_DOWN ("connection refused", "stream error: conflict",
- * "closed"), NULL for STROPHE_EV_ONLINE; borrowed for the call. After
+/* Called on connection state changes. detail is a short text for
+ * STROPHE_EV_DOWN ("Connection refused", "stream error: conflict",
+ * "xml parse error", "handshake timeout", "closed", "disconnected"), NULL
+ * for STROPHE_EV_ONLINE; borrowed for the call. After
  * STROPHE_EV_DOWN the connection is dead: free it (possibly from inside
  * the callback) with strophe_ev_conn_free(). */
 typedef void (*strophe_ev_state_cb)(struct strophe_ev_conn *c,

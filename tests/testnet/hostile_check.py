@@ -3,7 +3,13 @@
 bounded time, the server survives 100 simultaneous connections, and it
 stops cleanly on SIGTERM (exit 0, which under ASan also means no leak).
 
-usage: hostile_check.py XC_HOSTILE_BINARY
+With the path of xc-xmpp-query as a second argument it also points our
+own libstrophe client (crawler/strophe_ev.c) at every mode: normal-ish must
+answer disco#items (exit 0), every other mode must end in a timeout or
+connection failure (exit 2) within the bound, never a crash or a sanitizer
+report.
+
+usage: hostile_check.py XC_HOSTILE [XC_XMPP_QUERY]
 """
 import os
 import random
@@ -254,15 +260,43 @@ def check(mode, port):
         s.close()
 
 
+def check_client(query, mode, port, workdir):
+    pw = os.path.join(workdir, "hostile.pw")
+    with open(pw, "w") as f:
+        f.write("p\n")
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([query, "--jid", "u@x.hostile.xnet", "--password-file",
+                            pw, "--host", HOST, "--port", str(port),
+                            "--plaintext", "--timeout", "6", "--json",
+                            "disco-items", "x.hostile.xnet"],
+                           capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        fail(mode + " client", "xc-xmpp-query did not stop in 60 s")
+        return
+    took = time.monotonic() - t0
+    want = 0 if mode == "normal-ish" else 2
+    if "Sanitizer" in r.stderr or "runtime error" in r.stderr:
+        fail(mode + " client", "sanitizer report: " + r.stderr[-400:])
+    elif r.returncode != want:
+        fail(mode + " client", f"exit {r.returncode}, expected {want}: "
+             f"{r.stderr.strip()[-200:]}")
+    else:
+        ok(mode + " client", f"exit {r.returncode} after {took:.1f} s "
+           f"({(r.stderr.strip().splitlines() or ['items'])[-1][:60]})")
+
+
 def main():
     binary = sys.argv[1]
+    query = sys.argv[2] if len(sys.argv) > 2 else None
     listing = subprocess.run([binary, "--addr", HOST, "--base-port", "30000",
                               "--list"], capture_output=True, text=True,
                              timeout=10, check=True).stdout.split("\n")
     modes = [line.split()[0] for line in listing if line.strip()]
     base = free_base(len(modes))
     proc = subprocess.Popen([binary, "--addr", HOST, "--base-port", str(base),
-                             "--max-time", "60", "--huge-mb", "24"])
+                             "--max-time", "60", "--huge-mb", "24",
+                             "--max-mb", "64"])
     try:
         for _ in range(100):
             try:
@@ -275,6 +309,11 @@ def main():
             check(mode, base + i)
             if mode in ("normal-ish", "endless-items"):
                 check_s2s(mode, base + i)
+        if query:
+            import tempfile
+            with tempfile.TemporaryDirectory() as tmp:
+                for i, mode in enumerate(modes):
+                    check_client(query, mode, base + i, tmp)
         # 100 simultaneous connections over every mode, then a normal query
         conns = []
         for i in range(100):

@@ -3,7 +3,8 @@
  * server, on loopback only: a refused connect and a peer that closes at
  * once both end in exactly one STROPHE_EV_DOWN callback; freeing from
  * inside the callback is safe; freeing an open connection releases it; a
- * silent peer is cut off by the handshake deadline;
+ * silent peer is cut off by the handshake deadline; malformed XML from a
+ * peer that then stays silent ends the connection;
  * the RLIMIT_NOFILE cap. Leaks are caught by ASan in the sanitizer build.
  */
 #include <setjmp.h>
@@ -254,6 +255,54 @@ static void test_handshake_deadline(void **state)
     event_base_free(base);
 }
 
+static void malformed_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static const char bad[] =
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+        "xmlns:stream='http://etherx.jabber.org/streams' id='x' "
+        "version='1.0'><stream:features></stream:featurez>";
+    int *peer = arg;
+    int s = accept(fd, NULL, NULL);
+    if (s < 0)
+        return;
+    assert_int_equal(write(s, bad, sizeof bad - 1), (ssize_t)(sizeof bad - 1));
+    if (*peer < 0)
+        *peer = s; /* kept open: only our side may end it */
+    else
+        close(s);
+}
+
+static void test_parse_error_closes(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct strophe_ev *sev = strophe_ev_new(base, 50);
+    struct probe_state ps = {.base = base, .free_in_cb = true};
+    unsigned short port;
+    int peer = -1;
+    int lfd = listen_loopback(&port);
+    struct event *acc =
+        event_new(base, lfd, EV_READ | EV_PERSIST, malformed_accept_cb, &peer);
+    event_add(acc, NULL);
+
+    struct strophe_ev_params p = {.jid = "u@example.xnet",
+                                  .password = "pw",
+                                  .host = "127.0.0.1",
+                                  .port = port,
+                                  .flags = STROPHE_EV_PLAINTEXT,
+                                  .handshake_ms = 60000};
+    strophe_ev_conn_new(sev, &p, state_cb, NULL, &ps);
+    run_bounded(base);
+    assert_int_equal(ps.down, 1);
+    assert_string_equal(ps.detail, "xml parse error");
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(strophe_ev_count(sev), 0);
+    strophe_ev_free(sev);
+    event_free(acc);
+    close(lfd);
+    close(peer);
+    event_base_free(base);
+}
+
 static void test_cap_nofile(void **state)
 {
     struct rlimit rl;
@@ -272,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_peer_close_reports_down_once),
         cmocka_unit_test(test_free_while_open_and_free_all),
         cmocka_unit_test(test_handshake_deadline),
+        cmocka_unit_test(test_parse_error_closes),
         cmocka_unit_test(test_cap_nofile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
