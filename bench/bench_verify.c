@@ -6,8 +6,8 @@
  *   (d) ceiling: OpenSSL SHA-1 alone over every entry's S
  * Each figure is the median of RUNS runs in entries per CPU second of
  * this thread (the wall-clock rate is printed too); a run repeats the
- * corpus until it used at least MIN_RUN_S seconds of CPU. Not a test: it prints numbers.
- * Usage: bench_verify [CAPSDB.jsonl] [RUNS]
+ * corpus until it used at least MIN_RUN_S seconds of CPU. Not a test: it prints
+ * numbers. Usage: bench_verify [CAPSDB.jsonl] [RUNS]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +70,7 @@ static size_t pass_model(struct entry *e, size_t n)
     }
     size_t ok = 0;
     for (size_t i = 0; i < n; i++)
-        ok += caps_verify(e[i].info, e[i].hash, e[i].ver, 0, &r) ==
-              CAPS_VALID;
+        ok += caps_verify(e[i].info, e[i].hash, e[i].ver, 0, &r) == CAPS_VALID;
     return ok;
 }
 
@@ -85,8 +84,8 @@ static size_t pass_xml(struct entry *e, size_t n)
     }
     size_t ok = 0;
     for (size_t i = 0; i < n; i++)
-        ok += caps_verify_xml(e[i].xml, e[i].len, NULL, e[i].hash, e[i].ver,
-                              0, &r, NULL) == CAPS_VALID;
+        ok += caps_verify_xml(e[i].xml, e[i].len, NULL, e[i].hash, e[i].ver, 0,
+                              &r, NULL) == CAPS_VALID;
     return ok;
 }
 
@@ -164,7 +163,8 @@ int main(int argc, char **argv)
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
         json_t *j = json_loads(line, 0, NULL);
-        const char *xml = json_string_value(json_object_get(j, "disco_info_xml"));
+        const char *xml =
+            json_string_value(json_object_get(j, "disco_info_xml"));
         if (xml == NULL) {
             json_decref(j);
             continue;
@@ -193,15 +193,14 @@ int main(int argc, char **argv)
     printf("corpus: %s: %zu entries, mean XML %.0f bytes, mean S %.0f bytes\n",
            path, n, (double)xml_bytes / (double)n, (double)s_bytes / (double)n);
     size_t valid = pass_model(e, n);
-    printf("check: %zu of %zu valid from the model, %zu from XML\n", valid,
-           n, pass_xml(e, n));
+    printf("check: %zu of %zu valid from the model, %zu from XML\n", valid, n,
+           pass_xml(e, n));
     printf("figures: median of %d runs, entries per CPU second (one core)\n\n",
            runs);
 
     measure("(a) XEP-0115 verify from parsed model", pass_model, e, n, runs);
     measure("(b) XEP-0115 verify from raw XML", pass_xml, e, n, runs);
-    measure("    of which: parse only (expat + model)", pass_parse, e, n,
-            runs);
+    measure("    of which: parse only (expat + model)", pass_parse, e, n, runs);
     measure("(c) XEP-0390 input + sha-256 from model", pass_caps2, e, n, runs);
     measure("(d) ceiling: SHA-1 of each S only", pass_sha1, e, n, runs);
 

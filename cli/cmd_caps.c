@@ -28,7 +28,8 @@
 
 static void usage_caps(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: xcensus caps verify [OPTIONS] [FILE|-]\n"
         "       xcensus caps verify-all [--json] [--by-node] FILE.jsonl\n"
         "       xcensus caps verify --capsdb FILE.jsonl [--json] [--by-node]\n"
@@ -116,10 +117,10 @@ static bool read_input(const char *path, size_t max, struct buf *out,
 
 /* What was advertised, and where it came from. */
 struct advert {
-    const char *hash;    /* XEP-0115 algorithm name, NULL = legacy */
-    const char *ver;     /* NULL if unknown */
-    const char *source;  /* "node", "options" */
-    char *caps2_algo;    /* XEP-0390 hash node parts, or NULL */
+    const char *hash;   /* XEP-0115 algorithm name, NULL = legacy */
+    const char *ver;    /* NULL if unknown */
+    const char *source; /* "node", "options" */
+    char *caps2_algo;   /* XEP-0390 hash node parts, or NULL */
     char *caps2_b64;
     char *owned_ver;
 };
@@ -239,8 +240,8 @@ static int verify_one(const char *path, const char *opt_ver,
             json_object_set_new(o, "parse_error_code",
                                 json_string(disco_err_name(perr.code)));
         } else {
-            json_object_set_new(o, "node", info->node ? json_string(info->node)
-                                                      : json_null());
+            json_object_set_new(
+                o, "node", info->node ? json_string(info->node) : json_null());
             json_object_set_new(o, "identities",
                                 json_integer((json_int_t)info->n_identities));
             json_object_set_new(o, "features",
@@ -249,12 +250,12 @@ static int verify_one(const char *path, const char *opt_ver,
                                 json_integer((json_int_t)info->n_forms));
         }
         json_t *ad = json_object();
-        json_object_set_new(ad, "hash", adv.hash ? json_string(adv.hash)
-                                                 : json_null());
-        json_object_set_new(ad, "ver", adv.ver ? json_string(adv.ver)
-                                               : json_null());
-        json_object_set_new(ad, "source", adv.source ? json_string(adv.source)
-                                                     : json_null());
+        json_object_set_new(ad, "hash",
+                            adv.hash ? json_string(adv.hash) : json_null());
+        json_object_set_new(ad, "ver",
+                            adv.ver ? json_string(adv.ver) : json_null());
+        json_object_set_new(ad, "source",
+                            adv.source ? json_string(adv.source) : json_null());
         json_object_set_new(o, "advertised", ad);
         if (info) {
             json_object_set_new(o, "verification_string",
@@ -284,7 +285,8 @@ static int verify_one(const char *path, const char *opt_ver,
                 json_t *nodes = json_object();
                 const char *k;
                 json_t *v;
-                json_object_foreach(hs, k, v) {
+                json_object_foreach(hs, k, v)
+                {
                     char *hn = caps2_hash_node(k, json_string_value(v));
                     json_object_set_new(nodes, k, json_string(hn));
                     free(hn);
@@ -313,8 +315,8 @@ static int verify_one(const char *path, const char *opt_ver,
             json_object_set_new(o, "error",
                                 r.error ? json_string(caps_error_name(r.error))
                                         : json_null());
-            json_object_set_new(o, "matched_by", matched ? json_string(matched)
-                                                         : json_null());
+            json_object_set_new(o, "matched_by",
+                                matched ? json_string(matched) : json_null());
             json_object_set_new(o, "hash_strict",
                                 r.hash_strict[0] ? json_string(r.hash_strict)
                                                  : json_null());
@@ -413,7 +415,7 @@ static int verify_one(const char *path, const char *opt_ver,
 /* --- verify-all --- */
 
 #define N_MATCH (CAPS_M__COUNT + 1) /* last column: none */
-#define MAX_LINE (4 << 20)           /* a capsdb line: XML is <= 1 MiB */
+#define MAX_LINE (4 << 20)          /* a capsdb line: XML is <= 1 MiB */
 
 struct node_count {
     char *node;
@@ -472,8 +474,8 @@ static int verify_all(const char *path, bool json, bool by_node)
         }
         total++;
         struct parse_err perr;
-        enum caps_outcome o = caps_verify_xml(xml, strlen(xml), NULL, hash,
-                                              ver, 0, &r, &perr);
+        enum caps_outcome o =
+            caps_verify_xml(xml, strlen(xml), NULL, hash, ver, 0, &r, &perr);
         int col = r.matched_by >= 0 ? r.matched_by : CAPS_M__COUNT;
         counts[o][col]++;
         errors[r.error]++;
@@ -501,10 +503,10 @@ static int verify_all(const char *path, bool json, bool by_node)
         if (json) {
             json_t *j = json_object();
             json_object_set_new(j, "line", json_integer((json_int_t)lineno));
-            json_object_set_new(j, "node", node ? json_string(node)
-                                                : json_null());
-            json_object_set_new(j, "hash", hash ? json_string(hash)
-                                                : json_null());
+            json_object_set_new(j, "node",
+                                node ? json_string(node) : json_null());
+            json_object_set_new(j, "hash",
+                                hash ? json_string(hash) : json_null());
             json_object_set_new(j, "ver", json_string(ver));
             json_object_set_new(j, "outcome",
                                 json_string(caps_outcome_name(o)));
@@ -512,8 +514,8 @@ static int verify_all(const char *path, bool json, bool by_node)
                                 r.error ? json_string(caps_error_name(r.error))
                                         : json_null());
             const char *mb = caps_result_matched_by(&r);
-            json_object_set_new(j, "matched_by", mb ? json_string(mb)
-                                                    : json_null());
+            json_object_set_new(j, "matched_by",
+                                mb ? json_string(mb) : json_null());
             if (o == CAPS_UNPARSABLE)
                 json_object_set_new(j, "parse_error", json_string(perr.msg));
             if (json_is_boolean(wf))
@@ -523,8 +525,7 @@ static int verify_all(const char *path, bool json, bool by_node)
             putchar('\n');
             json_decref(j);
         } else if (o == CAPS_UNPARSABLE) {
-            fprintf(stderr, "%s:%zu: unparsable: %s\n", path, lineno,
-                    perr.msg);
+            fprintf(stderr, "%s:%zu: unparsable: %s\n", path, lineno, perr.msg);
         }
         json_decref(e);
     }
@@ -605,8 +606,9 @@ static int verify_all(const char *path, bool json, bool by_node)
         bool any = false;
         for (int i = 1; i < CAPS_ERR__COUNT; i++) {
             if (errors[i]) {
-                printf("%s%s %zu", any ? ", " : "\nill-formed errors: ",
-                       caps_error_name(i), errors[i]);
+                printf("%s%s %zu",
+                       any ? ", " : "\nill-formed errors: ", caps_error_name(i),
+                       errors[i]);
                 any = true;
             }
         }
@@ -652,7 +654,14 @@ int cmd_caps(int argc, char **argv, const struct cli_globals *g)
         usage_caps(stderr);
         return EXIT_USAGE;
     }
-    enum { OPT_VER = 256, OPT_HASH, OPT_NODE, OPT_CAPSDB, OPT_JSON, OPT_BYNODE };
+    enum {
+        OPT_VER = 256,
+        OPT_HASH,
+        OPT_NODE,
+        OPT_CAPSDB,
+        OPT_JSON,
+        OPT_BYNODE
+    };
     static const struct option opts[] = {
         {"ver", required_argument, NULL, OPT_VER},
         {"hash", required_argument, NULL, OPT_HASH},
@@ -669,17 +678,31 @@ int cmd_caps(int argc, char **argv, const struct cli_globals *g)
     optind = 0; /* reinitialise GNU getopt: argv + 1 is a new vector */
     while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_VER: ver = optarg; break;
+        case OPT_VER:
+            ver = optarg;
+            break;
         case OPT_HASH:
             hash = strcmp(optarg, "legacy") == 0 ? "" : optarg;
             hash_given = true;
             break;
-        case OPT_NODE: node = optarg; break;
-        case OPT_CAPSDB: capsdb = optarg; break;
-        case OPT_JSON: json = true; break;
-        case OPT_BYNODE: by_node = true; break;
-        case 'h': usage_caps(stdout); return 0;
-        default: usage_caps(stderr); return EXIT_USAGE;
+        case OPT_NODE:
+            node = optarg;
+            break;
+        case OPT_CAPSDB:
+            capsdb = optarg;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        case OPT_BYNODE:
+            by_node = true;
+            break;
+        case 'h':
+            usage_caps(stdout);
+            return 0;
+        default:
+            usage_caps(stderr);
+            return EXIT_USAGE;
         }
     }
     int rest = argc - 1 - optind;

@@ -14,12 +14,9 @@
 #include "xalloc.h"
 
 static const char *const caps_outcome_names[] = {
-    [CAPS_VALID] = "valid",
-    [CAPS_ILL_FORMED] = "ill-formed",
-    [CAPS_MISMATCH] = "mismatch",
-    [CAPS_UNSUPPORTED_HASH] = "unsupported-hash",
-    [CAPS_LEGACY] = "legacy",
-    [CAPS_UNPARSABLE] = "unparsable",
+    [CAPS_VALID] = "valid",       [CAPS_ILL_FORMED] = "ill-formed",
+    [CAPS_MISMATCH] = "mismatch", [CAPS_UNSUPPORTED_HASH] = "unsupported-hash",
+    [CAPS_LEGACY] = "legacy",     [CAPS_UNPARSABLE] = "unparsable",
 };
 _Static_assert(ARRAY_LEN(caps_outcome_names) == CAPS_OUTCOME__COUNT,
                "names table");
@@ -130,20 +127,39 @@ static struct sopts method_opts(enum caps_method m)
     case CAPS_M_STRICT:
     case CAPS_M_LENIENT:
         break;
-    case CAPS_M_ESCAPE_LT: o.escape = ESC_LT; break;
-    case CAPS_M_ESCAPE_XML: o.escape = ESC_XML; break;
-    case CAPS_M_FORMLESS_FORMS: o.formless = FORMLESS_EMPTY_FT; break;
+    case CAPS_M_ESCAPE_LT:
+        o.escape = ESC_LT;
+        break;
+    case CAPS_M_ESCAPE_XML:
+        o.escape = ESC_XML;
+        break;
+    case CAPS_M_FORMLESS_FORMS:
+        o.formless = FORMLESS_EMPTY_FT;
+        break;
     case CAPS_M_PROSODY_FORMLESS:
         o.formless = FORMLESS_NO_PREFIX;
         o.nonhidden = true;
         break;
-    case CAPS_M_NONHIDDEN_FORMS: o.nonhidden = true; break;
-    case CAPS_M_EMPTY_FIELD: o.empty_field = true; break;
-    case CAPS_M_DINO_EMPTY_LANG: o.dino_lang = true; break;
-    case CAPS_M_STRING_SORT: o.string_sort = true; break;
-    case CAPS_M_UTF16_ORDER: o.utf16 = true; break;
-    case CAPS_M_DEDUP: o.dedup = true; break;
-    case CAPS_M__COUNT: DIE_BUG("bad caps method %d", (int)m);
+    case CAPS_M_NONHIDDEN_FORMS:
+        o.nonhidden = true;
+        break;
+    case CAPS_M_EMPTY_FIELD:
+        o.empty_field = true;
+        break;
+    case CAPS_M_DINO_EMPTY_LANG:
+        o.dino_lang = true;
+        break;
+    case CAPS_M_STRING_SORT:
+        o.string_sort = true;
+        break;
+    case CAPS_M_UTF16_ORDER:
+        o.utf16 = true;
+        break;
+    case CAPS_M_DEDUP:
+        o.dedup = true;
+        break;
+    case CAPS_M__COUNT:
+        DIE_BUG("bad caps method %d", (int)m);
     }
     return o;
 }
@@ -375,7 +391,8 @@ static enum caps_error build(const struct disco_info *info,
     /* 4-5. features */
     size_t nf = info->n_features;
     const char *fstack[SCRATCH];
-    const char **fs = nf <= SCRATCH ? fstack : xreallocarray(NULL, nf, sizeof *fs);
+    const char **fs =
+        nf <= SCRATCH ? fstack : xreallocarray(NULL, nf, sizeof *fs);
     if (nf)
         memcpy(fs, info->features, nf * sizeof *fs);
     if (nf > 1)

@@ -59,10 +59,10 @@ enum caps_outcome {
 
 /* Why a result is ill-formed (XEP-0115 s5.4 step 3). */
 enum caps_error {
-    CAPS_ERR_NONE,                /* NULL name */
-    CAPS_ERR_DUPLICATE_IDENTITY,  /* "duplicate-identity" */
-    CAPS_ERR_DUPLICATE_FEATURE,   /* "duplicate-feature" */
-    CAPS_ERR_DUPLICATE_FORM_TYPE, /* "duplicate-form-type" */
+    CAPS_ERR_NONE,                      /* NULL name */
+    CAPS_ERR_DUPLICATE_IDENTITY,        /* "duplicate-identity" */
+    CAPS_ERR_DUPLICATE_FEATURE,         /* "duplicate-feature" */
+    CAPS_ERR_DUPLICATE_FORM_TYPE,       /* "duplicate-form-type" */
     CAPS_ERR_FORM_TYPE_MULTIPLE_VALUES, /* "form-type-multiple-values" */
     CAPS_ERR__COUNT
 };
@@ -120,18 +120,18 @@ enum {
  * reused for many calls (buffers are kept); free with caps_result_free(). */
 struct caps_result {
     enum caps_outcome outcome;
-    enum caps_error error;      /* CAPS_ERR_NONE unless ill-formed */
-    enum hash_algo algo;        /* meaningful when the hash is supported */
-    int matched_by;             /* enum caps_method, or -1: none matched
-                                   (possible poisoning / unknown generator) */
+    enum caps_error error;           /* CAPS_ERR_NONE unless ill-formed */
+    enum hash_algo algo;             /* meaningful when the hash is supported */
+    int matched_by;                  /* enum caps_method, or -1: none matched
+                                        (possible poisoning / unknown generator) */
     char hash_strict[HASH_B64_MAX];  /* "" when not computed */
     char hash_lenient[HASH_B64_MAX]; /* "" when not computed */
-    uint32_t variants_matched;  /* bit (1u << m) for each method m whose
-                                   hash equals ver (strict/lenient too) */
-    uint32_t variants_computed; /* bit for each method computed */
-    struct buf s_strict;        /* S strict (with KEEP_S), else empty */
-    struct buf s_lenient;       /* S lenient (with KEEP_S), else empty */
-    struct buf notes;           /* processing notes, '\n'-terminated lines */
+    uint32_t variants_matched;       /* bit (1u << m) for each method m whose
+                                        hash equals ver (strict/lenient too) */
+    uint32_t variants_computed;      /* bit for each method computed */
+    struct buf s_strict;             /* S strict (with KEEP_S), else empty */
+    struct buf s_lenient;            /* S lenient (with KEEP_S), else empty */
+    struct buf notes; /* processing notes, '\n'-terminated lines */
 };
 
 void caps_result_init(struct caps_result *r);

@@ -23,8 +23,7 @@ static const char *const caps2_error_names[] = {
     [CAPS2_ERR_FORM_REPORTED] = "form-reported",
     [CAPS2_ERR_FORM_TYPE] = "form-type",
 };
-_Static_assert(ARRAY_LEN(caps2_error_names) == CAPS2_ERR__COUNT,
-               "names table");
+_Static_assert(ARRAY_LEN(caps2_error_names) == CAPS2_ERR__COUNT, "names table");
 
 static const char *const caps2_error_texts[] = {
     [CAPS2_ERR_NONE] = "no error",
@@ -33,8 +32,7 @@ static const char *const caps2_error_texts[] = {
     [CAPS2_ERR_FORM_REPORTED] = "form contains reported or item",
     [CAPS2_ERR_FORM_TYPE] = "form does not follow the FORM_TYPE protocol",
 };
-_Static_assert(ARRAY_LEN(caps2_error_texts) == CAPS2_ERR__COUNT,
-               "names table");
+_Static_assert(ARRAY_LEN(caps2_error_texts) == CAPS2_ERR__COUNT, "names table");
 
 static const char *const caps2_outcome_names[] = {
     [CAPS2_VALID] = "valid",
@@ -79,7 +77,7 @@ struct seg {
 };
 
 struct seglist {
-    struct buf data;  /* the segments, back to back */
+    struct buf data; /* the segments, back to back */
     struct seg *segs;
     size_t n, cap;
 };
@@ -221,9 +219,8 @@ enum caps2_error caps2_hash(const struct disco_info *info, enum hash_algo a,
     return e;
 }
 
-enum caps2_outcome caps2_verify(const struct disco_info *info,
-                                const char *algo, const char *b64,
-                                enum caps2_error *err)
+enum caps2_outcome caps2_verify(const struct disco_info *info, const char *algo,
+                                const char *b64, enum caps2_error *err)
 {
     enum caps2_error dummy;
     if (err == NULL)
@@ -250,8 +247,7 @@ char *caps2_hash_node(const char *algo, const char *b64)
 }
 
 bool caps2_hash_node_parse(const char *node, const char **algo,
-                           size_t *algo_len, const char **b64,
-                           size_t *b64_len)
+                           size_t *algo_len, const char **b64, size_t *b64_len)
 {
     size_t plen = strlen(HASH_NODE_PREFIX);
     if (node == NULL || strncmp(node, HASH_NODE_PREFIX, plen) != 0)

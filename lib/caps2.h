@@ -57,9 +57,8 @@ enum caps2_error caps2_hash(const struct disco_info *info, enum hash_algo a,
 
 /* Verifies a published (algo name, base64 value) against info. info NULL
  * means unparsable. *err (may be NULL) receives the input error. */
-enum caps2_outcome caps2_verify(const struct disco_info *info,
-                                const char *algo, const char *b64,
-                                enum caps2_error *err);
+enum caps2_outcome caps2_verify(const struct disco_info *info, const char *algo,
+                                const char *b64, enum caps2_error *err);
 
 /* Returns a new "urn:xmpp:caps#ALGO.B64" string; caller frees with free(). */
 char *caps2_hash_node(const char *algo, const char *b64);

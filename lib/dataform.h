@@ -15,29 +15,29 @@
 #include "common.h"
 
 struct dataform_field {
-    const char *var;       /* `var` attribute, "" if absent */
-    const char *type;      /* `type` attribute, "" if absent */
-    const char **values;   /* <value/> character data, in received order */
+    const char *var;     /* `var` attribute, "" if absent */
+    const char *type;    /* `type` attribute, "" if absent */
+    const char **values; /* <value/> character data, in received order */
     size_t n_values;
-    bool has_media;        /* a XEP-0221 <media/> child (XEP-0232 icon) */
-    size_t n_other;        /* other child elements (desc, option, ...) */
+    bool has_media; /* a XEP-0221 <media/> child (XEP-0232 icon) */
+    size_t n_other; /* other child elements (desc, option, ...) */
 };
 
 struct dataform {
-    const char *type;      /* <x type=...>, "" if absent ("result" expected) */
+    const char *type; /* <x type=...>, "" if absent ("result" expected) */
     struct dataform_field **fields; /* received order */
     size_t n_fields;
-    bool has_reported;     /* <reported/> or <item/> child (XEP-0390 error) */
-    size_t n_other;        /* other child elements (title, instructions...) */
+    bool has_reported; /* <reported/> or <item/> child (XEP-0390 error) */
+    size_t n_other;    /* other child elements (title, instructions...) */
 };
 
 /* Where a form stands with respect to XEP-0068 FORM_TYPE rules. */
 enum dataform_ft {
-    DATAFORM_FT_OK,           /* one hidden FORM_TYPE with one value */
-    DATAFORM_FT_REPEATED,     /* hidden, several values, all identical */
-    DATAFORM_FT_MISSING,      /* no FORM_TYPE field (or it has no value) */
-    DATAFORM_FT_NOT_HIDDEN,   /* FORM_TYPE field not type="hidden" */
-    DATAFORM_FT_MULTIPLE,     /* FORM_TYPE values that differ */
+    DATAFORM_FT_OK,         /* one hidden FORM_TYPE with one value */
+    DATAFORM_FT_REPEATED,   /* hidden, several values, all identical */
+    DATAFORM_FT_MISSING,    /* no FORM_TYPE field (or it has no value) */
+    DATAFORM_FT_NOT_HIDDEN, /* FORM_TYPE field not type="hidden" */
+    DATAFORM_FT_MULTIPLE,   /* FORM_TYPE values that differ */
     DATAFORM_FT__COUNT
 };
 

@@ -148,8 +148,7 @@ void disco_set_lang(struct disco_info *info, const char *lang)
 static struct disco_identity *add_identity(struct disco_info *info)
 {
     info->identities = rgrow(info->mem, info->identities, info->n_identities,
-                             &info->cap_identities,
-                             sizeof *info->identities);
+                             &info->cap_identities, sizeof *info->identities);
     return &info->identities[info->n_identities++];
 }
 
@@ -192,8 +191,8 @@ struct dataform *disco_add_form(struct disco_info *info, const char *type)
     struct form_priv *fp = ralloc(info->mem, sizeof *fp);
     memset(fp, 0, sizeof *fp);
     fp->form.type = rstrdup(info->mem, type);
-    info->forms = rgrow(info->mem, info->forms, info->n_forms,
-                        &info->cap_forms, sizeof *info->forms);
+    info->forms = rgrow(info->mem, info->forms, info->n_forms, &info->cap_forms,
+                        sizeof *info->forms);
     info->forms[info->n_forms++] = &fp->form;
     return &fp->form;
 }
@@ -266,15 +265,32 @@ static void put_escaped(struct buf *b, const char *s, bool attr)
     for (; *s; s++) {
         const char *rep = NULL;
         switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '\'': rep = attr ? "&apos;" : NULL; break;
-        case '"': rep = attr ? "&quot;" : NULL; break;
-        case '\t': rep = attr ? "&#9;" : NULL; break;
-        case '\n': rep = attr ? "&#10;" : NULL; break;
-        case '\r': rep = "&#13;"; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '\'':
+            rep = attr ? "&apos;" : NULL;
+            break;
+        case '"':
+            rep = attr ? "&quot;" : NULL;
+            break;
+        case '\t':
+            rep = attr ? "&#9;" : NULL;
+            break;
+        case '\n':
+            rep = attr ? "&#10;" : NULL;
+            break;
+        case '\r':
+            rep = "&#13;";
+            break;
+        default:
+            break;
         }
         if (rep) {
             buf_append(b, run, (size_t)(s - run));
@@ -357,17 +373,17 @@ char *disco_info_to_xml(const struct disco_info *info)
 #define Q_MEDIA DISCO_NS_MEDIA " media"
 
 struct pstate {
-    struct xml_guard g;      /* first: see xml.h */
+    struct xml_guard g; /* first: see xml.h */
     const struct disco_limits *lim;
     struct disco_info *info;
     struct parse_err *err;
-    unsigned depth;          /* depth of the current element, root = 1 */
-    unsigned query_depth;    /* 0 until <query/> starts */
+    unsigned depth;       /* depth of the current element, root = 1 */
+    unsigned query_depth; /* 0 until <query/> starts */
     bool query_seen;
-    const char **langs;      /* xml:lang in scope at each depth */
-    struct dataform *form;   /* open <x/>, at query_depth + 1 */
+    const char **langs;           /* xml:lang in scope at each depth */
+    struct dataform *form;        /* open <x/>, at query_depth + 1 */
     struct dataform_field *field; /* open <field/>, at query_depth + 2 */
-    bool in_value;           /* open <value/>, at query_depth + 3 */
+    bool in_value;                /* open <value/>, at query_depth + 3 */
     struct buf text;
     size_t n_other;
 };
@@ -375,8 +391,7 @@ struct pstate {
 #define fail(st, ...) xml_fail(&(st)->g, __VA_ARGS__)
 
 /* Returns the attribute value or NULL; fails on an over-long one. */
-static const char *attr(struct pstate *st, const char **atts,
-                        const char *name)
+static const char *attr(struct pstate *st, const char **atts, const char *name)
 {
     for (size_t i = 0; atts[i]; i += 2) {
         if (strcmp(atts[i], name) == 0) {
@@ -427,8 +442,9 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
         if (strcmp(name, Q_QUERY) == 0) {
             st->query_depth = 1;
         } else if (!is_iq(name)) {
-            fail(st, DISCO_ERR_NO_QUERY, "root element is not <iq/> or "
-                                         "a disco#info <query/>");
+            fail(st, DISCO_ERR_NO_QUERY,
+                 "root element is not <iq/> or "
+                 "a disco#info <query/>");
             return;
         }
     } else if (d == 2 && st->query_depth == 0) {
@@ -480,8 +496,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
             add_feature_str(info, rstrdup(info->mem, var));
         } else if (strcmp(name, Q_X) == 0) {
             if (info->n_forms >= lim->max_forms) {
-                fail(st, DISCO_ERR_LIMIT, "more than %u forms",
-                     lim->max_forms);
+                fail(st, DISCO_ERR_LIMIT, "more than %u forms", lim->max_forms);
                 return;
             }
             const char *type = attr(st, atts, "type");
@@ -507,8 +522,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
             if (st->err->code)
                 return;
             st->field = disco_form_add_field(info, st->form, var, type);
-        } else if (strcmp(name, Q_REPORTED) == 0 ||
-                   strcmp(name, Q_ITEM) == 0) {
+        } else if (strcmp(name, Q_REPORTED) == 0 || strcmp(name, Q_ITEM) == 0) {
             st->form->has_reported = true;
             other_element(st);
         } else {
@@ -549,8 +563,9 @@ static void XMLCALL on_end(void *ud, const char *name)
         return;
     if (d == q + 3 && st->in_value) {
         field_add_value_str(st->info, st->field,
-                            rstrndup(st->info->mem, st->text.data ?
-                                     st->text.data : "", st->text.len));
+                            rstrndup(st->info->mem,
+                                     st->text.data ? st->text.data : "",
+                                     st->text.len));
         st->in_value = false;
     } else if (d == q + 2 && st->field) {
         st->field = NULL;

@@ -36,32 +36,32 @@ struct disco_identity {
 };
 
 struct disco_info {
-    const char *node;     /* the query's `node` attribute, NULL if absent */
-    const char *lang;     /* xml:lang in scope at <query/> (from itself or
-                             the enclosing <iq/>), "" if none */
+    const char *node; /* the query's `node` attribute, NULL if absent */
+    const char *lang; /* xml:lang in scope at <query/> (from itself or
+                         the enclosing <iq/>), "" if none */
     struct disco_identity *identities; /* received order */
     size_t n_identities;
-    const char **features;             /* `var` of each <feature/> */
+    const char **features; /* `var` of each <feature/> */
     size_t n_features;
-    struct dataform **forms;           /* <x xmlns='jabber:x:data'/> */
+    struct dataform **forms; /* <x xmlns='jabber:x:data'/> */
     size_t n_forms;
-    size_t n_other;       /* other child elements of <query/> (XEP-0390
-                             error; ignored by XEP-0115) */
+    size_t n_other;           /* other child elements of <query/> (XEP-0390
+                                 error; ignored by XEP-0115) */
     struct disco_region *mem; /* private: owns everything above */
     size_t cap_identities, cap_features, cap_forms; /* private */
 };
 
 /* Bounds on what disco_parse() accepts; exceeding one is a parse error. */
 struct disco_limits {
-    size_t max_input;        /* bytes of XML */
-    unsigned max_depth;      /* element nesting, <iq/> = 1 */
+    size_t max_input;   /* bytes of XML */
+    unsigned max_depth; /* element nesting, <iq/> = 1 */
     unsigned max_identities;
     unsigned max_features;
     unsigned max_forms;
-    unsigned max_fields;     /* per form */
-    unsigned max_values;     /* per field */
-    size_t max_string;       /* bytes of one attribute or value */
-    size_t max_other;        /* unknown elements, in total */
+    unsigned max_fields; /* per form */
+    unsigned max_values; /* per field */
+    size_t max_string;   /* bytes of one attribute or value */
+    size_t max_other;    /* unknown elements, in total */
 };
 
 /* 1 MiB, depth 16, 256 identities, 4096 features, 64 forms, 256 fields,
@@ -112,8 +112,7 @@ struct dataform *disco_add_form(struct disco_info *info, const char *type);
 /* Adds a field (var, type may be NULL) to a form of info. */
 struct dataform_field *disco_form_add_field(struct disco_info *info,
                                             struct dataform *form,
-                                            const char *var,
-                                            const char *type);
+                                            const char *var, const char *type);
 /* Appends one <value/> to a field of info. */
 void disco_field_add_value(struct disco_info *info,
                            struct dataform_field *field, const char *value);

@@ -14,10 +14,10 @@
 #include <openssl/evp.h>
 
 struct algo_info {
-    const char *name;     /* IANA / XEP-0300 textual name */
-    const char *ossl;     /* OpenSSL fetch name */
-    size_t len;           /* output bytes */
-    bool xof;             /* extendable output: EVP_DigestFinalXOF */
+    const char *name; /* IANA / XEP-0300 textual name */
+    const char *ossl; /* OpenSSL fetch name */
+    size_t len;       /* output bytes */
+    bool xof;         /* extendable output: EVP_DigestFinalXOF */
 };
 
 static const struct algo_info algos[] = {
@@ -158,8 +158,7 @@ static void b2_compress(uint64_t h[8], const unsigned char block[128],
         h[i] ^= v[i] ^ v[i + 8];
 }
 
-void hash_blake2b(const void *data, size_t n, unsigned char *out,
-                  size_t outlen)
+void hash_blake2b(const void *data, size_t n, unsigned char *out, size_t outlen)
 {
     ASSERT(outlen >= 1 && outlen <= 64);
     const unsigned char *p = data;

@@ -64,8 +64,7 @@ size_t softinfo_contacts_extract(const struct disco_info *info,
                 continue;
             if (out->n == cap) {
                 cap = cap ? cap * 2 : 8;
-                out->items = xreallocarray(out->items, cap,
-                                           sizeof *out->items);
+                out->items = xreallocarray(out->items, cap, sizeof *out->items);
             }
             out->items[out->n].kind = xstrndup(fl->var, vlen - slen);
             out->items[out->n].uri = xstrdup(fl->values[j]);
@@ -136,7 +135,7 @@ struct vstate {
     struct softinfo_version *v;
     unsigned depth, query_depth;
     bool query_seen;
-    char **target;      /* field being collected, at query_depth + 1 */
+    char **target; /* field being collected, at query_depth + 1 */
     struct buf text;
     size_t n_elements;
 };
@@ -190,8 +189,8 @@ static void XMLCALL v_end(void *ud, const char *name)
         return;
     unsigned d = st->depth--;
     if (st->query_depth && d == st->query_depth + 1 && st->target) {
-        *st->target = xstrndup(st->text.data ? st->text.data : "",
-                               st->text.len);
+        *st->target =
+            xstrndup(st->text.data ? st->text.data : "", st->text.len);
         st->target = NULL;
     } else if (st->query_depth && d == st->query_depth) {
         st->query_depth = 0;
@@ -201,8 +200,7 @@ static void XMLCALL v_end(void *ud, const char *name)
 static void XMLCALL v_text(void *ud, const char *s, int len)
 {
     struct vstate *st = ud;
-    if (st->err->code || st->target == NULL ||
-        st->depth != st->query_depth + 1)
+    if (st->err->code || st->target == NULL || st->depth != st->query_depth + 1)
         return;
     if (st->text.len + (size_t)len > st->lim->max_string) {
         xml_fail(&st->g, DISCO_ERR_LIMIT, "field longer than %zu bytes",
@@ -214,8 +212,7 @@ static void XMLCALL v_text(void *ud, const char *s, int len)
 
 bool softinfo_version_parse(const char *xml, size_t len,
                             const struct disco_limits *lim,
-                            struct softinfo_version *v,
-                            struct parse_err *err)
+                            struct softinfo_version *v, struct parse_err *err)
 {
     struct parse_err dummy;
     if (err == NULL)

@@ -25,12 +25,12 @@
 /* XEP-0232: from the first form with FORM_TYPE urn:xmpp:dataforms:
  * softwareinfo. Fields absent are NULL. */
 struct softinfo {
-    bool present;           /* a softwareinfo form exists */
+    bool present; /* a softwareinfo form exists */
     char *software;
     char *software_version;
     char *os;
     char *os_version;
-    bool has_icon;          /* `icon` field present (media or value) */
+    bool has_icon; /* `icon` field present (media or value) */
 };
 
 /* Fills si from info (zeroes it first). Returns si->present. */
@@ -58,13 +58,13 @@ void softinfo_contacts_free(struct softinfo_contacts *c);
  * disco_find_form(info, SOFTINFO_ROOMINFO). */
 struct softinfo_room {
     bool present;
-    long occupants;     /* muc#roominfo_occupants, -1 if absent/invalid */
-    char *description;  /* muc#roominfo_description */
-    char *subject;      /* muc#roominfo_subject */
-    char *lang;         /* muc#roominfo_lang */
-    char *logs;         /* muc#roominfo_logs */
-    char *contactjid;   /* first muc#roominfo_contactjid (service
-                           contact, not an occupant) */
+    long occupants;    /* muc#roominfo_occupants, -1 if absent/invalid */
+    char *description; /* muc#roominfo_description */
+    char *subject;     /* muc#roominfo_subject */
+    char *lang;        /* muc#roominfo_lang */
+    char *logs;        /* muc#roominfo_logs */
+    char *contactjid;  /* first muc#roominfo_contactjid (service
+                          contact, not an occupant) */
 };
 
 /* Fills r from info (zeroes it first). Returns r->present. */

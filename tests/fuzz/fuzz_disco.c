@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)caps_check(info);
     struct caps_result r;
     caps_result_init(&r);
-    caps_verify(info, "sha-1", "AAAA", CAPS_VERIFY_ALL_VARIANTS |
-                CAPS_VERIFY_KEEP_S, &r);
+    caps_verify(info, "sha-1", "AAAA",
+                CAPS_VERIFY_ALL_VARIANTS | CAPS_VERIFY_KEEP_S, &r);
     caps_verify(info, "blake2b-256", NULL, 0, &r);
     caps_result_free(&r);
 

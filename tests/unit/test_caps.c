@@ -61,7 +61,8 @@ static void check_hashes(const struct disco_info *info, enum caps_method m,
 {
     const char *algo;
     json_t *v;
-    json_object_foreach(hashes, algo, v) {
+    json_object_foreach(hashes, algo, v)
+    {
         enum hash_algo a;
         assert_true(hash_algo_parse(algo, &a));
         char out[HASH_B64_MAX];
@@ -84,8 +85,7 @@ static void check_xep0390(const struct disco_info *info, json_t *x)
         json_t *err = json_object_get(x, "error");
         if (err)
             assert_string_equal(caps2_error_text(e), json_string_value(err));
-        assert_int_equal(caps2_verify(info, "sha-256", "x", NULL),
-                         CAPS2_ERROR);
+        assert_int_equal(caps2_verify(info, "sha-256", "x", NULL), CAPS2_ERROR);
         buf_free(&in);
         return;
     }
@@ -106,7 +106,8 @@ static void check_xep0390(const struct disco_info *info, json_t *x)
         assert_int_equal(in.len, json_integer_value(il));
     const char *algo;
     json_t *v;
-    json_object_foreach(json_object_get(x, "hashes"), algo, v) {
+    json_object_foreach(json_object_get(x, "hashes"), algo, v)
+    {
         enum hash_algo a;
         assert_true(hash_algo_parse(algo, &a));
         char out[HASH_B64_MAX];
@@ -116,14 +117,13 @@ static void check_xep0390(const struct disco_info *info, json_t *x)
         assert_string_equal(out, json_string_value(v));
         enum caps2_error ce;
         assert_int_equal(caps2_verify(info, algo, out, &ce), CAPS2_VALID);
-        assert_int_equal(caps2_verify(info, algo, "AAAA", &ce),
-                         CAPS2_MISMATCH);
+        assert_int_equal(caps2_verify(info, algo, "AAAA", &ce), CAPS2_MISMATCH);
     }
-    json_object_foreach(json_object_get(x, "hash_nodes"), algo, v) {
+    json_object_foreach(json_object_get(x, "hash_nodes"), algo, v)
+    {
         const char *node = json_string_value(v);
-        const char *want =
-            json_string_value(json_object_get(json_object_get(x, "hashes"),
-                                              algo));
+        const char *want = json_string_value(
+            json_object_get(json_object_get(x, "hashes"), algo));
         char *mine = caps2_hash_node(algo, want);
         assert_string_equal(mine, node);
         free(mine);
@@ -160,9 +160,9 @@ static void run_vector(void **state)
         const char *want = json_string_value(json_object_get(x, "error"));
         assert_string_equal(caps_error_name(e) ? caps_error_name(e) : "none",
                             want);
-        assert_int_equal(caps_verify(info, "sha-1", "x", CAPS_VERIFY_KEEP_S,
-                                     &r),
-                         CAPS_ILL_FORMED);
+        assert_int_equal(
+            caps_verify(info, "sha-1", "x", CAPS_VERIFY_KEEP_S, &r),
+            CAPS_ILL_FORMED);
         assert_int_equal(r.error, e);
         assert_string_equal(r.hash_strict, "");
     } else {
@@ -179,7 +179,8 @@ static void run_vector(void **state)
         struct buf want = BUF_INIT;
         size_t i;
         json_t *n;
-        json_array_foreach(json_object_get(x, "processing_notes"), i, n) {
+        json_array_foreach(json_object_get(x, "processing_notes"), i, n)
+        {
             buf_puts(&want, json_string_value(n));
             buf_putc(&want, '\n');
         }
@@ -199,10 +200,11 @@ static void run_vector(void **state)
         /* every published/derived hash verifies strictly */
         const char *algo;
         json_t *v;
-        json_object_foreach(json_object_get(x, "hashes"), algo, v) {
-            assert_int_equal(caps_verify(info, algo, json_string_value(v), 0,
-                                         &r),
-                             CAPS_VALID);
+        json_object_foreach(json_object_get(x, "hashes"), algo, v)
+        {
+            assert_int_equal(
+                caps_verify(info, algo, json_string_value(v), 0, &r),
+                CAPS_VALID);
             assert_string_equal(caps_result_matched_by(&r), "strict");
         }
     }
@@ -216,7 +218,8 @@ static void run_vector(void **state)
         check_hashes(info, CAPS_M_LENIENT, json_object_get(len, "hashes"));
         const char *algo;
         json_t *v;
-        json_object_foreach(json_object_get(len, "hashes"), algo, v) {
+        json_object_foreach(json_object_get(len, "hashes"), algo, v)
+        {
             caps_verify(info, algo, json_string_value(v), 0, &r);
             assert_string_equal(caps_result_matched_by(&r), "lenient");
         }
@@ -224,7 +227,8 @@ static void run_vector(void **state)
     /* variants: other software's S and hashes */
     size_t i;
     json_t *var;
-    json_array_foreach(json_object_get(x, "variants"), i, var) {
+    json_array_foreach(json_object_get(x, "variants"), i, var)
+    {
         enum caps_method m =
             map_variant(json_string_value(json_object_get(var, "name")));
         char *s = strict_s(info, m, NULL);
@@ -247,8 +251,8 @@ static void run_vector(void **state)
         const char *hash = json_string_value(json_object_get(caps, "hash"));
         const char *ver = json_string_value(json_object_get(caps, "ver"));
         json_t *vm = json_object_get(caps, "ver_matches");
-        enum caps_outcome o = caps_verify(info, hash, ver,
-                                          CAPS_VERIFY_ALL_VARIANTS, &r);
+        enum caps_outcome o =
+            caps_verify(info, hash, ver, CAPS_VERIFY_ALL_VARIANTS, &r);
         if (vm && json_is_false(vm)) {
             assert_int_equal(o, CAPS_MISMATCH);
             assert_null(caps_result_matched_by(&r));
@@ -306,9 +310,9 @@ static void test_spec_simple_built(void **state)
     free(xml);
     disco_info_free(again);
     /* one byte off: mismatch, no method reproduces it */
-    assert_int_equal(caps_verify(info, "sha-1", "QgayPKawpkPSDYmwT/WM94uAlu1=",
-                                 0, &r),
-                     CAPS_MISMATCH);
+    assert_int_equal(
+        caps_verify(info, "sha-1", "QgayPKawpkPSDYmwT/WM94uAlu1=", 0, &r),
+        CAPS_MISMATCH);
     assert_null(caps_result_matched_by(&r));
     assert_int_equal(r.matched_by, -1);
     caps_result_free(&r);
@@ -327,8 +331,8 @@ static void test_spec_complex_built(void **state)
     disco_add_feature(info, "http://jabber.org/protocol/muc");
     struct dataform *f =
         disco_add_typed_form(info, "urn:xmpp:dataforms:softwareinfo");
-    struct dataform_field *fl = disco_form_add_field(info, f, "ip_version",
-                                                     "text-multi");
+    struct dataform_field *fl =
+        disco_form_add_field(info, f, "ip_version", "text-multi");
     disco_field_add_value(info, fl, "ipv6");
     disco_field_add_value(info, fl, "ipv4");
     static const char *const kv[][2] = {{"software_version", "0.11"},
@@ -336,9 +340,8 @@ static void test_spec_complex_built(void **state)
                                         {"software", "Psi"},
                                         {"os_version", "10.5.1"}};
     for (size_t i = 0; i < ARRAY_LEN(kv); i++)
-        disco_field_add_value(info, disco_form_add_field(info, f, kv[i][0],
-                                                         NULL),
-                              kv[i][1]);
+        disco_field_add_value(
+            info, disco_form_add_field(info, f, kv[i][0], NULL), kv[i][1]);
     char ver[HASH_B64_MAX];
     assert_true(caps_ver_compute(info, HASH_SHA1, CAPS_M_STRICT, ver));
     assert_string_equal(ver, "q07IKJEyjvHSyhy//CH0CxmKi8w=");
@@ -385,9 +388,9 @@ static void test_outcomes_without_hash(void **state)
                      CAPS_UNSUPPORTED_HASH);
     assert_int_equal(caps_verify(NULL, "sha-1", "x", 0, &r), CAPS_UNPARSABLE);
     struct parse_err err;
-    assert_int_equal(caps_verify_xml("<query", 6, NULL, "sha-1", "x", 0, &r,
-                                     &err),
-                     CAPS_UNPARSABLE);
+    assert_int_equal(
+        caps_verify_xml("<query", 6, NULL, "sha-1", "x", 0, &r, &err),
+        CAPS_UNPARSABLE);
     assert_int_equal(err.code, DISCO_ERR_XML);
     caps_result_free(&r);
     disco_info_free(info);
@@ -434,9 +437,8 @@ static void test_variants_special(void **state)
                         "x&amp;y&gt;z<\xef\xbc\xa1<\xf0\x9f\x98\x80<");
     buf_reset(&s);
     caps_build_s(info, CAPS_M_DINO_EMPTY_LANG, &s, NULL);
-    assert_string_equal(buf_str(&s),
-                        "client/pc//A<client/pc//B<a<b<x&y>z<"
-                        "\xef\xbc\xa1<\xf0\x9f\x98\x80<");
+    assert_string_equal(buf_str(&s), "client/pc//A<client/pc//B<a<b<x&y>z<"
+                                     "\xef\xbc\xa1<\xf0\x9f\x98\x80<");
     /* the classifier names each producer */
     for (int m = CAPS_M_FIRST_VARIANT; m < CAPS_M__COUNT; m++) {
         char h[HASH_B64_MAX];
@@ -492,9 +494,8 @@ static void test_forms_processing(void **state)
     disco_field_add_value(info, f->fields[0], "urn:x"); /* same value */
     disco_field_add_value(info, disco_form_add_field(info, f, "k", NULL), "v");
     struct dataform *g = disco_add_form(info, "form");
-    disco_field_add_value(info,
-                          disco_form_add_field(info, g, "FORM_TYPE", "hidden"),
-                          "urn:y");
+    disco_field_add_value(
+        info, disco_form_add_field(info, g, "FORM_TYPE", "hidden"), "urn:y");
     assert_int_equal(caps_check(info), CAPS_ERR_NONE);
     struct buf s = BUF_INIT, notes = BUF_INIT;
     caps_build_s(info, CAPS_M_STRICT, &s, &notes);

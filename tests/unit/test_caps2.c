@@ -141,13 +141,16 @@ static void test_verify_and_nodes(void **state)
     assert_memory_equal(a, "sha3-256", 8);
     assert_string_equal(b, h);
     free(node);
-    assert_true(caps2_hash_node_parse("urn:xmpp:caps#x.y.z.QUJD", &a, &al,
-                                      &b, &bl));
+    assert_true(
+        caps2_hash_node_parse("urn:xmpp:caps#x.y.z.QUJD", &a, &al, &b, &bl));
     assert_int_equal(al, 5);
     assert_string_equal(b, "QUJD");
     static const char *const bad[] = {
-        "urn:xmpp:caps#sha-256", "urn:xmpp:caps#.abc", "urn:xmpp:caps#a.",
-        "http://x#sha-256.abc", "",
+        "urn:xmpp:caps#sha-256",
+        "urn:xmpp:caps#.abc",
+        "urn:xmpp:caps#a.",
+        "http://x#sha-256.abc",
+        "",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++)
         assert_false(caps2_hash_node_parse(bad[i], &a, &al, &b, &bl));

@@ -29,8 +29,8 @@ static void test_capsdb_all(void **state)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    size_t total = 0, valid = 0, ill = 0, lenient = 0, ejabberd = 0,
-           md5 = 0, wf = 0, not_wf = 0, caps2_ok = 0;
+    size_t total = 0, valid = 0, ill = 0, lenient = 0, ejabberd = 0, md5 = 0,
+           wf = 0, not_wf = 0, caps2_ok = 0;
     size_t errors[CAPS_ERR__COUNT] = {0};
     struct caps_result r;
     caps_result_init(&r);
@@ -40,7 +40,8 @@ static void test_capsdb_all(void **state)
         json_t *e = json_loadb(line, (size_t)n, 0, &jerr);
         if (e == NULL)
             fail_msg("line %zu: %s", total, jerr.text);
-        const char *xml = json_string_value(json_object_get(e, "disco_info_xml"));
+        const char *xml =
+            json_string_value(json_object_get(e, "disco_info_xml"));
         const char *hash = json_string_value(json_object_get(e, "hash"));
         const char *ver = json_string_value(json_object_get(e, "ver"));
         const char *node = json_string_value(json_object_get(e, "node"));
@@ -85,8 +86,8 @@ static void test_capsdb_all(void **state)
     fclose(f);
     caps_result_free(&r);
     printf("capsdb: %zu entries (%zu md5), %zu valid/strict (%zu ejabberd), "
-           "%zu ill-formed (%zu matched lenient)", total, md5, valid,
-           ejabberd, ill, lenient);
+           "%zu ill-formed (%zu matched lenient)",
+           total, md5, valid, ejabberd, ill, lenient);
     for (int i = 1; i < CAPS_ERR__COUNT; i++)
         printf(", %s %zu", caps_error_name(i), errors[i]);
     printf("; XEP-0390 input for %zu\n", caps2_ok);

@@ -55,7 +55,8 @@ static const struct {
      DISCO_ERR_XML},
     {"utf-8 surrogate", Q_OPEN "<feature var='\xed\xa0\x80'/>" Q_CLOSE,
      DISCO_ERR_XML},
-    {"latin-1 declared", "<?xml version='1.0' encoding='ISO-8859-1'?>" Q_OPEN
+    {"latin-1 declared",
+     "<?xml version='1.0' encoding='ISO-8859-1'?>" Q_OPEN
      "<feature var='\xe9'/>" Q_CLOSE,
      DISCO_ERR_XML},
     {"control char", Q_OPEN "<feature var='\x01'/>" Q_CLOSE, DISCO_ERR_XML},
@@ -110,7 +111,7 @@ static void test_oversized_input(void **state)
     /* a long value, delivered by expat in several pieces */
     buf_reset(&b);
     buf_puts(&b, Q_OPEN "<x xmlns='jabber:x:data' type='result'>"
-                 "<field var='v'><value>");
+                        "<field var='v'><value>");
     for (int i = 0; i < 10; i++)
         buf_puts(&b, "ab&amp;cd");
     buf_puts(&b, "</value></field></x>" Q_CLOSE);
@@ -288,8 +289,12 @@ static void test_base64(void **state)
     static const struct {
         const char *in, *out;
     } rfc[] = {/* RFC 4648 section 10 */
-               {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-               {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+               {"", ""},
+               {"f", "Zg=="},
+               {"fo", "Zm8="},
+               {"foo", "Zm9v"},
+               {"foob", "Zm9vYg=="},
+               {"fooba", "Zm9vYmE="},
                {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < ARRAY_LEN(rfc); i++) {
         char out[32];
@@ -303,12 +308,12 @@ static void test_base64(void **state)
         assert_memory_equal(back, rfc[i].in, bl);
     }
     static const char *const bad[] = {
-        "Zg=",   /* length */
-        "Zh==",  /* non-zero pad bits */
-        "Zm9=",  /* non-zero pad bits */
-        "Z===",  /* too much padding */
+        "Zg=",      /* length */
+        "Zh==",     /* non-zero pad bits */
+        "Zm9=",     /* non-zero pad bits */
+        "Z===",     /* too much padding */
         "Zg==Zg==", /* padding inside */
-        "Zm 9v", "Zm9v\n", "Zm9*", "=Zm9",
+        "Zm 9v",    "Zm9v\n", "Zm9*", "=Zm9",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         unsigned char back[32];
@@ -365,9 +370,8 @@ static void test_hash_algos(void **state)
         unsigned char mine[64], ossl[64];
         unsigned int ol;
         hash_blake2b(msg, lens[i], mine, 64);
-        assert_int_equal(EVP_Digest(msg, lens[i], ossl, &ol,
-                                    EVP_blake2b512(), NULL),
-                         1);
+        assert_int_equal(
+            EVP_Digest(msg, lens[i], ossl, &ol, EVP_blake2b512(), NULL), 1);
         assert_memory_equal(mine, ossl, 64);
         assert_true(hash_digest(HASH_BLAKE2B_512, msg, lens[i], ossl));
         assert_memory_equal(mine, ossl, 64);
@@ -384,8 +388,8 @@ static void test_hash_algos(void **state)
 
 static void test_softinfo(void **state)
 {
-    static const char xml[] =
-        Q_OPEN "<identity category='server' type='im' name='S'/>"
+    static const char xml[] = Q_OPEN
+        "<identity category='server' type='im' name='S'/>"
         "<x xmlns='jabber:x:data' type='result'>"
         "<field var='FORM_TYPE' type='hidden'>"
         "<value>urn:xmpp:dataforms:softwareinfo</value></field>"
