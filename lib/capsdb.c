@@ -476,7 +476,10 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The merge, in order; $1 is the source id. Each statement's row count is
+/* The merge, in order; $1 is the source id. Rows that may collide with a
+ * concurrent writer's (features, contents, entries, entry nodes) are
+ * inserted in key order, so that two imports waiting on each other's
+ * uncommitted keys cannot deadlock. Each statement's row count is
  * collected where the summary needs it. */
 enum merge_count { MC_NONE, MC_FEATURES, MC_CONTENTS, MC_ENTRIES, MC_OBSERVATIONS };
 
@@ -485,7 +488,7 @@ static const struct {
     int nparams;
     enum merge_count count;
 } merge[] = {
-    {"INSERT INTO features (var) SELECT DISTINCT var FROM st_features "
+    {"INSERT INTO features (var) SELECT DISTINCT var FROM st_features ORDER BY var "
      "ON CONFLICT (var) DO NOTHING",
      0, MC_FEATURES},
     {"WITH fa AS (SELECT s.digest, array_agg(f.id ORDER BY f.id) AS ids, "
@@ -533,6 +536,7 @@ static const struct {
      1, MC_ENTRIES},
     {"INSERT INTO caps_entry_nodes (entry_id, node) "
      "SELECT DISTINCT e.id, s.node FROM st_entries s JOIN caps_entries e USING (algo, ver) "
+     "ORDER BY e.id, s.node "
      "ON CONFLICT (entry_id, node) DO NOTHING",
      0, MC_NONE},
     {"INSERT INTO caps_observations (source_id, service_id, algo, ver, node, count) "
