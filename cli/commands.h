@@ -9,9 +9,12 @@
 #ifndef XC_COMMANDS_H
 #define XC_COMMANDS_H
 
+#include <stdbool.h>
+
 /* Options given before the command name, shared by every command. */
 struct cli_globals {
     const char *config_path; /* --config FILE, or NULL */
+    bool log_level_set;      /* --log-level given: overrides log.level */
 };
 
 enum { EXIT_USAGE = 2 };
@@ -24,6 +27,7 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g);   /* cmd_db.c
 int cmd_analyze(int argc, char **argv, const struct cli_globals *g); /* cmd_analyze.c */
 int cmd_seed(int argc, char **argv, const struct cli_globals *g);    /* cmd_seed.c */
 int cmd_status(int argc, char **argv, const struct cli_globals *g);  /* cmd_status.c */
+int cmd_crawl(int argc, char **argv, const struct cli_globals *g);   /* cmd_crawl.c */
 
 struct pg_conn;
 struct xc_config;

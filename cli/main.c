@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"analyze", cmd_analyze, "measure the caps cache and write the report"},
     {"seed", cmd_seed, "add domains to a crawl"},
     {"status", cmd_status, "show the job queue of each crawl"},
+    {"crawl", cmd_crawl, "run a crawler process on a crawl"},
 };
 
 static void usage(FILE *f)
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
             g.config_path = optarg;
             break;
         case 'l':
+            g.log_level_set = true;
             if (!log_level_parse(optarg, &log_max_level)) {
                 fprintf(stderr, "xcensus: unrecognized log level \"%s\"\n", optarg);
                 return EXIT_USAGE;

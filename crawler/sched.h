@@ -1,0 +1,81 @@
+/*
+ * The crawl engine of one `xcensus crawl` process: it claims jobs from the
+ * shared queue (crawler/queue), runs each on an online account session
+ * (crawler/session) as a domain probe (crawler/probe), writes every result
+ * through the storage writer (crawler/store) and completes the job with its
+ * fencing token only once those results are committed, so a job marked
+ * done never lacks its results.
+ *
+ * Job life:  CLAIMED -> PROBING -> SYNCING -> COMPLETING -> freed
+ * (a job whose lease is found lost is finished as soon as its probe ends,
+ * without completing: another process owns it now.)
+ *
+ * Flow control: at most max_domains_in_flight jobs at once; no claim while
+ * the store signals back-pressure, while no session is online, or while
+ * stopping. Periodically (sched_tick) it refills, prints progress and
+ * flushes discovered domains.
+ *
+ * Stopping: sched_stop() stops claiming, lets jobs in flight finish (they
+ * complete normally), closes the run, drains the store, then calls the
+ * stopped callback. A second sched_stop(…, true) abandons jobs in flight
+ * (their leases expire and another process redoes them).
+ */
+#ifndef XC_SCHED_H
+#define XC_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probe.h"
+
+struct event_base;
+struct sched;
+struct queue;
+struct store;
+struct session;
+
+struct sched_params {
+    int max_domains_in_flight;
+    int claim_batch;
+    struct probe_limits limits;
+    bool exit_when_done;   /* stop by itself once no job is left */
+    int idle_checks;       /* empty claims (one per tick) that mean done */
+    int drain_timeout_ms;  /* for the store on stop */
+    bool progress_tty;     /* a live progress line on stderr */
+    int log_interval_ms;   /* periodic log line otherwise (0 = none) */
+};
+
+struct sched_stats {
+    uint64_t claimed, done, failed_attempts, stale, lost;
+    uint64_t by_class[16]; /* enum queue_class counts of completions */
+    uint64_t queries;
+    uint64_t entities;
+    uint64_t discovered;
+};
+
+/* Called once when the engine has stopped (everything drained). ok false
+ * if the store could not commit everything before the drain timeout. */
+typedef void (*sched_stopped_cb)(void *arg, bool ok);
+
+/* Returns a new engine; q, st and the sessions are borrowed and must
+ * outlive it. Nothing happens before sched_start(). */
+struct sched *sched_new(struct event_base *base, struct queue *q,
+                        struct store *st, struct session **sessions,
+                        size_t n_sessions, const struct sched_params *p);
+void sched_free(struct sched *s);
+/* Starts the queue (crawl, run) and begins claiming; stopped runs when
+ * the engine stops (by itself with exit_when_done, or after sched_stop). */
+void sched_start(struct sched *s, sched_stopped_cb stopped, void *arg);
+/* Stops gracefully (abandon false) or at once (true). */
+void sched_stop(struct sched *s, bool abandon);
+/* The queue's database connection, used to count the crawl's remaining
+ * jobs (progress, exit_when_done); borrowed. */
+struct pgasync;
+void sched_set_pg(struct sched *s, struct pgasync *pg);
+/* Tells the engine a session came online (it may claim again). */
+void sched_kick(struct sched *s);
+const struct sched_stats *sched_stats(const struct sched *s);
+size_t sched_in_flight(const struct sched *s);
+
+#endif
