@@ -61,13 +61,10 @@ static const char sql_counts[] =
     "SELECT c.name, c.scope, coalesce(justify_interval(c.recrawl_interval)::text, ''),\n"
     "  count(j.id),\n"
     "  count(j.id) FILTER (WHERE j.state = 'queued'),\n"
-    "  count(j.id) FILTER (WHERE j.state = 'queued' AND j.next_attempt_at <= now()),\n"
+    "  count(j.id) FILTER (WHERE j.state = 'queued' AND j.next_attempt_at <= now()\n"
+    "                      AND NOT dn.denied),\n"
     "  count(j.id) FILTER (WHERE j.state = 'queued' AND j.attempts > 0),\n"
-    "  count(j.id) FILTER (WHERE j.state = 'queued' AND EXISTS (\n"
-    "      SELECT 1 FROM domains d JOIN deny_list x\n"
-    "        ON x.pattern = d.name OR (x.match = 'suffix'\n"
-    "           AND right(d.name, length(x.pattern) + 1) = '.' || x.pattern)\n"
-    "      WHERE d.id = j.domain_id)),\n"
+    "  count(j.id) FILTER (WHERE j.state = 'queued' AND dn.denied),\n"
     "  count(j.id) FILTER (WHERE j.state = 'leased'),\n"
     "  count(j.id) FILTER (WHERE j.state = 'leased' AND j.lease_expires_at < now()),\n"
     "  count(DISTINCT j.lease_owner) FILTER (WHERE j.state = 'leased'),\n"
@@ -80,6 +77,11 @@ static const char sql_counts[] =
     "                      AND j.finished_at > now() - interval '10 minutes'),\n"
     "  (SELECT count(*) FROM crawl_runs r WHERE r.crawl_id = c.id AND r.state = 'running')\n"
     "FROM crawls c LEFT JOIN jobs j ON j.crawl_id = c.id\n"
+    "LEFT JOIN LATERAL (SELECT EXISTS (\n"
+    "    SELECT 1 FROM domains d JOIN deny_list x\n"
+    "      ON x.pattern = d.name OR (x.match = 'suffix'\n"
+    "         AND right(d.name, length(x.pattern) + 1) = '.' || x.pattern)\n"
+    "    WHERE d.id = j.domain_id) AS denied) dn ON true\n"
     "WHERE $1::text IS NULL OR c.name = $1\n"
     "GROUP BY c.id, c.name, c.scope, c.recrawl_interval\n"
     "ORDER BY c.name";
@@ -147,7 +149,7 @@ static void print_text(const struct pg_result *r, const struct pg_result *cl)
                pg_value(r, i, C_SCOPE), recrawl[0] ? "re-crawl every " : "crawled once",
                recrawl, num(r, i, C_RUNS));
         printf("  jobs      %lld total\n", num(r, i, C_TOTAL));
-        printf("  queued    %lld (%lld due now, %lld waiting to retry, %lld deny-listed)\n",
+        printf("  queued    %lld (%lld due now, %lld retrying, %lld deny-listed)\n",
                num(r, i, C_QUEUED), num(r, i, C_DUE), num(r, i, C_RETRYING),
                num(r, i, C_DENIED));
         printf("  leased    %lld by %lld process(es), %lld expired\n", num(r, i, C_LEASED),

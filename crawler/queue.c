@@ -121,6 +121,29 @@ const struct queue_backoff *queue_backoff_defaults(void)
     return backoff_defaults;
 }
 
+void queue_backoff_from_config(const struct xc_backoff_cfg *cfg, struct queue_backoff *out)
+{
+    memcpy(out, backoff_defaults, sizeof backoff_defaults);
+    const struct {
+        enum queue_class c;
+        int64_t v;
+    } set[] = {
+        {QUEUE_TIMEOUT, cfg->timeout},
+        {QUEUE_REMOTE_SERVER_NOT_FOUND, cfg->remote_server_not_found},
+        {QUEUE_SERVICE_UNAVAILABLE, cfg->service_unavailable},
+        {QUEUE_POLICY_VIOLATION, cfg->policy_violation},
+        {QUEUE_RESOURCE_CONSTRAINT, cfg->resource_constraint},
+        {QUEUE_OTHER, cfg->other},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(set); i++)
+        if (set[i].v > 0)
+            out[set[i].c].base_ms = set[i].v;
+    for (int i = 0; i < QUEUE_CLASS__COUNT; i++) {
+        if (cfg->max > 0 && out[i].cap_ms > cfg->max)
+            out[i].cap_ms = cfg->max;
+    }
+}
+
 int64_t queue_backoff_delay(const struct queue_backoff *table, enum queue_class c,
                             int attempts)
 {
@@ -656,7 +679,8 @@ static const char sql_claim[] =
     "  RETURNING j.id, j.domain_id, j.kind, j.lease_version, j.attempts, j.max_attempts,\n"
     "    j.origin)\n"
     "SELECT u.id, dom.name, u.kind, u.lease_version, u.attempts, u.max_attempts,\n"
-    "  ($7::boolean AND u.origin = 'discovered' AND dom.serverinfo_opt_in IS NOT TRUE)\n"
+    "  ($7::boolean AND u.origin = 'discovered' AND dom.serverinfo_opt_in IS NOT TRUE),\n"
+    "  extract(epoch FROM now())\n"
     "FROM upd u JOIN dom ON dom.id = u.domain_id ORDER BY u.id";
 
 static void claim_done(void *arg, const struct pga_result *r)
@@ -685,6 +709,7 @@ static void claim_done(void *arg, const struct pga_result *r)
         jb->attempts = atoi(pg_value(r->last, i, 4));
         jb->max_attempts = atoi(pg_value(r->last, i, 5));
         jb->check_opt_in = strcmp(pg_value(r->last, i, 6), "t") == 0;
+        jb->claimed_at = strtod(pg_value(r->last, i, 7), NULL);
         held_add(q, jb->id, jb->token);
     }
     log_debug("queue: claimed %d job(s), %zu held", n, q->nheld);

@@ -66,6 +66,12 @@ struct queue_backoff {
 /* The default backoff table, indexed by enum queue_class (QUEUE_OK's row
  * is unused); borrowed, static. */
 const struct queue_backoff *queue_backoff_defaults(void);
+struct xc_backoff_cfg;
+/* Fills out[QUEUE_CLASS__COUNT] with the default table, then the bases the
+ * config names (crawl.backoff.timeout, remote_server_not_found,
+ * service_unavailable, policy_violation, resource_constraint; other for
+ * "other") and crawl.backoff.max lowering every cap above it. */
+void queue_backoff_from_config(const struct xc_backoff_cfg *cfg, struct queue_backoff *out);
 /* Delay before the next attempt after failed attempt number attempts
  * (1-based, as the claim returns it): base * 2^(attempts-1), capped;
  * 0 for QUEUE_OK and final classes. Never overflows. */
@@ -121,6 +127,7 @@ struct queue_job {
     int max_attempts;
     bool check_opt_in;   /* opt-in crawl, discovered domain: verify XEP-0485
                             first and complete with QUEUE_NOT_OPTED_IN if absent */
+    double claimed_at;   /* database clock at the claim (epoch s) */
 };
 
 /* What became of a completion. */
