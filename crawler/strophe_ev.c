@@ -109,6 +109,11 @@ static void strophe_log_cb(void *ud, xmpp_log_level_t level, const char *area,
     if (strcmp(area, "xmpp") == 0 && strncmp(msg, "parse error", 11) == 0)
         c->parse_error = true;
 
+    /* Privacy: raw traffic is never logged, at any level. Room presences
+     * carry occupants' nicks and JIDs, which xcensus must not record. */
+    if (strncmp(msg, "RECV:", 5) == 0 || strncmp(msg, "SENT:", 5) == 0)
+        return;
+
     /* Remote behaviour is data: libstrophe's errors are our warnings. */
     switch (level) {
     case XMPP_LEVEL_ERROR:
