@@ -63,7 +63,8 @@ static struct pg_conn *fresh_db(const char *name)
     struct pg_conn *c = pg_connect(ci);
     free(ci);
     struct migrate_report rep;
-    if (!c || migrate_apply(c, sql_migrations, sql_migrations_count, &rep) != MIGRATE_CURRENT) {
+    if (!c || migrate_apply(c, sql_migrations, sql_migrations_count, &rep) !=
+                  MIGRATE_CURRENT) {
         fprintf(stderr, "bench_import: cannot prepare database %s\n", name);
         exit(1);
     }
@@ -78,10 +79,12 @@ static void drop_db(struct pg_conn *c, const char *name)
     free(sql);
 }
 
-static double import_once(struct pg_conn *c, const char *path, struct capsdb_stats *st)
+static double import_once(struct pg_conn *c, const char *path,
+                          struct capsdb_stats *st)
 {
     FILE *devnull = fopen("/dev/null", "w");
-    enum capsdb_result r = capsdb_import(c, path, "bench", devnull ? devnull : stderr, st);
+    enum capsdb_result r =
+        capsdb_import(c, path, "bench", devnull ? devnull : stderr, st);
     if (devnull)
         fclose(devnull);
     if (r == CAPSDB_FAILED) {
@@ -133,8 +136,9 @@ static size_t make_synthetic(const char *src, FILE *out, size_t n)
             char feat[64];
             snprintf(feat, sizeof feat, "urn:xcensus:synthetic:%zu", copy);
             disco_add_feature(info, feat);
-            enum caps_method m =
-                caps_check(info) == CAPS_ERR_NONE ? CAPS_M_STRICT : CAPS_M_LENIENT;
+            enum caps_method m = caps_check(info) == CAPS_ERR_NONE
+                                     ? CAPS_M_STRICT
+                                     : CAPS_M_LENIENT;
             if (!caps_ver_compute(info, algo, m, ver)) {
                 disco_info_free(info);
                 continue;
@@ -144,8 +148,8 @@ static size_t make_synthetic(const char *src, FILE *out, size_t n)
             free(node);
         }
         char *xml = copy > 0 ? disco_info_to_xml(info) : xstrdup(e->xml);
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "node", e->node, "ver", ver, "hash",
-                              e->hash, "disco_info_xml", xml);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "node", e->node, "ver",
+                              ver, "hash", e->hash, "disco_info_xml", xml);
         char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
         if (s) {
             fprintf(out, "%s\n", s);
@@ -167,7 +171,8 @@ static void print_outcomes(const struct capsdb_stats *st)
     printf("  outcomes:");
     for (int o = 0; o < CAPS_OUTCOME__COUNT; o++)
         if (st->outcomes[o])
-            printf(" %s %zu", caps_outcome_name((enum caps_outcome)o), st->outcomes[o]);
+            printf(" %s %zu", caps_outcome_name((enum caps_outcome)o),
+                   st->outcomes[o]);
     printf("\n");
 }
 
@@ -185,7 +190,8 @@ int main(int argc, char **argv)
             lines = atol(optarg);
             break;
         default:
-            fprintf(stderr, "usage: bench_import [-r RUNS] [-n LINES] [CONNINFO]\n");
+            fprintf(stderr,
+                    "usage: bench_import [-r RUNS] [-n LINES] [CONNINFO]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -215,11 +221,13 @@ int main(int argc, char **argv)
         drop_db(conn, "bench_import_1");
     }
     qsort(t, (size_t)runs, sizeof *t, cmp_double);
-    printf("capsdb import (%zu lines, fresh database, %d runs): median %.1f ms, "
-           "min %.1f ms, max %.1f ms; %.0f lines/s at the median\n",
-           st.read, runs, t[runs / 2] * 1e3, t[0] * 1e3, t[runs - 1] * 1e3,
-           (double)st.read / t[runs / 2]);
-    printf("  re-import of the same file (adds nothing): %.1f ms\n", reimport * 1e3);
+    printf(
+        "capsdb import (%zu lines, fresh database, %d runs): median %.1f ms, "
+        "min %.1f ms, max %.1f ms; %.0f lines/s at the median\n",
+        st.read, runs, t[runs / 2] * 1e3, t[0] * 1e3, t[runs - 1] * 1e3,
+        (double)st.read / t[runs / 2]);
+    printf("  re-import of the same file (adds nothing): %.1f ms\n",
+           reimport * 1e3);
     print_outcomes(&st);
     free(t);
 
@@ -235,9 +243,11 @@ int main(int argc, char **argv)
         fclose(f);
         struct pg_conn *conn = fresh_db("bench_import_2");
         double secs = import_once(conn, path, &st);
-        printf("bulk import (%zu synthetic lines, distinct hashes and contents): %.2f s, "
+        printf("bulk import (%zu synthetic lines, distinct hashes and "
+               "contents): %.2f s, "
                "%.0f lines/s, %lld caps entries, %lld contents\n",
-               n, secs, (double)st.imported / secs, st.new_entries, st.new_contents);
+               n, secs, (double)st.imported / secs, st.new_entries,
+               st.new_contents);
         print_outcomes(&st);
         drop_db(conn, "bench_import_2");
         if (!getenv("BENCH_KEEP"))

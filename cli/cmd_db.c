@@ -27,18 +27,23 @@
 
 static void migrate_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xcensus migrate [-d CONNINFO] [--status]\n\n"
-            "apply the pending schema migrations compiled into this program, each in\n"
-            "one transaction; running it again is a no-op; concurrent runs are safe\n\n"
-            "options:\n"
-            "  -d, --database CONNINFO  libpq conninfo or URI (default: $XCENSUS_DATABASE,\n"
-            "                           then libpq's PG* environment)\n"
-            "  -s, --status             list applied and pending migrations, change nothing\n"
-            "  -h, --help               this text\n\n"
-            "exit status: 0 schema current, 1 failure (including a database migrated by\n"
-            "a newer xcensus, or an applied migration that was changed), 2 usage error;\n"
-            "with --status, 1 also when migrations are pending\n");
+    fprintf(f, "usage: xcensus migrate [-d CONNINFO] [--status]\n\n"
+               "apply the pending schema migrations compiled into this "
+               "program, each in\n"
+               "one transaction; running it again is a no-op; concurrent runs "
+               "are safe\n\n"
+               "options:\n"
+               "  -d, --database CONNINFO  libpq conninfo or URI (default: "
+               "$XCENSUS_DATABASE,\n"
+               "                           then libpq's PG* environment)\n"
+               "  -s, --status             list applied and pending "
+               "migrations, change nothing\n"
+               "  -h, --help               this text\n\n"
+               "exit status: 0 schema current, 1 failure (including a database "
+               "migrated by\n"
+               "a newer xcensus, or an applied migration that was changed), 2 "
+               "usage error;\n"
+               "with --status, 1 also when migrations are pending\n");
 }
 
 int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
@@ -70,7 +75,8 @@ int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "xcensus migrate: unexpected argument \"%s\"\n", argv[optind]);
+        fprintf(stderr, "xcensus migrate: unexpected argument \"%s\"\n",
+                argv[optind]);
         migrate_usage(stderr);
         return EXIT_USAGE;
     }
@@ -79,8 +85,8 @@ int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
         return 1;
     int rc;
     if (status) {
-        enum migrate_state st =
-            migrate_print_status(conn, sql_migrations, sql_migrations_count, stdout);
+        enum migrate_state st = migrate_print_status(
+            conn, sql_migrations, sql_migrations_count, stdout);
         rc = st == MIGRATE_CURRENT ? 0 : 1;
     } else {
         struct migrate_report rep;
@@ -88,7 +94,8 @@ int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
             migrate_apply(conn, sql_migrations, sql_migrations_count, &rep);
         if (st == MIGRATE_CURRENT) {
             if (rep.applied_now == 0)
-                printf("schema is current (version %d); nothing to do\n", rep.db_version);
+                printf("schema is current (version %d); nothing to do\n",
+                       rep.db_version);
             else
                 printf("applied %zu migration(s); schema is at version %d\n",
                        rep.applied_now, rep.db_version);
@@ -116,19 +123,25 @@ struct view_entry {
 static const struct view_entry views[] = {
     {"v_caps_summary", "SELECT * FROM v_caps_summary ORDER BY source",
      "per source: caps entries, distinct nodes, outcome counts, observations"},
-    {"v_caps_outcomes", "SELECT * FROM v_caps_outcomes ORDER BY entries DESC, outcome, matched_by",
-     "all caps entries by outcome x matched_by (strict, lenient, variant, none)"},
-    {"v_caps_by_node", "SELECT * FROM v_caps_by_node ORDER BY hashes DESC, node",
+    {"v_caps_outcomes",
+     "SELECT * FROM v_caps_outcomes ORDER BY entries DESC, outcome, matched_by",
+     "all caps entries by outcome x matched_by (strict, lenient, variant, "
+     "none)"},
+    {"v_caps_by_node",
+     "SELECT * FROM v_caps_by_node ORDER BY hashes DESC, node",
      "per caps node (software): hashes, with XEP-0232 softinfo, mean features"},
-    {"v_caps_softinfo", "SELECT * FROM v_caps_softinfo ORDER BY hashes DESC, software",
+    {"v_caps_softinfo",
+     "SELECT * FROM v_caps_softinfo ORDER BY hashes DESC, software",
      "XEP-0232 software information in caps entries, per software"},
-    {"v_feature_counts", "SELECT * FROM v_feature_counts ORDER BY entries DESC, var",
+    {"v_feature_counts",
+     "SELECT * FROM v_feature_counts ORDER BY entries DESC, var",
      "every feature and how many caps entries advertise it"},
     {"v_sources", "SELECT * FROM v_sources ORDER BY created_at, name",
      "sources (crawl runs, imports) and what they hold"},
     {"v_crawl_status", "SELECT * FROM v_crawl_status ORDER BY crawl",
      "job queue of each crawl by state"},
-    {"v_entity_latest_disco", "SELECT * FROM v_entity_latest_disco ORDER BY address, node",
+    {"v_entity_latest_disco",
+     "SELECT * FROM v_entity_latest_disco ORDER BY address, node",
      "latest disco#info of each entity"},
     {"v_software_latest", "SELECT * FROM v_software_latest ORDER BY address",
      "latest XEP-0092 software version of each entity"},
@@ -138,20 +151,26 @@ enum query_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 static void query_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xcensus query [-d CONNINFO] [-f table|csv|json] [-n N] NAME\n"
-            "       xcensus query --list\n\n"
-            "print one statistics view (see --list; docs/SCHEMA.md describes each);\n"
-            "besides the listed ones, any v_* view of the database (added by later\n"
-            "migrations) can be named; --list with a database shows those too\n\n"
-            "options:\n"
-            "  -d, --database CONNINFO  libpq conninfo or URI (default: $XCENSUS_DATABASE,\n"
-            "                           then libpq's PG* environment)\n"
-            "  -f, --format FORMAT      table (default, aligned), csv (RFC 4180, header\n"
-            "                           row) or json (array of objects)\n"
-            "  -n, --limit N            print at most N rows (in the view's order)\n"
-            "  -l, --list               list the view names\n"
-            "  -h, --help               this text\n");
+    fprintf(
+        f,
+        "usage: xcensus query [-d CONNINFO] [-f table|csv|json] [-n N] NAME\n"
+        "       xcensus query --list\n\n"
+        "print one statistics view (see --list; docs/SCHEMA.md describes "
+        "each);\n"
+        "besides the listed ones, any v_* view of the database (added by "
+        "later\n"
+        "migrations) can be named; --list with a database shows those too\n\n"
+        "options:\n"
+        "  -d, --database CONNINFO  libpq conninfo or URI (default: "
+        "$XCENSUS_DATABASE,\n"
+        "                           then libpq's PG* environment)\n"
+        "  -f, --format FORMAT      table (default, aligned), csv (RFC 4180, "
+        "header\n"
+        "                           row) or json (array of objects)\n"
+        "  -n, --limit N            print at most N rows (in the view's "
+        "order)\n"
+        "  -l, --list               list the view names\n"
+        "  -h, --help               this text\n");
 }
 
 /* Display width of UTF-8 text: code points, not bytes. */
@@ -186,7 +205,8 @@ static void print_table(const struct pg_result *r, FILE *out)
         if (pg_col_numeric(r, j))
             fprintf(out, "%s%*s%s", j ? "  " : "", (int)pad, "", name);
         else
-            fprintf(out, "%s%s%*s", j ? "  " : "", name, j == nc - 1 ? 0 : (int)pad, "");
+            fprintf(out, "%s%s%*s", j ? "  " : "", name,
+                    j == nc - 1 ? 0 : (int)pad, "");
     }
     fputc('\n', out);
     for (int j = 0; j < nc; j++) {
@@ -284,7 +304,8 @@ static bool print_json(const struct pg_result *r, FILE *out)
             else
                 val = json_string(v);
             if (!val)
-                val = json_null(); /* not valid UTF-8: cannot happen from a UTF8 db */
+                val = json_null(); /* not valid UTF-8: cannot happen from a UTF8
+                                      db */
             json_object_set_new(obj, pg_colname(r, j), val);
         }
         json_array_append_new(arr, obj);
@@ -303,8 +324,8 @@ static bool view_name_ok(const char *name)
     if (n < 3 || n > 63 || strncmp(name, "v_", 2) != 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-              name[i] == '_'))
+        if (!((name[i] >= 'a' && name[i] <= 'z') ||
+              (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
             return false;
     return true;
 }
@@ -315,10 +336,11 @@ static int list_other_views(const char *conninfo)
     struct pg_conn *conn = pg_connect(conninfo);
     if (!conn)
         return 1;
-    struct pg_result *r = pg_query(conn,
-                                   "SELECT viewname FROM pg_views WHERE schemaname = 'public' "
-                                   "AND viewname LIKE 'v\\_%' ORDER BY viewname",
-                                   0, NULL, NULL);
+    struct pg_result *r =
+        pg_query(conn,
+                 "SELECT viewname FROM pg_views WHERE schemaname = 'public' "
+                 "AND viewname LIKE 'v\\_%' ORDER BY viewname",
+                 0, NULL, NULL);
     int rc = r ? 0 : 1;
     for (int i = 0; r && i < pg_nrows(r); i++) {
         const char *name = pg_value(r, i, 0);
@@ -355,8 +377,10 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
             char *end;
             long n = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || n < 0) {
-                fprintf(stderr, "xcensus query: --limit needs a number >= 0, not \"%s\"\n",
-                        optarg);
+                fprintf(
+                    stderr,
+                    "xcensus query: --limit needs a number >= 0, not \"%s\"\n",
+                    optarg);
                 return EXIT_USAGE;
             }
             limit = optarg;
@@ -373,7 +397,8 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
             else if (strcmp(optarg, "json") == 0)
                 fmt = FMT_JSON;
             else {
-                fprintf(stderr, "xcensus query: unrecognized format \"%s\"\n", optarg);
+                fprintf(stderr, "xcensus query: unrecognized format \"%s\"\n",
+                        optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -404,11 +429,14 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
     const struct view_entry *v = NULL;
     for (size_t i = 0; i < ARRAY_LEN(views); i++) {
         /* "caps_summary" is accepted for "v_caps_summary" */
-        if (strcmp(name, views[i].name) == 0 || strcmp(name, views[i].name + 2) == 0)
+        if (strcmp(name, views[i].name) == 0 ||
+            strcmp(name, views[i].name + 2) == 0)
             v = &views[i];
     }
     if (!v && !view_name_ok(name)) {
-        fprintf(stderr, "xcensus query: unrecognized view \"%s\" (see xcensus query --list)\n",
+        fprintf(stderr,
+                "xcensus query: unrecognized view \"%s\" (see xcensus query "
+                "--list)\n",
                 name);
         return EXIT_USAGE;
     }
@@ -425,13 +453,16 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
          * to be [a-z0-9_] only, and looked up in the catalog) */
         const char *p[] = {name};
         struct pg_result *found =
-            pg_query(conn, "SELECT 1 FROM pg_views WHERE schemaname = 'public' AND viewname = $1",
+            pg_query(conn,
+                     "SELECT 1 FROM pg_views WHERE schemaname = 'public' AND "
+                     "viewname = $1",
                      1, p, NULL);
         bool exists = found && pg_nrows(found) == 1;
         pg_clear(found);
         if (!exists) {
             fprintf(stderr,
-                    "xcensus query: unrecognized view \"%s\" (see xcensus query --list)\n",
+                    "xcensus query: unrecognized view \"%s\" (see xcensus "
+                    "query --list)\n",
                     name);
             pg_close(conn);
             return EXIT_USAGE;
@@ -439,7 +470,8 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
         other_sql = xasprintf("SELECT * FROM public.\"%s\" ORDER BY 1", name);
     }
     int rc = 1;
-    char *sql = xasprintf("%s%s", v ? v->sql : other_sql, limit ? " LIMIT $1::bigint" : "");
+    char *sql = xasprintf("%s%s", v ? v->sql : other_sql,
+                          limit ? " LIMIT $1::bigint" : "");
     free(other_sql);
     const char *params[] = {limit};
     struct pg_result *r = pg_query(conn, sql, limit ? 1 : 0, params, NULL);

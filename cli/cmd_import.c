@@ -19,46 +19,62 @@
 
 static void import_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xcensus import capsdb [-d CONNINFO] [--source NAME] FILE.jsonl\n\n"
-            "load a caps collection in the capsdb JSON Lines format (one object per\n"
-            "line: node, ver, hash, disco_info_xml, optional source and well_formed):\n"
-            "every entry is parsed, verified (XEP-0115 section 5.4) and stored with its\n"
-            "outcome and normalized content, in one transaction, as the named source;\n"
-            "importing the same file again adds nothing\n\n"
-            "options:\n"
-            "  -d, --database CONNINFO  libpq conninfo or URI (default: $XCENSUS_DATABASE,\n"
-            "                           then libpq's PG* environment)\n"
-            "  -s, --source NAME        source name (default: the file name without its\n"
-            "                           extension, e.g. \"capsdb\")\n"
-            "  -q, --quiet              no summary\n"
-            "  -h, --help               this text\n\n"
-            "a bad line (bad JSON, missing field, unparsable XML) is reported on stderr as\n"
-            "FILE:LINE: message and skipped; the other lines are still imported\n\n"
-            "exit status: 0 every line imported, 1 some lines skipped or the import\n"
-            "failed (then nothing is stored), 2 usage error\n");
+    fprintf(
+        f,
+        "usage: xcensus import capsdb [-d CONNINFO] [--source NAME] "
+        "FILE.jsonl\n\n"
+        "load a caps collection in the capsdb JSON Lines format (one object "
+        "per\n"
+        "line: node, ver, hash, disco_info_xml, optional source and "
+        "well_formed):\n"
+        "every entry is parsed, verified (XEP-0115 section 5.4) and stored "
+        "with its\n"
+        "outcome and normalized content, in one transaction, as the named "
+        "source;\n"
+        "importing the same file again adds nothing\n\n"
+        "options:\n"
+        "  -d, --database CONNINFO  libpq conninfo or URI (default: "
+        "$XCENSUS_DATABASE,\n"
+        "                           then libpq's PG* environment)\n"
+        "  -s, --source NAME        source name (default: the file name "
+        "without its\n"
+        "                           extension, e.g. \"capsdb\")\n"
+        "  -q, --quiet              no summary\n"
+        "  -h, --help               this text\n\n"
+        "a bad line (bad JSON, missing field, unparsable XML) is reported on "
+        "stderr as\n"
+        "FILE:LINE: message and skipped; the other lines are still imported\n\n"
+        "exit status: 0 every line imported, 1 some lines skipped or the "
+        "import\n"
+        "failed (then nothing is stored), 2 usage error\n");
 }
 
-static void print_summary(const char *path, const char *source, const struct capsdb_stats *st)
+static void print_summary(const char *path, const char *source,
+                          const struct capsdb_stats *st)
 {
-    printf("%s: read %zu, imported %zu, skipped %zu lines into source \"%s\" in %.3f s\n",
+    printf("%s: read %zu, imported %zu, skipped %zu lines into source \"%s\" "
+           "in %.3f s\n",
            path, st->read, st->imported, st->skipped, source, st->seconds);
     printf("added: %lld caps entries, %lld disco contents, %lld features, "
            "%lld observation rows\n",
-           st->new_entries, st->new_contents, st->new_features, st->observations);
+           st->new_entries, st->new_contents, st->new_features,
+           st->observations);
     printf("outcomes:");
     for (int o = 0; o < CAPS_OUTCOME__COUNT; o++)
         if (st->outcomes[o])
-            printf(" %s %zu", caps_outcome_name((enum caps_outcome)o), st->outcomes[o]);
+            printf(" %s %zu", caps_outcome_name((enum caps_outcome)o),
+                   st->outcomes[o]);
     printf("\nmatched by:");
     for (int m = 0; m < CAPS_M__COUNT; m++)
         if (st->matched[m])
-            printf(" %s %zu", caps_method_name((enum caps_method)m), st->matched[m]);
+            printf(" %s %zu", caps_method_name((enum caps_method)m),
+                   st->matched[m]);
     if (st->unmatched)
         printf(" none %zu", st->unmatched);
     printf("\n");
     if (st->disagree)
-        printf("%zu line(s) carry a well_formed flag that contradicts the verdict\n",
+        printf("%zu line(s) carry a well_formed flag that contradicts the "
+               "verdict\n",
                st->disagree);
 }
 
@@ -99,7 +115,8 @@ static int import_capsdb(int argc, char **argv)
     }
     const char *path = argv[optind];
     if (source && (source[0] == '\0' || strlen(source) > 200)) {
-        fprintf(stderr, "xcensus import: source name must have 1 to 200 bytes\n");
+        fprintf(stderr,
+                "xcensus import: source name must have 1 to 200 bytes\n");
         return EXIT_USAGE;
     }
     char *def = source ? NULL : capsdb_default_source(path);
@@ -125,12 +142,15 @@ static int import_capsdb(int argc, char **argv)
 int cmd_import(int argc, char **argv, const struct cli_globals *g)
 {
     (void)g;
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "--help") == 0) {
         import_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
     if (strcmp(argv[1], "capsdb") == 0)
         return import_capsdb(argc - 1, argv + 1);
-    fprintf(stderr, "xcensus import: unrecognized format \"%s\" (known: capsdb)\n", argv[1]);
+    fprintf(stderr,
+            "xcensus import: unrecognized format \"%s\" (known: capsdb)\n",
+            argv[1]);
     return EXIT_USAGE;
 }

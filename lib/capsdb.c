@@ -28,10 +28,11 @@
 /* JSON line parsing                                                   */
 /* ------------------------------------------------------------------ */
 
-static bool set_err(struct parse_err *err, int code, int column, const char *fmt, ...)
-    PRINTF_LIKE(4, 5);
+static bool set_err(struct parse_err *err, int code, int column,
+                    const char *fmt, ...) PRINTF_LIKE(4, 5);
 
-static bool set_err(struct parse_err *err, int code, int column, const char *fmt, ...)
+static bool set_err(struct parse_err *err, int code, int column,
+                    const char *fmt, ...)
 {
     va_list ap;
     err->code = code;
@@ -51,19 +52,21 @@ static bool get_string(json_t *obj, const char *key, bool required, size_t max,
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
         if (required)
-            return set_err(err, CAPSDB_ERR_FIELD, 0, "missing field \"%s\"", key);
+            return set_err(err, CAPSDB_ERR_FIELD, 0, "missing field \"%s\"",
+                           key);
         return true;
     }
     if (!json_is_string(v))
-        return set_err(err, CAPSDB_ERR_FIELD, 0, "field \"%s\" is not a string", key);
+        return set_err(err, CAPSDB_ERR_FIELD, 0, "field \"%s\" is not a string",
+                       key);
     size_t n = json_string_length(v);
     if (max && n > max)
-        return set_err(err, CAPSDB_ERR_FIELD, 0, "field \"%s\" is longer than %zu bytes",
-                       key, max);
+        return set_err(err, CAPSDB_ERR_FIELD, 0,
+                       "field \"%s\" is longer than %zu bytes", key, max);
     const char *s = json_string_value(v);
     if (memchr(s, '\0', n))
-        return set_err(err, CAPSDB_ERR_FIELD, 0, "field \"%s\" contains a NUL character",
-                       key);
+        return set_err(err, CAPSDB_ERR_FIELD, 0,
+                       "field \"%s\" contains a NUL character", key);
     *out = xstrndup(s, n);
     if (out_len)
         *out_len = n;
@@ -82,16 +85,18 @@ bool capsdb_parse_line(const char *line, size_t len, struct capsdb_entry *e,
     json_error_t jerr;
     json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!obj)
-        return set_err(err, CAPSDB_ERR_JSON, jerr.column, "bad JSON: %s", jerr.text);
+        return set_err(err, CAPSDB_ERR_JSON, jerr.column, "bad JSON: %s",
+                       jerr.text);
     if (!json_is_object(obj)) {
         json_decref(obj);
         return set_err(err, CAPSDB_ERR_JSON, 0, "bad JSON: not an object");
     }
-    bool ok = get_string(obj, "node", true, CAPSDB_MAX_FIELD, &e->node, NULL, err) &&
-              get_string(obj, "ver", true, CAPSDB_MAX_FIELD, &e->ver, NULL, err) &&
-              get_string(obj, "hash", true, CAPSDB_MAX_ALGO, &e->hash, NULL, err) &&
-              get_string(obj, "disco_info_xml", true, 0, &e->xml, &e->xml_len, err) &&
-              get_string(obj, "source", false, 4096, &e->origin, NULL, err);
+    bool ok =
+        get_string(obj, "node", true, CAPSDB_MAX_FIELD, &e->node, NULL, err) &&
+        get_string(obj, "ver", true, CAPSDB_MAX_FIELD, &e->ver, NULL, err) &&
+        get_string(obj, "hash", true, CAPSDB_MAX_ALGO, &e->hash, NULL, err) &&
+        get_string(obj, "disco_info_xml", true, 0, &e->xml, &e->xml_len, err) &&
+        get_string(obj, "source", false, 4096, &e->origin, NULL, err);
     if (ok && e->node[0] == '\0')
         ok = set_err(err, CAPSDB_ERR_FIELD, 0, "field \"node\" is empty");
     if (ok) {
@@ -99,7 +104,8 @@ bool capsdb_parse_line(const char *line, size_t len, struct capsdb_entry *e,
         if (wf && json_is_boolean(wf))
             e->well_formed = json_is_true(wf) ? 1 : 0;
         else if (wf && !json_is_null(wf))
-            ok = set_err(err, CAPSDB_ERR_FIELD, 0, "field \"well_formed\" is not a boolean");
+            ok = set_err(err, CAPSDB_ERR_FIELD, 0,
+                         "field \"well_formed\" is not a boolean");
     }
     json_decref(obj);
     if (!ok)
@@ -238,21 +244,30 @@ static const struct {
     const char *name;
     const char *columns; /* CREATE TEMP TABLE column list */
 } stages[] = {
-    [ST_CONTENTS] = {"st_contents", "digest text, xml text, identity_count int, "
-                                    "feature_count int, form_count int, has_softinfo bool"},
-    [ST_IDENTITIES] = {"st_identities", "digest text, pos int, category text, type text, "
-                                        "lang text, name text"},
+    [ST_CONTENTS] = {"st_contents",
+                     "digest text, xml text, identity_count int, "
+                     "feature_count int, form_count int, has_softinfo bool"},
+    [ST_IDENTITIES] = {"st_identities",
+                       "digest text, pos int, category text, type text, "
+                       "lang text, name text"},
     [ST_FEATURES] = {"st_features", "digest text, var text, occurrences int"},
-    [ST_FORMS] = {"st_forms", "digest text, pos int, form_type text, type text, hidden bool"},
-    [ST_FIELDS] = {"st_fields", "digest text, form_pos int, pos int, var text, type text"},
-    [ST_VALUES] = {"st_values", "digest text, form_pos int, field_pos int, pos int, "
-                                "value text"},
-    [ST_SOFTINFO] = {"st_softinfo", "digest text, software text, software_version text, "
-                                    "os text, os_version text, icon bool"},
-    [ST_CONTACTS] = {"st_contacts", "digest text, kind text, pos int, address text"},
-    [ST_ENTRIES] = {"st_entries", "line int, algo text, ver text, node text, outcome text, "
-                                  "error text, matched_by text, s text, computed text, "
-                                  "digest text, has_softinfo bool"},
+    [ST_FORMS] =
+        {"st_forms",
+         "digest text, pos int, form_type text, type text, hidden bool"},
+    [ST_FIELDS] = {"st_fields",
+                   "digest text, form_pos int, pos int, var text, type text"},
+    [ST_VALUES] = {"st_values",
+                   "digest text, form_pos int, field_pos int, pos int, "
+                   "value text"},
+    [ST_SOFTINFO] = {"st_softinfo",
+                     "digest text, software text, software_version text, "
+                     "os text, os_version text, icon bool"},
+    [ST_CONTACTS] = {"st_contacts",
+                     "digest text, kind text, pos int, address text"},
+    [ST_ENTRIES] = {"st_entries",
+                    "line int, algo text, ver text, node text, outcome text, "
+                    "error text, matched_by text, s text, computed text, "
+                    "digest text, has_softinfo bool"},
 };
 _Static_assert(ARRAY_LEN(stages) == ST__COUNT, "stage table");
 
@@ -314,11 +329,14 @@ static int cmp_strp(const void *a, const void *b)
 }
 
 /* Stages the normalized content of info under digest hex. */
-static void stage_content(struct importer *im, const char *hex, const struct capsdb_entry *e,
-                          const struct disco_info *info, const struct softinfo *si)
+static void stage_content(struct importer *im, const char *hex,
+                          const struct capsdb_entry *e,
+                          const struct disco_info *info,
+                          const struct softinfo *si)
 {
     /* features: distinct, with occurrence counts (duplicates are data) */
-    const char **fs = xcalloc(info->n_features ? info->n_features : 1, sizeof *fs);
+    const char **fs =
+        xcalloc(info->n_features ? info->n_features : 1, sizeof *fs);
     for (size_t i = 0; i < info->n_features; i++)
         fs[i] = info->features[i];
     qsort(fs, info->n_features, sizeof *fs, cmp_strp);
@@ -417,8 +435,9 @@ static void stage_content(struct importer *im, const char *hex, const struct cap
 }
 
 /* Verifies one parsed line and stages it; false with msg on a bad line. */
-static bool stage_line(struct importer *im, long line, const struct capsdb_entry *e,
-                       struct capsdb_stats *st, struct caps_result *r, char *msg, size_t cap)
+static bool stage_line(struct importer *im, long line,
+                       const struct capsdb_entry *e, struct capsdb_stats *st,
+                       struct caps_result *r, char *msg, size_t cap)
 {
     struct parse_err perr;
     memset(&perr, 0, sizeof perr);
@@ -428,7 +447,8 @@ static bool stage_line(struct importer *im, long line, const struct capsdb_entry
                  disco_err_name((enum disco_err)perr.code), perr.msg);
         return false;
     }
-    enum caps_outcome oc = caps_verify(info, e->hash, e->ver, CAPS_VERIFY_KEEP_S, r);
+    enum caps_outcome oc =
+        caps_verify(info, e->hash, e->ver, CAPS_VERIFY_KEEP_S, r);
 
     unsigned char d[HASH_MAX_LEN];
     if (!hash_digest(HASH_SHA256, e->xml, e->xml_len, d))
@@ -481,32 +501,48 @@ static double now_seconds(void)
  * inserted in key order, so that two imports waiting on each other's
  * uncommitted keys cannot deadlock. Each statement's row count is
  * collected where the summary needs it. */
-enum merge_count { MC_NONE, MC_FEATURES, MC_CONTENTS, MC_ENTRIES, MC_OBSERVATIONS };
+enum merge_count {
+    MC_NONE,
+    MC_FEATURES,
+    MC_CONTENTS,
+    MC_ENTRIES,
+    MC_OBSERVATIONS
+};
 
 static const struct {
     const char *sql;
     int nparams;
     enum merge_count count;
 } merge[] = {
-    {"INSERT INTO features (var) SELECT DISTINCT var FROM st_features ORDER BY var "
+    {"INSERT INTO features (var) SELECT DISTINCT var FROM st_features ORDER BY "
+     "var "
      "ON CONFLICT (var) DO NOTHING",
      0, MC_FEATURES},
     {"WITH fa AS (SELECT s.digest, array_agg(f.id ORDER BY f.id) AS ids, "
-     "   array_agg(f.id ORDER BY f.id) FILTER (WHERE s.occurrences > 1) AS dups "
-     "  FROM st_features s JOIN features f ON f.var = s.var GROUP BY s.digest), "
-     "ins AS (INSERT INTO disco_contents (digest, xml, identity_count, feature_count, "
+     "   array_agg(f.id ORDER BY f.id) FILTER (WHERE s.occurrences > 1) AS "
+     "dups "
+     "  FROM st_features s JOIN features f ON f.var = s.var GROUP BY "
+     "s.digest), "
+     "ins AS (INSERT INTO disco_contents (digest, xml, identity_count, "
+     "feature_count, "
      " form_count, feature_ids, duplicate_feature_ids, has_softinfo) "
-     " SELECT DISTINCT ON (c.digest) decode(c.digest, 'hex'), c.xml, c.identity_count, "
-     " c.feature_count, c.form_count, coalesce(fa.ids, '{}'), coalesce(fa.dups, '{}'), "
-     " c.has_softinfo FROM st_contents c LEFT JOIN fa USING (digest) ORDER BY c.digest "
-     " ON CONFLICT (digest) DO NOTHING RETURNING id, encode(digest, 'hex') AS digest) "
+     " SELECT DISTINCT ON (c.digest) decode(c.digest, 'hex'), c.xml, "
+     "c.identity_count, "
+     " c.feature_count, c.form_count, coalesce(fa.ids, '{}'), "
+     "coalesce(fa.dups, '{}'), "
+     " c.has_softinfo FROM st_contents c LEFT JOIN fa USING (digest) ORDER BY "
+     "c.digest "
+     " ON CONFLICT (digest) DO NOTHING RETURNING id, encode(digest, 'hex') AS "
+     "digest) "
      "INSERT INTO st_new SELECT id, digest FROM ins",
      0, MC_CONTENTS},
-    {"INSERT INTO disco_identities (content_id, pos, category, type, lang, name) "
+    {"INSERT INTO disco_identities (content_id, pos, category, type, lang, "
+     "name) "
      "SELECT n.id, s.pos, s.category, s.type, s.lang, s.name "
      "FROM st_identities s JOIN st_new n USING (digest)",
      0, MC_NONE},
-    {"INSERT INTO disco_forms (content_id, pos, form_type, type, hidden_form_type) "
+    {"INSERT INTO disco_forms (content_id, pos, form_type, type, "
+     "hidden_form_type) "
      "SELECT n.id, s.pos, s.form_type, s.type, s.hidden "
      "FROM st_forms s JOIN st_new n USING (digest)",
      0, MC_NONE},
@@ -514,11 +550,13 @@ static const struct {
      "SELECT n.id, s.form_pos, s.pos, s.var, s.type "
      "FROM st_fields s JOIN st_new n USING (digest)",
      0, MC_NONE},
-    {"INSERT INTO disco_form_values (content_id, form_pos, field_pos, pos, value) "
+    {"INSERT INTO disco_form_values (content_id, form_pos, field_pos, pos, "
+     "value) "
      "SELECT n.id, s.form_pos, s.field_pos, s.pos, s.value "
      "FROM st_values s JOIN st_new n USING (digest)",
      0, MC_NONE},
-    {"INSERT INTO softinfo (content_id, software, software_version, os, os_version, icon) "
+    {"INSERT INTO softinfo (content_id, software, software_version, os, "
+     "os_version, icon) "
      "SELECT n.id, s.software, s.software_version, s.os, s.os_version, s.icon "
      "FROM st_softinfo s JOIN st_new n USING (digest)",
      0, MC_NONE},
@@ -527,20 +565,26 @@ static const struct {
      "FROM st_contacts s JOIN st_new n USING (digest)",
      0, MC_NONE},
     {"INSERT INTO caps_entries (algo, ver, outcome, error, matched_by, "
-     " verification_string, computed_ver, content_id, has_softinfo, first_source_id) "
-     "SELECT DISTINCT ON (s.algo, s.ver) s.algo, s.ver, s.outcome, s.error, s.matched_by, "
+     " verification_string, computed_ver, content_id, has_softinfo, "
+     "first_source_id) "
+     "SELECT DISTINCT ON (s.algo, s.ver) s.algo, s.ver, s.outcome, s.error, "
+     "s.matched_by, "
      " s.s, s.computed, c.id, s.has_softinfo, $1::bigint "
-     "FROM st_entries s JOIN disco_contents c ON c.digest = decode(s.digest, 'hex') "
+     "FROM st_entries s JOIN disco_contents c ON c.digest = decode(s.digest, "
+     "'hex') "
      "ORDER BY s.algo, s.ver, s.line "
      "ON CONFLICT (algo, ver) DO NOTHING",
      1, MC_ENTRIES},
     {"INSERT INTO caps_entry_nodes (entry_id, node) "
-     "SELECT DISTINCT e.id, s.node FROM st_entries s JOIN caps_entries e USING (algo, ver) "
+     "SELECT DISTINCT e.id, s.node FROM st_entries s JOIN caps_entries e USING "
+     "(algo, ver) "
      "ORDER BY e.id, s.node "
      "ON CONFLICT (entry_id, node) DO NOTHING",
      0, MC_NONE},
-    {"INSERT INTO caps_observations (source_id, service_id, algo, ver, node, count) "
-     "SELECT $1::bigint, NULL::bigint, algo, ver, node, count(*) FROM st_entries "
+    {"INSERT INTO caps_observations (source_id, service_id, algo, ver, node, "
+     "count) "
+     "SELECT $1::bigint, NULL::bigint, algo, ver, node, count(*) FROM "
+     "st_entries "
      "GROUP BY algo, ver, node "
      "ON CONFLICT (source_id, service_id, algo, ver, node) DO UPDATE "
      "SET count = EXCLUDED.count, last_seen = now() "
@@ -548,7 +592,8 @@ static const struct {
      1, MC_OBSERVATIONS},
 };
 
-static bool run_merge(struct importer *im, const char *source_id, struct capsdb_stats *st)
+static bool run_merge(struct importer *im, const char *source_id,
+                      struct capsdb_stats *st)
 {
     const char *params[] = {source_id};
     for (size_t i = 0; i < ARRAY_LEN(merge); i++) {
@@ -585,7 +630,8 @@ static bool run_merge(struct importer *im, const char *source_id, struct capsdb_
 static bool get_source(struct importer *im, const char *name, const char *path,
                        char id_out[32])
 {
-    json_t *meta = json_pack("{s:s, s:s}", "format", "capsdb-jsonl", "file", path);
+    json_t *meta =
+        json_pack("{s:s, s:s}", "format", "capsdb-jsonl", "file", path);
     char *meta_s = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     json_decref(meta);
     const char *p[] = {name, meta_s ? meta_s : "{}"};
@@ -598,7 +644,8 @@ static bool get_source(struct importer *im, const char *name, const char *path,
     if (!r)
         return false;
     pg_clear(r);
-    r = pg_query(im->c, "SELECT id, kind FROM sources WHERE name = $1", 1, p, &im->err);
+    r = pg_query(im->c, "SELECT id, kind FROM sources WHERE name = $1", 1, p,
+                 &im->err);
     if (!r)
         return false;
     bool ok = pg_nrows(r) == 1 && strcmp(pg_value(r, 0, 1), "import") == 0;
@@ -606,8 +653,8 @@ static bool get_source(struct importer *im, const char *name, const char *path,
         snprintf(id_out, 32, "%s", pg_value(r, 0, 0));
     else
         snprintf(im->err.msg, sizeof im->err.msg,
-                 "source \"%s\" exists and is not an import (kind \"%s\")", name,
-                 pg_nrows(r) == 1 ? pg_value(r, 0, 1) : "?");
+                 "source \"%s\" exists and is not an import (kind \"%s\")",
+                 name, pg_nrows(r) == 1 ? pg_value(r, 0, 1) : "?");
     pg_clear(r);
     return ok;
 }
@@ -642,9 +689,11 @@ enum capsdb_result capsdb_import(struct pg_conn *c, const char *path,
     struct buf ddl = BUF_INIT;
     buf_puts(&ddl, "BEGIN; SET LOCAL client_min_messages = warning; ");
     for (int i = 0; i < ST__COUNT; i++)
-        buf_printf(&ddl, "CREATE TEMP TABLE %s (%s) ON COMMIT DROP; ", stages[i].name,
-                   stages[i].columns);
-    buf_puts(&ddl, "CREATE TEMP TABLE st_new (id bigint, digest text) ON COMMIT DROP");
+        buf_printf(&ddl, "CREATE TEMP TABLE %s (%s) ON COMMIT DROP; ",
+                   stages[i].name, stages[i].columns);
+    buf_puts(
+        &ddl,
+        "CREATE TEMP TABLE st_new (id bigint, digest text) ON COMMIT DROP");
     if (!pg_exec(c, buf_str(&ddl), &im.err)) {
         im.failed = true;
         goto done;
@@ -666,11 +715,13 @@ enum capsdb_result capsdb_import(struct pg_conn *c, const char *path,
         struct parse_err perr;
         bool ok;
         if (too_long) {
-            snprintf(msg, sizeof msg, "line longer than %u bytes", CAPSDB_MAX_LINE);
+            snprintf(msg, sizeof msg, "line longer than %u bytes",
+                     CAPSDB_MAX_LINE);
             ok = false;
         } else if (!capsdb_parse_line(buf_str(&line), line.len, &e, &perr)) {
             if (perr.column > 0)
-                snprintf(msg, sizeof msg, "%s (column %d)", perr.msg, perr.column);
+                snprintf(msg, sizeof msg, "%s (column %d)", perr.msg,
+                         perr.column);
             else
                 snprintf(msg, sizeof msg, "%s", perr.msg);
             ok = false;
@@ -691,8 +742,8 @@ enum capsdb_result capsdb_import(struct pg_conn *c, const char *path,
             goto done;
     }
     if (ferror(f)) {
-        snprintf(im.err.msg, sizeof im.err.msg, "could not read \"%s\": %s", path,
-                 strerror(errno));
+        snprintf(im.err.msg, sizeof im.err.msg, "could not read \"%s\": %s",
+                 path, strerror(errno));
         im.failed = true;
         goto done;
     }
@@ -709,8 +760,8 @@ done:
     if (im.failed) {
         struct pg_err ignore;
         if (im.err.sqlstate[0])
-            log_error("import of \"%s\" failed: %s (SQLSTATE %s)", path, im.err.msg,
-                      im.err.sqlstate);
+            log_error("import of \"%s\" failed: %s (SQLSTATE %s)", path,
+                      im.err.msg, im.err.sqlstate);
         else
             log_error("import of \"%s\" failed: %s", path, im.err.msg);
         if (!pg_exec(c, "ROLLBACK", &ignore))

@@ -16,10 +16,8 @@
 #include "xalloc.h"
 
 static const char *const state_names[] = {
-    [MIGRATE_CURRENT] = "current",
-    [MIGRATE_PENDING] = "pending",
-    [MIGRATE_NEWER] = "newer",
-    [MIGRATE_MODIFIED] = "modified",
+    [MIGRATE_CURRENT] = "current", [MIGRATE_PENDING] = "pending",
+    [MIGRATE_NEWER] = "newer",     [MIGRATE_MODIFIED] = "modified",
     [MIGRATE_ERROR] = "error",
 };
 _Static_assert(ARRAY_LEN(state_names) == MIGRATE__COUNT, "names table");
@@ -46,8 +44,8 @@ void migrate_checksum(const char *sql, char out[65])
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-static const struct sql_migration *find(const struct sql_migration *list, size_t n,
-                                        int version)
+static const struct sql_migration *find(const struct sql_migration *list,
+                                        size_t n, int version)
 {
     for (size_t i = 0; i < n; i++)
         if (list[i].version == version)
@@ -62,8 +60,9 @@ static struct pg_result *read_applied(struct pg_conn *c, bool *missing,
 {
     bool found;
     *missing = false;
-    char *reg = pg_query_value(c, "SELECT to_regclass('schema_migrations')::text", 0,
-                               NULL, &found, err);
+    char *reg =
+        pg_query_value(c, "SELECT to_regclass('schema_migrations')::text", 0,
+                       NULL, &found, err);
     if (!found) {
         free(reg);
         if (err->sqlstate[0] || err->msg[0])
@@ -80,8 +79,9 @@ static struct pg_result *read_applied(struct pg_conn *c, bool *missing,
 }
 
 /* Compares the applied rows with list; fills rep. */
-static enum migrate_state compare(struct pg_result *res, const struct sql_migration *list,
-                                  size_t n, struct migrate_report *rep)
+static enum migrate_state compare(struct pg_result *res,
+                                  const struct sql_migration *list, size_t n,
+                                  struct migrate_report *rep)
 {
     size_t applied_known = 0;
     enum migrate_state st = MIGRATE_CURRENT;
@@ -95,8 +95,10 @@ static enum migrate_state compare(struct pg_result *res, const struct sql_migrat
                 st = MIGRATE_NEWER;
                 rep->bad_version = v;
                 snprintf(rep->msg, sizeof rep->msg,
-                         "database has migration %d (\"%s\") which this program does "
-                         "not know: it was migrated by a newer xcensus (this one knows "
+                         "database has migration %d (\"%s\") which this "
+                         "program does "
+                         "not know: it was migrated by a newer xcensus (this "
+                         "one knows "
                          "up to %d)",
                          v, pg_value(res, i, 1), rep->known_version);
             }
@@ -109,10 +111,11 @@ static enum migrate_state compare(struct pg_result *res, const struct sql_migrat
             st != MIGRATE_MODIFIED) {
             st = MIGRATE_MODIFIED;
             rep->bad_version = v;
-            snprintf(rep->msg, sizeof rep->msg,
-                     "migration %d (\"%s\") was changed after it was applied "
-                     "(checksum %.12s... in the database, %.12s... in this program)",
-                     v, m->name, pg_value(res, i, 2), sum);
+            snprintf(
+                rep->msg, sizeof rep->msg,
+                "migration %d (\"%s\") was changed after it was applied "
+                "(checksum %.12s... in the database, %.12s... in this program)",
+                v, m->name, pg_value(res, i, 2), sum);
         }
     }
     rep->pending = n - applied_known;
@@ -121,8 +124,8 @@ static enum migrate_state compare(struct pg_result *res, const struct sql_migrat
     return st;
 }
 
-static void init_report(struct migrate_report *rep, const struct sql_migration *list,
-                        size_t n)
+static void init_report(struct migrate_report *rep,
+                        const struct sql_migration *list, size_t n)
 {
     memset(rep, 0, sizeof *rep);
     for (size_t i = 0; i < n; i++)
@@ -135,8 +138,8 @@ static enum migrate_state db_error(struct migrate_report *rep, const char *what,
 {
     int n; /* a truncated message is acceptable */
     if (err->sqlstate[0])
-        n = snprintf(rep->msg, sizeof rep->msg, "%s: %s (SQLSTATE %s)", what, err->msg,
-                     err->sqlstate);
+        n = snprintf(rep->msg, sizeof rep->msg, "%s: %s (SQLSTATE %s)", what,
+                     err->msg, err->sqlstate);
     else
         n = snprintf(rep->msg, sizeof rep->msg, "%s: %s", what, err->msg);
     if (n < 0)
@@ -144,8 +147,9 @@ static enum migrate_state db_error(struct migrate_report *rep, const char *what,
     return MIGRATE_ERROR;
 }
 
-enum migrate_state migrate_check(struct pg_conn *c, const struct sql_migration *list,
-                                 size_t n, struct migrate_report *rep)
+enum migrate_state migrate_check(struct pg_conn *c,
+                                 const struct sql_migration *list, size_t n,
+                                 struct migrate_report *rep)
 {
     struct pg_err err = {{0}, {0}};
     bool missing;
@@ -172,10 +176,11 @@ static bool apply_one(struct pg_conn *c, const struct sql_migration *m,
         goto fail;
     if (!pg_exec(c, m->sql, &err))
         goto fail;
-    struct pg_result *r = pg_query(c,
-                                   "INSERT INTO schema_migrations (version, name, checksum) "
-                                   "VALUES ($1::integer, $2, $3)",
-                                   3, params, &err);
+    struct pg_result *r =
+        pg_query(c,
+                 "INSERT INTO schema_migrations (version, name, checksum) "
+                 "VALUES ($1::integer, $2, $3)",
+                 3, params, &err);
     if (!r)
         goto fail;
     pg_clear(r);
@@ -193,8 +198,9 @@ fail:;
     return false;
 }
 
-enum migrate_state migrate_apply(struct pg_conn *c, const struct sql_migration *list,
-                                 size_t n, struct migrate_report *rep)
+enum migrate_state migrate_apply(struct pg_conn *c,
+                                 const struct sql_migration *list, size_t n,
+                                 struct migrate_report *rep)
 {
     struct pg_err err = {{0}, {0}};
     init_report(rep, list, n);
@@ -227,7 +233,8 @@ enum migrate_state migrate_apply(struct pg_conn *c, const struct sql_migration *
         if (done)
             continue;
         if (list[i].version < rep->db_version)
-            log_warn("applying migration %s out of order (the database is already at %d)",
+            log_warn("applying migration %s out of order (the database is "
+                     "already at %d)",
                      list[i].name, rep->db_version);
         if (!apply_one(c, &list[i], rep)) {
             st = MIGRATE_ERROR;
@@ -248,7 +255,8 @@ out:
     return st;
 }
 
-enum migrate_state migrate_print_status(struct pg_conn *c, const struct sql_migration *list,
+enum migrate_state migrate_print_status(struct pg_conn *c,
+                                        const struct sql_migration *list,
                                         size_t n, FILE *out)
 {
     struct pg_err err = {{0}, {0}};
@@ -267,9 +275,11 @@ enum migrate_state migrate_print_status(struct pg_conn *c, const struct sql_migr
             if (atoi(pg_value(res, k, 0)) == list[i].version)
                 when = pg_value(res, k, 3);
         if (when)
-            fprintf(out, "%04d  %-32s applied %s\n", list[i].version, list[i].name, when);
+            fprintf(out, "%04d  %-32s applied %s\n", list[i].version,
+                    list[i].name, when);
         else
-            fprintf(out, "%04d  %-32s pending\n", list[i].version, list[i].name);
+            fprintf(out, "%04d  %-32s pending\n", list[i].version,
+                    list[i].name);
     }
     for (int k = 0; res && k < pg_nrows(res); k++) {
         int v = atoi(pg_value(res, k, 0));
@@ -279,8 +289,8 @@ enum migrate_state migrate_print_status(struct pg_conn *c, const struct sql_migr
     }
     enum migrate_state st = compare(res, list, n, &rep);
     pg_clear(res);
-    fprintf(out, "schema: %s (database at %d, program knows %d)\n", migrate_state_name(st),
-            rep.db_version, rep.known_version);
+    fprintf(out, "schema: %s (database at %d, program knows %d)\n",
+            migrate_state_name(st), rep.db_version, rep.known_version);
     if (rep.msg[0])
         fprintf(out, "%s\n", rep.msg);
     return st;
@@ -289,14 +299,16 @@ enum migrate_state migrate_print_status(struct pg_conn *c, const struct sql_migr
 bool migrate_require_current(struct pg_conn *c)
 {
     struct migrate_report rep;
-    enum migrate_state st = migrate_check(c, sql_migrations, sql_migrations_count, &rep);
+    enum migrate_state st =
+        migrate_check(c, sql_migrations, sql_migrations_count, &rep);
     switch (st) {
     case MIGRATE_CURRENT:
         return true;
     case MIGRATE_PENDING:
-        log_error("database schema is not up to date (%zu migration(s) pending): "
-                  "run \"xcensus migrate\" first",
-                  rep.pending);
+        log_error(
+            "database schema is not up to date (%zu migration(s) pending): "
+            "run \"xcensus migrate\" first",
+            rep.pending);
         return false;
     default:
         log_error("%s", rep.msg);

@@ -65,7 +65,8 @@ static void report(PGconn *c, const PGresult *res, struct pg_err *err)
     struct pg_err local;
     struct pg_err *e = err ? err : &local;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *primary =
+        res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     snprintf(e->sqlstate, sizeof e->sqlstate, "%s", state ? state : "");
     if (primary) {
         const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
@@ -236,7 +237,8 @@ bool pg_copy_begin(struct pg_conn *c, const char *copy_sql, struct pg_err *err)
     return ok;
 }
 
-bool pg_copy_put(struct pg_conn *c, const char *data, size_t len, struct pg_err *err)
+bool pg_copy_put(struct pg_conn *c, const char *data, size_t len,
+                 struct pg_err *err)
 {
     /* PQputCopyData takes an int length: feed large buffers in slices */
     while (len > 0) {

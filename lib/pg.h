@@ -53,7 +53,8 @@ struct pg_result *pg_query(struct pg_conn *c, const char *sql, int nparams,
  * string (caller frees), or NULL on error, no row or SQL NULL; *found is
  * set to whether a non-NULL value came back. */
 char *pg_query_value(struct pg_conn *c, const char *sql, int nparams,
-                     const char *const *params, bool *found, struct pg_err *err);
+                     const char *const *params, bool *found,
+                     struct pg_err *err);
 
 /* Result accessors (thin wrappers so callers need not include libpq). */
 int pg_nrows(const struct pg_result *r);
@@ -73,9 +74,11 @@ long long pg_cmd_rows(const struct pg_result *r);
 void pg_clear(struct pg_result *r);
 
 /* Starts "COPY ... FROM STDIN" (text format); true on success. */
-bool pg_copy_begin(struct pg_conn *c, const char *copy_sql, struct pg_err *err) MUST_CHECK;
+bool pg_copy_begin(struct pg_conn *c, const char *copy_sql,
+                   struct pg_err *err) MUST_CHECK;
 /* Sends len bytes of COPY data (whole or partial lines); true on success. */
-bool pg_copy_put(struct pg_conn *c, const char *data, size_t len, struct pg_err *err) MUST_CHECK;
+bool pg_copy_put(struct pg_conn *c, const char *data, size_t len,
+                 struct pg_err *err) MUST_CHECK;
 /* Ends the COPY and waits for its result; true if the server accepted all
  * rows. On false the transaction is aborted. */
 bool pg_copy_end(struct pg_conn *c, struct pg_err *err) MUST_CHECK;

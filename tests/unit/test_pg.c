@@ -56,10 +56,12 @@ static void test_conninfo_resolve(void **state)
     unsetenv("XCENSUS_DATABASE");
     assert_string_equal(pg_conninfo_resolve(NULL, NULL), "");
     assert_string_equal(pg_conninfo_resolve(NULL, "dbname=cfg"), "dbname=cfg");
-    assert_string_equal(pg_conninfo_resolve("dbname=flag", "dbname=cfg"), "dbname=flag");
+    assert_string_equal(pg_conninfo_resolve("dbname=flag", "dbname=cfg"),
+                        "dbname=flag");
     setenv("XCENSUS_DATABASE", "dbname=env", 1);
     assert_string_equal(pg_conninfo_resolve(NULL, "dbname=cfg"), "dbname=env");
-    assert_string_equal(pg_conninfo_resolve("dbname=flag", NULL), "dbname=flag");
+    assert_string_equal(pg_conninfo_resolve("dbname=flag", NULL),
+                        "dbname=flag");
     assert_string_equal(pg_conninfo_resolve("", NULL), "dbname=env");
     setenv("XCENSUS_DATABASE", "", 1);
     assert_string_equal(pg_conninfo_resolve(NULL, "dbname=cfg"), "dbname=cfg");
@@ -70,10 +72,11 @@ static void test_conninfo_resolve(void **state)
 
 static void test_capsdb_parse_good(void **state)
 {
-    static const char line[] =
-        "{\"node\": \"http://psi-im.org\", \"ver\": \"q07IKJEyjvHSyhy//CH0CxmKi8w=\", "
-        "\"hash\": \"sha-1\", \"disco_info_xml\": \"" Q "\", \"source\": \"test\", "
-        "\"well_formed\": false}";
+    static const char line[] = "{\"node\": \"http://psi-im.org\", \"ver\": "
+                               "\"q07IKJEyjvHSyhy//CH0CxmKi8w=\", "
+                               "\"hash\": \"sha-1\", \"disco_info_xml\": \"" Q
+                               "\", \"source\": \"test\", "
+                               "\"well_formed\": false}";
     struct capsdb_entry e;
     struct parse_err err;
     assert_true(capsdb_parse_line(line, strlen(line), &e, &err));
@@ -108,38 +111,46 @@ static void test_capsdb_parse_bad(void **state)
         {"{\"node\": ", CAPSDB_ERR_JSON, "bad JSON"},
         {"[1, 2]", CAPSDB_ERR_JSON, "not an object"},
         {"\"string\"", CAPSDB_ERR_JSON, "bad JSON"},
-        {"{\"node\":\"n\",\"node\":\"m\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}",
+        {"{\"node\":\"n\",\"node\":\"m\",\"ver\":\"v\",\"hash\":\"sha-1\","
+         "\"disco_info_xml\":\"x\"}",
          CAPSDB_ERR_JSON, "duplicate"},
-        {"{\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}", CAPSDB_ERR_FIELD,
-         "missing field \"node\""},
-        {"{\"node\":\"n\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}", CAPSDB_ERR_FIELD,
-         "missing field \"ver\""},
-        {"{\"node\":\"n\",\"ver\":\"v\",\"disco_info_xml\":\"x\"}", CAPSDB_ERR_FIELD,
-         "missing field \"hash\""},
+        {"{\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}",
+         CAPSDB_ERR_FIELD, "missing field \"node\""},
+        {"{\"node\":\"n\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}",
+         CAPSDB_ERR_FIELD, "missing field \"ver\""},
+        {"{\"node\":\"n\",\"ver\":\"v\",\"disco_info_xml\":\"x\"}",
+         CAPSDB_ERR_FIELD, "missing field \"hash\""},
         {"{\"node\":\"n\",\"ver\":\"v\",\"hash\":\"sha-1\"}", CAPSDB_ERR_FIELD,
          "missing field \"disco_info_xml\""},
-        {"{\"node\":\"n\",\"ver\":1,\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}",
+        {"{\"node\":\"n\",\"ver\":1,\"hash\":\"sha-1\",\"disco_info_xml\":"
+         "\"x\"}",
          CAPSDB_ERR_FIELD, "\"ver\" is not a string"},
-        {"{\"node\":\"\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}",
+        {"{\"node\":\"\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":"
+         "\"x\"}",
          CAPSDB_ERR_FIELD, "\"node\" is empty"},
-        {"{\"node\":\"n\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":\"a\\u0000b\"}",
+        {"{\"node\":\"n\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":"
+         "\"a\\u0000b\"}",
          CAPSDB_ERR_JSON, "bad JSON"},
-        {"{\"node\":\"n\",\"ver\":\"v\",\"hash\":\"sha-1-but-a-very-long-algorithm-name\","
+        {"{\"node\":\"n\",\"ver\":\"v\",\"hash\":\"sha-1-but-a-very-long-"
+         "algorithm-name\","
          "\"disco_info_xml\":\"x\"}",
          CAPSDB_ERR_FIELD, "longer than"},
-        {"{\"node\":\"n\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\","
+        {"{\"node\":\"n\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":"
+         "\"x\","
          "\"well_formed\":\"yes\"}",
          CAPSDB_ERR_FIELD, "not a boolean"},
-        {"{\"node\":\"\xff\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_xml\":\"x\"}",
+        {"{\"node\":\"\xff\",\"ver\":\"v\",\"hash\":\"sha-1\",\"disco_info_"
+         "xml\":\"x\"}",
          CAPSDB_ERR_JSON, "bad JSON"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct capsdb_entry e;
         struct parse_err err;
-        bool ok = capsdb_parse_line(cases[i].line, strlen(cases[i].line), &e, &err);
+        bool ok =
+            capsdb_parse_line(cases[i].line, strlen(cases[i].line), &e, &err);
         if (ok || err.code != cases[i].code || !strstr(err.msg, cases[i].msg))
-            fail_msg("case %zu (%s): ok=%d code=%d msg=\"%s\"", i, cases[i].line, ok,
-                     err.code, err.msg);
+            fail_msg("case %zu (%s): ok=%d code=%d msg=\"%s\"", i,
+                     cases[i].line, ok, err.code, err.msg);
         assert_null(e.node);
     }
 }
@@ -165,9 +176,13 @@ static void test_migrate_checksum(void **state)
 {
     char sum[65];
     migrate_checksum("", sum);
-    assert_string_equal(sum, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_string_equal(
+        sum,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     migrate_checksum("abc", sum);
-    assert_string_equal(sum, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_string_equal(
+        sum,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 static void test_embedded_migrations(void **state)
