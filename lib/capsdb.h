@@ -28,8 +28,7 @@ struct pg_conn;
 enum capsdb_err {
     CAPSDB_OK,
     CAPSDB_ERR_JSON,  /* not JSON, or not an object */
-    CAPSDB_ERR_FIELD, /* a required field missing, of the wrong type or too long
-                       */
+    CAPSDB_ERR_FIELD, /* a field missing, of the wrong type or too long */
     CAPSDB_ERR__COUNT
 };
 
