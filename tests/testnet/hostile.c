@@ -424,10 +424,24 @@ static void answer_iq(struct hconn *c, const char *el, size_t len)
             start_generating(c, c->h->max_bytes);
             return;
         }
-        hc_printf(c,
-                  "<item jid='conference.%s'/><item jid='pubsub.%s'/>"
-                  "</query></iq>",
-                  c->domain, c->domain);
+        /* XEP-0059 paging, 2 items per page, 4 in all */
+        if (HAS("<after>p2</after>"))
+            hc_puts(c, "<set xmlns='http://jabber.org/protocol/rsm'><count>4"
+                       "</count></set></query></iq>");
+        else if (HAS("<after>p1</after>"))
+            hc_printf(c,
+                      "<item jid='upload.%s'/><item jid='proxy.%s'/><set "
+                      "xmlns='http://jabber.org/protocol/rsm'><first>p2a"
+                      "</first><last>p2</last><count>4</count></set></query>"
+                      "</iq>",
+                      c->domain, c->domain);
+        else
+            hc_printf(c,
+                      "<item jid='conference.%s'/><item jid='pubsub.%s'/><set "
+                      "xmlns='http://jabber.org/protocol/rsm'><first>p1a"
+                      "</first><last>p1</last><count>4</count></set></query>"
+                      "</iq>",
+                      c->domain, c->domain);
     } else if (HAS("http://jabber.org/protocol/disco#info")) {
         hc_printf(c,
                   "<iq type='result' id='%s' from='%s'%s%s%s><query "

@@ -281,6 +281,9 @@ def check_client(query, mode, port, workdir):
     elif r.returncode != want:
         fail(mode + " client", f"exit {r.returncode}, expected {want}: "
              f"{r.stderr.strip()[-200:]}")
+    elif mode == "normal-ish" and len(r.stdout.splitlines()) != 4:
+        fail(mode + " client", f"{len(r.stdout.splitlines())} items over "
+             f"XEP-0059 pages, expected 4")
     else:
         ok(mode + " client", f"exit {r.returncode} after {took:.1f} s "
            f"({(r.stderr.strip().splitlines() or ['items'])[-1][:60]})")

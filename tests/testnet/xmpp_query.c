@@ -5,7 +5,8 @@
  *                           features, forms; for NODE "X#VER" also the
  *                           XEP-0115 verdict of VER against the answer, for
  *                           "urn:xmpp:caps#ALGO.B64" the XEP-0390 verdict)
- *   disco-items JID [NODE]  XEP-0030 items (first page; RSM not followed)
+ *   disco-items JID [NODE]  XEP-0030 items (with --json, XEP-0059 pages
+ *                           followed, at most 50)
  *   version JID             XEP-0092
  *   room-caps ROOM NICK     joins ROOM as NICK, prints the caps of every
  *                           other occupant as JSON lines {node, hash, ver,
@@ -36,7 +37,8 @@
 #define NS_MUC "http://jabber.org/protocol/muc"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 #define NS_CAPS "http://jabber.org/protocol/caps"
-#define QUERY_ID "xq1"
+#define NS_RSM "http://jabber.org/protocol/rsm"
+#define MAX_PAGES 50 /* disco#items pages followed with RSM */
 
 enum qcmd { Q_DISCO_INFO, Q_DISCO_ITEMS, Q_VERSION, Q_ROOM_CAPS, Q__COUNT };
 
@@ -57,10 +59,15 @@ struct query {
     const char *room_password;
     bool json;
     bool done;
-    int status; /* exit status; 2 until answered */
+    unsigned page; /* disco#items RSM page, 0-based */
+    char id[16];   /* id of the iq in flight */
+    int status;    /* exit status; 2 until answered */
     struct event *timeout_ev;
     struct event *exit_ev;
 };
+
+static void send_query(struct query *q, const char *after);
+static void on_items(struct query *q, xmpp_stanza_t *child);
 
 static void finish(struct query *q, int status)
 {
@@ -219,17 +226,7 @@ static void on_result(struct query *q, xmpp_stanza_t *st)
         break;
     }
     case Q_DISCO_ITEMS:
-        for (xmpp_stanza_t *it = child ? xmpp_stanza_get_children(child) : NULL;
-             it; it = xmpp_stanza_get_next(it)) {
-            const char *name = xmpp_stanza_get_name(it);
-            if (!xmpp_stanza_is_tag(it) || !name || strcmp(name, "item"))
-                continue;
-            print_json(json_pack("{s:s?,s:s?,s:s?}", "jid",
-                                 xmpp_stanza_get_attribute(it, "jid"), "node",
-                                 xmpp_stanza_get_attribute(it, "node"), "name",
-                                 xmpp_stanza_get_attribute(it, "name")));
-        }
-        finish(q, 0);
+        on_items(q, child);
         break;
     case Q_VERSION: {
         struct softinfo_version v;
@@ -331,7 +328,7 @@ static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st, void *ud)
         return;
     const char *id = xmpp_stanza_get_id(st);
     const char *type = xmpp_stanza_get_type(st);
-    if (!id || strcmp(id, QUERY_ID) != 0 || !type)
+    if (!id || strcmp(id, q->id) != 0 || !type)
         return;
     if (strcmp(type, "error") == 0) {
         fprintf(stderr, "%s\n", error_condition(st));
@@ -341,7 +338,39 @@ static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st, void *ud)
     }
 }
 
-static void send_query(struct query *q)
+static void on_items(struct query *q, xmpp_stanza_t *child)
+{
+    size_t n = 0;
+
+    for (xmpp_stanza_t *it = child ? xmpp_stanza_get_children(child) : NULL; it;
+         it = xmpp_stanza_get_next(it)) {
+        const char *name = xmpp_stanza_get_name(it);
+        if (!xmpp_stanza_is_tag(it) || !name || strcmp(name, "item"))
+            continue;
+        n++;
+        print_json(json_pack("{s:s?,s:s?,s:s?}", "jid",
+                             xmpp_stanza_get_attribute(it, "jid"), "node",
+                             xmpp_stanza_get_attribute(it, "node"), "name",
+                             xmpp_stanza_get_attribute(it, "name")));
+    }
+    /* XEP-0059 s2.2: ask for the page after <last/> while pages come */
+    xmpp_stanza_t *set =
+        child ? xmpp_stanza_get_child_by_name_and_ns(child, "set", NS_RSM)
+              : NULL;
+    xmpp_stanza_t *last =
+        set ? xmpp_stanza_get_child_by_name(set, "last") : NULL;
+    char *after = last ? xmpp_stanza_get_text(last) : NULL;
+    if (after && *after && n > 0 && q->page + 1 < MAX_PAGES) {
+        q->page++;
+        send_query(q, after);
+    } else {
+        finish(q, 0);
+    }
+    if (after)
+        xmpp_free(xmpp_stanza_get_context(child), after);
+}
+
+static void send_query(struct query *q, const char *after)
 {
     xmpp_ctx_t *ctx = strophe_ev_conn_ctx(q->conn);
     xmpp_stanza_t *st;
@@ -368,7 +397,8 @@ static void send_query(struct query *q)
         free(to);
     } else {
         xmpp_stanza_t *qe = xmpp_stanza_new(ctx);
-        st = xmpp_iq_new(ctx, "get", QUERY_ID);
+        snprintf(q->id, sizeof q->id, "xq%u", q->page + 1);
+        st = xmpp_iq_new(ctx, "get", q->id);
         xmpp_stanza_set_to(st, q->target);
         xmpp_stanza_set_name(qe, "query");
         xmpp_stanza_set_ns(qe, q->cmd == Q_DISCO_INFO    ? DISCO_NS_INFO
@@ -376,6 +406,21 @@ static void send_query(struct query *q)
                                                          : SOFTINFO_NS_VERSION);
         if (q->arg && q->cmd != Q_VERSION)
             xmpp_stanza_set_attribute(qe, "node", q->arg);
+        if (after) {
+            xmpp_stanza_t *set = xmpp_stanza_new(ctx);
+            xmpp_stanza_t *a = xmpp_stanza_new(ctx);
+            xmpp_stanza_t *t = xmpp_stanza_new(ctx);
+            xmpp_stanza_set_name(set, "set");
+            xmpp_stanza_set_ns(set, NS_RSM);
+            xmpp_stanza_set_name(a, "after");
+            xmpp_stanza_set_text(t, after);
+            xmpp_stanza_add_child(a, t);
+            xmpp_stanza_add_child(set, a);
+            xmpp_stanza_add_child(qe, set);
+            xmpp_stanza_release(t);
+            xmpp_stanza_release(a);
+            xmpp_stanza_release(set);
+        }
         xmpp_stanza_add_child(st, qe);
         xmpp_stanza_release(qe);
     }
@@ -394,7 +439,7 @@ static void state_cb(struct strophe_ev_conn *conn, enum strophe_ev_event ev,
             strophe_ev_conn_send(conn, p);
             xmpp_stanza_release(p);
         }
-        send_query(q);
+        send_query(q, NULL);
         return;
     }
     if (!q->done) {
