@@ -377,7 +377,7 @@ json_t *analysis_run(struct pg_conn *c, const struct analysis_params *p,
     json_object_set_new(ds, "sources", srcs);
     json_object_set_new(ds, "entries", json_integer((json_int_t)n));
     json_object_set_new(ds, "nodever_keys", json_integer((json_int_t)capsmodel_nodever_count(m)));
-    json_object_set_new(ds, "software_nodes", json_integer((json_int_t)nsw));
+    json_object_set_new(ds, "software_nodes", json_integer((json_int_t)capsmodel_node_count(m)));
     json_object_set_new(ds, "observations", json_integer((json_int_t)obs));
     json_object_set_new(ds, "distinct_features", json_integer((json_int_t)features));
     json_object_set_new(ds, "distinct_feature_sets",

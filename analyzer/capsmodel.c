@@ -27,6 +27,7 @@ struct capsmodel {
     struct strtab *strings;
     struct strtab *keys;
     struct strtab *nodevers;
+    struct strtab *nodes;
     struct strtab *stripped;
     struct strtab *fsets_tab;
     struct cm_entry *entries; /* index = key id */
@@ -46,6 +47,7 @@ struct capsmodel *capsmodel_new(void)
     m->strings = strtab_new();
     m->keys = strtab_new();
     m->nodevers = strtab_new();
+    m->nodes = strtab_new();
     m->stripped = strtab_new();
     m->fsets_tab = strtab_new();
     return m;
@@ -73,6 +75,7 @@ void capsmodel_free(struct capsmodel *m)
     strtab_free(m->strings);
     strtab_free(m->keys);
     strtab_free(m->nodevers);
+    strtab_free(m->nodes);
     strtab_free(m->stripped);
     strtab_free(m->fsets_tab);
     buf_free(&m->scratch);
@@ -201,8 +204,10 @@ uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
 {
     size_t before = strtab_count(m->keys);
     uint32_t key = intern_key(m->keys, in->algo, in->ver, &m->scratch);
-    if (in->node)
+    if (in->node) {
         add_nodever(m, in->node, in->ver, key);
+        strtab_intern_cstr(m->nodes, in->node);
+    }
     if (strtab_count(m->keys) == before) {
         m->entries[key].observations += in->observations;
         return key;
@@ -274,6 +279,11 @@ uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
 size_t capsmodel_count(const struct capsmodel *m)
 {
     return m->n;
+}
+
+size_t capsmodel_node_count(const struct capsmodel *m)
+{
+    return strtab_count(m->nodes);
 }
 
 size_t capsmodel_nodever_count(const struct capsmodel *m)
@@ -444,7 +454,7 @@ size_t capsmodel_memory(const struct capsmodel *m)
     size_t bytes = sizeof *m + m->cap * sizeof *m->entries +
                    m->nv_cap * sizeof *m->nodever_entry +
                    m->fs_cap * sizeof *m->fsets + strtab_memory(m->strings) +
-                   strtab_memory(m->keys) + strtab_memory(m->nodevers) +
+                   strtab_memory(m->keys) + strtab_memory(m->nodevers) + strtab_memory(m->nodes) +
                    strtab_memory(m->stripped) + strtab_memory(m->fsets_tab);
     for (size_t i = 0; i < strtab_count(m->fsets_tab); i++)
         bytes += m->fsets[i].n * sizeof(uint32_t);

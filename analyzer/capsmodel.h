@@ -83,6 +83,8 @@ size_t capsmodel_count(const struct capsmodel *m);
 /* Distinct node#ver keys seen (an entry may be advertised under several
  * nodes). */
 size_t capsmodel_nodever_count(const struct capsmodel *m);
+/* Distinct caps nodes seen (over every node#ver key). */
+size_t capsmodel_node_count(const struct capsmodel *m);
 /* Borrowed; valid until the next capsmodel_add(). */
 const struct cm_entry *capsmodel_entry(const struct capsmodel *m, uint32_t i);
 const struct cm_fset *capsmodel_fset(const struct capsmodel *m, uint32_t id);

@@ -127,7 +127,7 @@ bool analysis_write_report(const char *dir, json_t *r)
                "| figure | value |\n|---|---:|\n"
                "| entries by (algorithm, ver) | %lld |\n"
                "| keys by node#ver | %lld |\n"
-               "| software (caps nodes) | %lld |\n"
+               "| caps nodes (software) | %lld |\n"
                "| observations | %lld |\n"
                "| distinct features | %lld |\n"
                "| distinct feature sets | %lld |\n"
@@ -168,7 +168,8 @@ bool analysis_write_report(const char *dir, json_t *r)
                "## Without XEP-0232\n\nEvery entry's hash recomputed with its "
                "software-information form removed (the rest of its disco#info "
                "unchanged): entries whose hashes then coincide would be one "
-               "cache entry.\n\n%lld entries with XEP-0232 as deployed, %lld "
+               "cache entry. (An entry advertised under two nodes is counted "
+               "under the first.)\n\n%lld entries with XEP-0232 as deployed, %lld "
                "without: %lld (%.1f %%) exist only because of the form.\n\n"
                "| software (caps node) | entries | with XEP-0232 | without "
                "XEP-0232 |\n|---|---:|---:|---:|\n",

@@ -145,7 +145,7 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g)
         json_t *ds = json_object_get(res, "dataset");
         json_t *cf = json_object_get(res, "xep0232");
         printf("entries: %lld (by algorithm+ver), %lld node#ver keys, %lld "
-               "software, %lld distinct features\n",
+               "caps nodes, %lld distinct features\n",
                (long long)json_integer_value(json_object_get(ds, "entries")),
                (long long)json_integer_value(json_object_get(ds, "nodever_keys")),
                (long long)json_integer_value(json_object_get(ds, "software_nodes")),

@@ -316,6 +316,7 @@ static void test_analysis_without_database(void **state)
     assert_int_equal(json_integer_value(json_object_get(ds, "entries")), 1567);
     assert_int_equal(json_integer_value(json_object_get(ds, "nodever_keys")), 1611);
     assert_int_equal(json_integer_value(json_object_get(ds, "distinct_features")), 292);
+    assert_int_equal(json_integer_value(json_object_get(ds, "software_nodes")), 71);
     assert_int_equal(json_integer_value(json_object_get(cf, "entries_without")),
                      capsmodel_stripped_count(m));
     size_t si = 0;
