@@ -506,10 +506,14 @@ static void sections_free(struct batch *b)
         buf_free(&b->sec[i]);
 }
 
+/* Pauses the producer when unacknowledged bytes reach the high mark, or
+ * when memory exceeds max_memory by a quarter (no spill directory, spill
+ * files failing or at spill_max); resumes at the low mark. */
 static void check_pressure(struct store *s)
 {
     size_t q = s->st.queued_bytes;
-    if (!s->st.paused && q >= s->high) {
+    bool mem_over = s->st.memory_bytes >= s->o.max_memory + s->o.max_memory / 4;
+    if (!s->st.paused && (q >= s->high || mem_over)) {
         s->st.paused = true;
         s->st.pauses++;
         log_info("store: %zu bytes queued, pausing the producer", q);

@@ -297,13 +297,17 @@ static bool next_line(const char *data, size_t len, size_t *pos, char *line,
     return true;
 }
 
-/* Copies value after "key " into out if line starts with it. */
+/* Copies the value after "key " into out if line starts with it and
+ * the value fits. */
 static bool keyval(const char *line, const char *key, char *out, size_t cap)
 {
     size_t k = strlen(key);
     if (strncmp(line, key, k) != 0 || line[k] != ' ')
         return false;
-    snprintf(out, cap, "%s", line + k + 1);
+    size_t n = strlen(line + k + 1);
+    if (n >= cap)
+        return false; /* never written by us: refuse rather than cut */
+    memcpy(out, line + k + 1, n + 1);
     return true;
 }
 

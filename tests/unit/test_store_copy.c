@@ -205,8 +205,8 @@ static void test_file_damage_refused(void **state)
         "xcensus-store-batch 1\nid a\nkind k\nrows x\nend\n",
         "xcensus-store-batch 1\nid a\nkind k\nrows 1\nsection st 99\nab\nend\n",
         "xcensus-store-batch 1\nid a\nkind k\nrows 1\nsection st 0\nend\n",
-        "xcensus-store-batch 1\nid a\nkind k\nrows 1\nsection st 2x\nab"
-        "end\n",
+        ("xcensus-store-batch 1\nid a\nkind k\nrows 1\nsection st 2x\nab"
+         "end\n"),
         "xcensus-store-batch 1\nid a\nkind k\nrows 1\nwhat\nend\n",
         "xcensus-store-batch 1\nid a\nkind k\nrows 1\n",
     };
