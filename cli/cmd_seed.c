@@ -45,11 +45,6 @@ struct pg_conn *cli_db_open(const struct cli_globals *g, const char *flag,
         xc_config_free(cfg);
         return NULL;
     }
-    if (!migrate_require_current(c)) {
-        pg_close(c);
-        xc_config_free(cfg);
-        return NULL;
-    }
     return c;
 }
 
@@ -289,6 +284,12 @@ int cmd_seed(int argc, char **argv, const struct cli_globals *g)
     struct xc_config cfg;
     struct pg_conn *conn = cli_db_open(g, db, &cfg);
     if (!conn) {
+        buf_free(&in.rows);
+        return 1;
+    }
+    if (!migrate_require_current(conn)) {
+        pg_close(conn);
+        xc_config_free(&cfg);
         buf_free(&in.rows);
         return 1;
     }

@@ -17,7 +17,9 @@
 
 #include "buf.h"
 #include "log.h"
+#include "migrate.h"
 #include "pg.h"
+#include "sql_embedded.h"
 #include "xalloc.h"
 #include "xc_config.h"
 
@@ -245,6 +247,24 @@ int cmd_status(int argc, char **argv, const struct cli_globals *g)
     struct pg_conn *conn = cli_db_open(g, db, &cfg);
     if (!conn)
         return 1;
+    /* a database never migrated is empty: nothing to show, not an error */
+    struct migrate_report rep;
+    enum migrate_state st = migrate_check(conn, sql_migrations, sql_migrations_count, &rep);
+    if (st == MIGRATE_PENDING && rep.db_version == 0 && !crawl) {
+        if (json)
+            printf("{\n  \"crawls\": []\n}\n");
+        else
+            printf("no crawls yet (the database has no xcensus schema: run \"xcensus "
+                   "migrate\")\n");
+        pg_close(conn);
+        xc_config_free(&cfg);
+        return 0;
+    }
+    if (!migrate_require_current(conn)) {
+        pg_close(conn);
+        xc_config_free(&cfg);
+        return 1;
+    }
     int rc = 1;
     struct pg_err err;
     const char *params[] = {crawl};

@@ -122,7 +122,16 @@ t_cli() {
   run help2 status --help; expect_rc 0 help2
   run noargs seed -d "$ci"; expect_rc 2 noargs
 
-  # an empty database is a normal answer
+  # a database never migrated, and an empty one, are normal answers
+  local raw
+  raw=$(xc_newdb xcq_cli_raw)
+  run raw status -d "$raw"; expect_rc 0 raw
+  grep -q "no crawls yet" "$log/raw.out" || fail "status on a database without schema"
+  run rawj status -d "$raw" --json; expect_rc 0 rawj
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d == {"crawls": []}, d' \
+    "$log/rawj.out" || fail "status --json on a database without schema"
+  run rawseed seed -d "$raw" a.test; expect_rc 1 rawseed
+  grep -q "xcensus migrate" "$log/rawseed.err" || fail "seed on a database without schema"
   run empty status -d "$ci"; expect_rc 0 empty
   grep -q "no crawls yet" "$log/empty.out" || fail "status on an empty database: $(cat "$log/empty.out")"
   run emptyj status -d "$ci" --json; expect_rc 0 emptyj
