@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "xc_config.h"
 
 static void test_class_names(void **state)
 {
@@ -84,6 +85,36 @@ static void test_backoff_delay(void **state)
     const struct queue_backoff *d = queue_backoff_defaults();
     assert_int_equal(queue_backoff_delay(d, QUEUE_TIMEOUT, 2), 20 * 60 * 1000);
     assert_int_equal(queue_backoff_delay(d, QUEUE_TIMEOUT, 30), d[QUEUE_TIMEOUT].cap_ms);
+}
+
+static void test_backoff_config(void **state)
+{
+    (void)state;
+    struct xc_config cfg;
+    xc_config_defaults(&cfg);
+    struct queue_backoff t[QUEUE_CLASS__COUNT];
+    queue_backoff_from_config(&cfg.crawl.backoff, t);
+    /* the example config's values are the table's defaults */
+    const struct queue_backoff *d = queue_backoff_defaults();
+    for (int i = 0; i < QUEUE_CLASS__COUNT; i++) {
+        assert_int_equal(t[i].base_ms, d[i].base_ms);
+        assert_int_equal(t[i].final, d[i].final);
+        assert_true(t[i].cap_ms <= d[i].cap_ms);
+    }
+    cfg.crawl.backoff.timeout = 2000;
+    cfg.crawl.backoff.other = 3000;
+    cfg.crawl.backoff.max = 5000;
+    queue_backoff_from_config(&cfg.crawl.backoff, t);
+    assert_int_equal(t[QUEUE_TIMEOUT].base_ms, 2000);
+    assert_int_equal(t[QUEUE_OTHER].base_ms, 3000);
+    for (int i = 0; i < QUEUE_CLASS__COUNT; i++)
+        assert_true(t[i].cap_ms <= 5000);
+    assert_int_equal(queue_backoff_delay(t, QUEUE_TIMEOUT, 1), 2000);
+    assert_int_equal(queue_backoff_delay(t, QUEUE_TIMEOUT, 2), 4000);
+    assert_int_equal(queue_backoff_delay(t, QUEUE_TIMEOUT, 3), 5000);
+    /* a base above max: max wins */
+    assert_int_equal(queue_backoff_delay(t, QUEUE_POLICY_VIOLATION, 1), 5000);
+    xc_config_free(&cfg);
 }
 
 static void test_normalize(void **state)
@@ -214,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_class_names),
         cmocka_unit_test(test_backoff_table),
         cmocka_unit_test(test_backoff_delay),
+        cmocka_unit_test(test_backoff_config),
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_deny_lines),
     };
