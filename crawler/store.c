@@ -1249,12 +1249,6 @@ struct store *store_new(struct event_base *base, const struct store_opts *o,
         if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
             *p = '_';
     s->o.owner = s->owner;
-    s->high = o->high_water
-                  ? o->high_water
-                  : s->o.max_memory + (o->spill_dir ? s->o.spill_max / 2 : 0);
-    s->low = o->low_water ? o->low_water : s->o.max_memory / 4;
-    if (s->low > s->high)
-        s->low = s->high;
     TAILQ_INIT(&s->queue);
     for (int k = 0; k < STORE__KINDS; k++)
         s->kind_timer[k] = evtimer_new(base, on_kind_timer, &s->open[k]);
@@ -1283,6 +1277,12 @@ struct store *store_new(struct event_base *base, const struct store_opts *o,
         adopt_spill_files(s);
     }
     s->o.spill_dir = s->spill_dir;
+    s->high = o->high_water
+                  ? o->high_water
+                  : s->o.max_memory + (s->spill_dir ? s->o.spill_max / 2 : 0);
+    s->low = o->low_water ? o->low_water : s->o.max_memory / 4;
+    if (s->low > s->high)
+        s->low = s->high;
     s->db = pgasync_new(base, s->conninfo, "store");
     pgasync_set_backoff(s->db, s->o.reconnect_min_ms, s->o.reconnect_max_ms);
     pgasync_set_state_cb(s->db, on_db_state, s);
@@ -1333,6 +1333,9 @@ void store_set_pressure_cb(struct store *s, store_pressure_cb cb, void *arg)
 {
     s->pressure_cb = cb;
     s->pressure_arg = arg;
+    /* spill files adopted at start may already be above the high mark */
+    if (cb && s->st.paused)
+        cb(arg, true);
 }
 
 void store_get_stats(const struct store *s, struct store_stats *out)

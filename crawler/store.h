@@ -314,7 +314,8 @@ struct store *store_new(struct event_base *base, const struct store_opts *o,
 void store_free(struct store *s);
 
 /* pause=true when queued bytes reach high_water, false when they fall to
- * low_water again. */
+ * low_water again. If the store is already paused (spill files of a
+ * previous run above the mark), cb is called with pause=true at once. */
 typedef void (*store_pressure_cb)(void *arg, bool pause);
 void store_set_pressure_cb(struct store *s, store_pressure_cb cb, void *arg);
 
