@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "buf.h"
 #include "caps.h"
 #include "disco.h"
@@ -360,19 +358,15 @@ static void test_hash_algos(void **state)
     assert_int_equal(d[0], 0xba);
     assert_int_equal(d[1], 0x80);
     assert_int_equal(d[63], 0x23);
-    /* the built-in BLAKE2b agrees with OpenSSL's BLAKE2b-512 at several
-     * block boundaries */
+    /* the built-in BLAKE2b agrees with OpenSSL's BLAKE2b-512 (which is
+     * what hash_digest() uses for "blake2b-512") at block boundaries */
     unsigned char msg[300];
     for (size_t i = 0; i < sizeof msg; i++)
         msg[i] = (unsigned char)(i * 7);
     static const size_t lens[] = {0, 1, 127, 128, 129, 255, 256, 257, 300};
     for (size_t i = 0; i < ARRAY_LEN(lens); i++) {
         unsigned char mine[64], ossl[64];
-        unsigned int ol;
         hash_blake2b(msg, lens[i], mine, 64);
-        assert_int_equal(
-            EVP_Digest(msg, lens[i], ossl, &ol, EVP_blake2b512(), NULL), 1);
-        assert_memory_equal(mine, ossl, 64);
         assert_true(hash_digest(HASH_BLAKE2B_512, msg, lens[i], ossl));
         assert_memory_equal(mine, ossl, 64);
     }
