@@ -425,6 +425,21 @@ static void advance_rooms(struct client *c)
     check_all_joined(c);
 }
 
+/* True if a muc#user <status code='code'/> is in the presence. */
+static bool has_status(xmpp_stanza_t *st, const char *code)
+{
+    xmpp_stanza_t *x =
+        xmpp_stanza_get_child_by_name_and_ns(st, "x", NS_MUC_USER);
+    for (xmpp_stanza_t *s = x ? xmpp_stanza_get_children(x) : NULL; s;
+         s = xmpp_stanza_get_next(s)) {
+        const char *name = xmpp_stanza_get_name(s);
+        const char *v = xmpp_stanza_get_attribute(s, "code");
+        if (name && v && strcmp(name, "status") == 0 && strcmp(v, code) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void handle_presence(struct client *c, xmpp_stanza_t *st)
 {
     const char *from = xmpp_stanza_get_from(st);
@@ -468,6 +483,17 @@ static void handle_presence(struct client *c, xmpp_stanza_t *st)
     if (r->create) {
         r->state = PR_CONFIGURING;
         send_room_config(c, (size_t)(r - c->rooms));
+        return;
+    }
+    if (has_status(st, "201")) {
+        /* XEP-0045 s10.1: our join created a room that is not ours (its
+         * creator is late): leave the locked, empty room so the service
+         * drops it, and join again later */
+        log_info("C-%u: room \"%s\" did not exist yet", c->pc->id, r->room);
+        room_presence(c, r, false);
+        r->state = PR_PENDING;
+        if (!event_pending(c->timer, EV_TIMEOUT, NULL))
+            arm(c->timer, 1000 + rnd(c, 2000));
         return;
     }
     r->state = PR_JOINED;
