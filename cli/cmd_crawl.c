@@ -1,6 +1,6 @@
 /*
  * xcensus crawl: one crawler process. It reads the configuration, logs in
- * with every account, and runs the crawl engine (crawler/sched) on one
+ * with every account, and runs the crawl engine (crawler/engine) on one
  * libevent loop until stopped (SIGINT/SIGTERM: finish the jobs in flight,
  * commit every result, close the run; a second signal abandons the jobs in
  * flight, whose leases expire) or, with --exit-when-done, until the crawl
@@ -24,7 +24,7 @@
 #include "pgasync.h"
 #include "queue.h"
 #include "resolve.h"
-#include "sched.h"
+#include "engine.h"
 #include "session.h"
 #include "store.h"
 #include "strophe_ev.h"
@@ -35,7 +35,7 @@ struct crawl {
     struct event_base *base;
     const char *config_path;
     struct xc_config cfg;
-    struct sched *sched;
+    struct engine *engine;
     int signals;
     bool ok;
 };
@@ -101,7 +101,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     c->signals++;
-    sched_stop(c->sched, c->signals > 1);
+    engine_stop(c->engine, c->signals > 1);
 }
 
 static void on_stopped(void *arg, bool ok)
@@ -115,8 +115,8 @@ static void on_session_state(void *arg, struct session *s, bool online,
                              const char *detail)
 {
     struct crawl *c = arg;
-    if (online && c->sched)
-        sched_kick(c->sched);
+    if (online && c->engine)
+        engine_kick(c->engine);
 }
 
 int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
@@ -260,7 +260,7 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
         sessions[i] = session_new(c.base, sev, res, &sp, on_session_state, &c);
     }
 
-    struct sched_params schp = {
+    struct engine_params ep = {
         .max_domains_in_flight = (int)c.cfg.crawl.max_domains_in_flight,
         .claim_batch = (int)c.cfg.crawl.claim_batch,
         .limits = {
@@ -276,19 +276,19 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
                         (c.cfg.log.progress == XC_PROGRESS_AUTO && isatty(2)),
         .log_interval_ms = 10000,
     };
-    schp.limits.disco.max_input = (size_t)c.cfg.limits.stanza_max_bytes;
-    c.sched = sched_new(c.base, q, st, sessions, n_sessions, &schp);
-    sched_set_pg(c.sched, pg);
+    ep.limits.disco.max_input = (size_t)c.cfg.limits.stanza_max_bytes;
+    c.engine = engine_new(c.base, q, st, sessions, n_sessions, &ep);
+    engine_set_pg(c.engine, pg);
 
     int signos[3] = {SIGINT, SIGTERM, SIGHUP};
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(c.base, signos[i], on_signal, &c);
         event_add(sigs[i], NULL);
     }
-    sched_start(c.sched, on_stopped, &c);
+    engine_start(c.engine, on_stopped, &c);
     event_base_dispatch(c.base);
 
-    const struct sched_stats *ss = sched_stats(c.sched);
+    const struct engine_stats *ss = engine_stats(c.engine);
     log_info("crawl stopped: %llu done, %llu failed attempts, %llu queries, "
              "%llu entities",
              (unsigned long long)ss->done, (unsigned long long)ss->failed_attempts,
@@ -301,7 +301,7 @@ out:
     for (size_t i = 0; sessions && i < n_sessions; i++)
         session_free(sessions[i]);
     free(sessions);
-    sched_free(c.sched);
+    engine_free(c.engine);
     store_free(st);
     queue_free(q);
     pgasync_free(pg);

@@ -1,6 +1,6 @@
 /*
- * The crawl engine (see sched.h). One struct job per claimed job, on the
- * `jobs` list from claim to completion; sched_tick() runs once a second and
+ * The crawl engine (see engine.h). One struct job per claimed job, on the
+ * `jobs` list from claim to completion; engine_tick() runs once a second and
  * is the only periodic work:
  *   - claim more jobs when there is room (refill);
  *   - hand discovered domains to the queue in one batch;
@@ -9,7 +9,7 @@
  *   - print the progress line (terminal) or a log line (every
  *     log_interval_ms).
  */
-#include "sched.h"
+#include "engine.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@
 enum job_state { J_PROBING, J_SYNCING, J_COMPLETING };
 
 struct job {
-    struct sched *s;
+    struct engine *s;
     int64_t id, token;
     char *domain;
     enum job_state state;
@@ -44,14 +44,14 @@ struct job {
     TAILQ_ENTRY(job) link;
 };
 
-struct sched {
+struct engine {
     struct event_base *base;
     struct queue *q;
     struct store *st;
     struct pgasync *pg; /* the queue's connection, for the remaining count */
     struct session **sessions;
     size_t n_sessions, next_session;
-    struct sched_params p;
+    struct engine_params p;
     struct event *tick;
     TAILQ_HEAD(, job) jobs;
     size_t in_flight;
@@ -61,11 +61,11 @@ struct sched {
     bool counting;
     char **discovered;
     size_t n_discovered;
-    struct sched_stats stats;
+    struct engine_stats stats;
     uint64_t last_done, last_queries;
     double rate;        /* jobs per second, smoothed */
     int64_t last_log_ms;
-    sched_stopped_cb stopped;
+    engine_stopped_cb stopped;
     void *stopped_arg;
     bool progress_shown;
 };
@@ -77,8 +77,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void refill(struct sched *s);
-static void maybe_finish(struct sched *s);
+static void refill(struct engine *s);
+static void maybe_finish(struct engine *s);
 
 /* --- results into the store ---------------------------------------------- */
 
@@ -172,7 +172,7 @@ static void sink_outcome(void *arg, const char *domain, const char *address,
 static void sink_discovered(void *arg, const char *domain, const char *other)
 {
     struct job *j = arg;
-    struct sched *s = j->s;
+    struct engine *s = j->s;
     if (s->n_discovered >= MAX_DISCOVERED)
         return;
     for (size_t i = 0; i < s->n_discovered; i++)
@@ -188,7 +188,7 @@ static void sink_discovered(void *arg, const char *domain, const char *other)
 
 static void job_free(struct job *j)
 {
-    struct sched *s = j->s;
+    struct engine *s = j->s;
     TAILQ_REMOVE(&s->jobs, j, link);
     s->in_flight--;
     free(j->domain);
@@ -201,7 +201,7 @@ static void on_completed(void *arg, enum queue_done d,
                          const struct queue_completion *c)
 {
     struct job *j = arg;
-    struct sched *s = j->s;
+    struct engine *s = j->s;
     switch (d) {
     case QUEUE_DONE_APPLIED:
     case QUEUE_DONE_REPLAYED:
@@ -228,7 +228,7 @@ static void on_completed(void *arg, enum queue_done d,
 static void on_synced(void *arg, bool ok)
 {
     struct job *j = arg;
-    struct sched *s = j->s;
+    struct engine *s = j->s;
     if (j->lost || s->abandoned || !ok) {
         if (!ok)
             log_warn("J %s: results not committed; the lease will expire", j->domain);
@@ -275,7 +275,7 @@ static enum queue_class class_of(const struct probe_domain_result *r)
 static void on_probed(void *arg, const struct probe_domain_result *r)
 {
     struct job *j = arg;
-    struct sched *s = j->s;
+    struct engine *s = j->s;
     j->cls = class_of(r);
     if (r->outcome != OUT_OK)
         snprintf(j->detail, sizeof j->detail, "%s%s%s",
@@ -292,7 +292,7 @@ static void on_probed(void *arg, const struct probe_domain_result *r)
     store_sync(s->st, on_synced, j);
 }
 
-static struct session *pick_session(struct sched *s)
+static struct session *pick_session(struct engine *s)
 {
     for (size_t k = 0; k < s->n_sessions; k++) {
         struct session *x = s->sessions[(s->next_session + k) % s->n_sessions];
@@ -306,7 +306,7 @@ static struct session *pick_session(struct sched *s)
 
 static void on_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t n)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     s->claiming = false;
     if (!ok) {
         log_warn("could not claim jobs; retrying");
@@ -342,7 +342,7 @@ static void on_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t 
         refill(s);
 }
 
-static void refill(struct sched *s)
+static void refill(struct engine *s)
 {
     if (!s->started || s->stopping || s->paused || s->claiming)
         return;
@@ -361,7 +361,7 @@ static void refill(struct sched *s)
 
 static void on_lost(void *arg, int64_t job_id, int64_t token)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     struct job *j;
     TAILQ_FOREACH(j, &s->jobs, link) {
         if (j->id == job_id && j->token == token && !j->lost) {
@@ -375,7 +375,7 @@ static void on_lost(void *arg, int64_t job_id, int64_t token)
 
 static void on_pressure(void *arg, bool pause)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     s->paused = pause;
     log_info("storage writer %s", pause ? "behind: pausing new jobs"
                                         : "caught up: resuming");
@@ -387,7 +387,7 @@ static void on_pressure(void *arg, bool pause)
 
 static void on_drained(void *arg, bool ok)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     if (s->p.progress_tty && s->progress_shown)
         fputc('\n', stderr);
     event_del(s->tick);
@@ -397,13 +397,13 @@ static void on_drained(void *arg, bool ok)
 
 static void on_run_finished(void *arg, bool ok, const char *msg)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     if (!ok)
         log_warn("could not close the crawl run: %s", msg ? msg : "?");
     store_drain(s->st, s->p.drain_timeout_ms, on_drained, s);
 }
 
-static void maybe_finish(struct sched *s)
+static void maybe_finish(struct engine *s)
 {
     if (!s->stopping || s->finishing || (s->in_flight > 0 && !s->abandoned))
         return;
@@ -411,7 +411,7 @@ static void maybe_finish(struct sched *s)
     queue_finish(s->q, s->abandoned, on_run_finished, s);
 }
 
-void sched_stop(struct sched *s, bool abandon)
+void engine_stop(struct engine *s, bool abandon)
 {
     if (abandon) {
         s->abandoned = true;
@@ -430,7 +430,7 @@ void sched_stop(struct sched *s, bool abandon)
 
 static void on_remaining(void *arg, const struct pga_result *r)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     s->counting = false;
     if (r->status != PGA_OK || r->last == NULL || pg_nrows(r->last) != 1)
         return;
@@ -438,7 +438,7 @@ static void on_remaining(void *arg, const struct pga_result *r)
     if (s->p.exit_when_done && !s->stopping && s->remaining == 0 &&
         s->in_flight == 0 && s->idle >= s->p.idle_checks) {
         log_info("no job left in crawl: stopping");
-        sched_stop(s, false);
+        engine_stop(s, false);
     }
 }
 
@@ -448,7 +448,7 @@ static void on_enqueued(void *arg, long long rows)
         log_info("%lld discovered domain(s) queued", rows);
 }
 
-static void progress(struct sched *s, int64_t now)
+static void progress(struct engine *s, int64_t now)
 {
     uint64_t done = s->stats.done + s->stats.failed_attempts;
     double inst = (double)(done - s->last_done);
@@ -482,9 +482,9 @@ static void progress(struct sched *s, int64_t now)
     }
 }
 
-static void sched_tick(evutil_socket_t fd, short what, void *arg)
+static void engine_tick(evutil_socket_t fd, short what, void *arg)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     refill(s);
     if (s->n_discovered > 0) {
         queue_enqueue_discovered(s->q, (const char *const *)s->discovered,
@@ -508,11 +508,11 @@ static void sched_tick(evutil_socket_t fd, short what, void *arg)
 
 /* --- life cycle --------------------------------------------------------------- */
 
-struct sched *sched_new(struct event_base *base, struct queue *q,
+struct engine *engine_new(struct event_base *base, struct queue *q,
                         struct store *st, struct session **sessions,
-                        size_t n_sessions, const struct sched_params *p)
+                        size_t n_sessions, const struct engine_params *p)
 {
-    struct sched *s = xcalloc(1, sizeof *s);
+    struct engine *s = xcalloc(1, sizeof *s);
     s->base = base;
     s->q = q;
     s->st = st;
@@ -527,13 +527,13 @@ struct sched *sched_new(struct event_base *base, struct queue *q,
         s->p.idle_checks = 2;
     s->remaining = -1;
     TAILQ_INIT(&s->jobs);
-    s->tick = event_new(base, -1, EV_PERSIST, sched_tick, s);
+    s->tick = event_new(base, -1, EV_PERSIST, engine_tick, s);
     return s;
 }
 
 /* Frees the engine. Free the sessions first: their cancelled requests end
  * the probes still running, which end their jobs. */
-void sched_free(struct sched *s)
+void engine_free(struct engine *s)
 {
     if (s == NULL)
         return;
@@ -552,7 +552,7 @@ void sched_free(struct sched *s)
 
 static void on_queue_ready(void *arg, bool ok, const char *msg)
 {
-    struct sched *s = arg;
+    struct engine *s = arg;
     if (!ok) {
         log_error("cannot start the crawl: %s", msg ? msg : "?");
         if (s->stopped)
@@ -567,12 +567,12 @@ static void on_queue_ready(void *arg, bool ok, const char *msg)
     refill(s);
 }
 
-void sched_set_pg(struct sched *s, struct pgasync *pg)
+void engine_set_pg(struct engine *s, struct pgasync *pg)
 {
     s->pg = pg;
 }
 
-void sched_start(struct sched *s, sched_stopped_cb stopped, void *arg)
+void engine_start(struct engine *s, engine_stopped_cb stopped, void *arg)
 {
     s->stopped = stopped;
     s->stopped_arg = arg;
@@ -581,17 +581,17 @@ void sched_start(struct sched *s, sched_stopped_cb stopped, void *arg)
     queue_start(s->q, on_queue_ready, s);
 }
 
-void sched_kick(struct sched *s)
+void engine_kick(struct engine *s)
 {
     refill(s);
 }
 
-const struct sched_stats *sched_stats(const struct sched *s)
+const struct engine_stats *engine_stats(const struct engine *s)
 {
     return &s->stats;
 }
 
-size_t sched_in_flight(const struct sched *s)
+size_t engine_in_flight(const struct engine *s)
 {
     return s->in_flight;
 }

@@ -12,16 +12,16 @@
  *
  * Flow control: at most max_domains_in_flight jobs at once; no claim while
  * the store signals back-pressure, while no session is online, or while
- * stopping. Periodically (sched_tick) it refills, prints progress and
+ * stopping. Periodically (engine_tick) it refills, prints progress and
  * flushes discovered domains.
  *
- * Stopping: sched_stop() stops claiming, lets jobs in flight finish (they
+ * Stopping: engine_stop() stops claiming, lets jobs in flight finish (they
  * complete normally), closes the run, drains the store, then calls the
- * stopped callback. A second sched_stop(…, true) abandons jobs in flight
+ * stopped callback. A second engine_stop(…, true) abandons jobs in flight
  * (their leases expire and another process redoes them).
  */
-#ifndef XC_SCHED_H
-#define XC_SCHED_H
+#ifndef XC_ENGINE_H
+#define XC_ENGINE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,12 +30,12 @@
 #include "probe.h"
 
 struct event_base;
-struct sched;
+struct engine;
 struct queue;
 struct store;
 struct session;
 
-struct sched_params {
+struct engine_params {
     int max_domains_in_flight;
     int claim_batch;
     struct probe_limits limits;
@@ -46,7 +46,7 @@ struct sched_params {
     int log_interval_ms;   /* periodic log line otherwise (0 = none) */
 };
 
-struct sched_stats {
+struct engine_stats {
     uint64_t claimed, done, failed_attempts, stale, lost;
     uint64_t by_class[16]; /* enum queue_class counts of completions */
     uint64_t queries;
@@ -56,26 +56,26 @@ struct sched_stats {
 
 /* Called once when the engine has stopped (everything drained). ok false
  * if the store could not commit everything before the drain timeout. */
-typedef void (*sched_stopped_cb)(void *arg, bool ok);
+typedef void (*engine_stopped_cb)(void *arg, bool ok);
 
 /* Returns a new engine; q, st and the sessions are borrowed and must
- * outlive it. Nothing happens before sched_start(). */
-struct sched *sched_new(struct event_base *base, struct queue *q,
+ * outlive it. Nothing happens before engine_start(). */
+struct engine *engine_new(struct event_base *base, struct queue *q,
                         struct store *st, struct session **sessions,
-                        size_t n_sessions, const struct sched_params *p);
-void sched_free(struct sched *s);
+                        size_t n_sessions, const struct engine_params *p);
+void engine_free(struct engine *s);
 /* Starts the queue (crawl, run) and begins claiming; stopped runs when
- * the engine stops (by itself with exit_when_done, or after sched_stop). */
-void sched_start(struct sched *s, sched_stopped_cb stopped, void *arg);
+ * the engine stops (by itself with exit_when_done, or after engine_stop). */
+void engine_start(struct engine *s, engine_stopped_cb stopped, void *arg);
 /* Stops gracefully (abandon false) or at once (true). */
-void sched_stop(struct sched *s, bool abandon);
+void engine_stop(struct engine *s, bool abandon);
 /* The queue's database connection, used to count the crawl's remaining
  * jobs (progress, exit_when_done); borrowed. */
 struct pgasync;
-void sched_set_pg(struct sched *s, struct pgasync *pg);
+void engine_set_pg(struct engine *s, struct pgasync *pg);
 /* Tells the engine a session came online (it may claim again). */
-void sched_kick(struct sched *s);
-const struct sched_stats *sched_stats(const struct sched *s);
-size_t sched_in_flight(const struct sched *s);
+void engine_kick(struct engine *s);
+const struct engine_stats *engine_stats(const struct engine *s);
+size_t engine_in_flight(const struct engine *s);
 
 #endif
