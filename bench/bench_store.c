@@ -3,7 +3,9 @@
  * PostgreSQL cluster that this program starts with scripts/pg (durable
  * settings unless --fast):
  *   (a) disco#info snapshots, 500 distinct contents among N (the usual
- *       case: many servers run the same software and configuration)
+ *       case: many servers run the same software and configuration);
+ *       (a') the same with the answer already parsed by the caller, as the
+ *       crawler does
  *   (b) disco#info snapshots, every content distinct (worst case)
  *   (c) probe outcomes
  *   (d) caps observations (counts merged per key)
@@ -23,6 +25,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "disco.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
@@ -102,7 +105,15 @@ static char *content_xml(int k)
     return buf_steal(&b);
 }
 
-enum work { W_DISCO_SHARED, W_DISCO_DISTINCT, W_OUTCOME, W_CAPS_OBS };
+enum work {
+    W_DISCO_SHARED,
+    W_DISCO_PARSED,
+    W_DISCO_DISTINCT,
+    W_OUTCOME,
+    W_CAPS_OBS
+};
+
+static struct disco_info *infos[500]; /* contents parsed by the caller */
 
 /* One record of workload w (number i) into s. */
 static void put_one(struct store *s, enum work w, int i, int64_t src,
@@ -112,13 +123,16 @@ static void put_one(struct store *s, enum work w, int i, int64_t src,
     snprintf(addr, sizeof addr, "s%d.bench.example", i);
     switch (w) {
     case W_DISCO_SHARED:
+    case W_DISCO_PARSED:
     case W_DISCO_DISTINCT: {
         char *own = w == W_DISCO_DISTINCT ? content_xml(i + 1000) : NULL;
         const char *xml = own ? own : contents[i % 500];
         struct store_disco d = {.source_id = src,
                                 .entity = {addr, NULL, STORE_ENT_SERVER, 0},
                                 .xml = xml,
-                                .xml_len = strlen(xml)};
+                                .xml_len = strlen(xml),
+                                .info = w == W_DISCO_PARSED ? infos[i % 500]
+                                                            : NULL};
         if (!store_put_disco(s, &d))
             abort();
         free(own);
@@ -272,21 +286,29 @@ int main(int argc, char **argv)
     pg_close(c);
     base = event_base_new();
     char *contents[500];
-    for (int i = 0; i < 500; i++)
+    for (int i = 0; i < 500; i++) {
         contents[i] = content_xml(i);
+        struct parse_err perr;
+        infos[i] = disco_parse(contents[i], strlen(contents[i]), NULL, &perr);
+        if (infos[i] == NULL)
+            abort();
+    }
 
     printf("PostgreSQL %s, defaults: 2000 records or 4 MiB or 200 ms per "
            "batch, 2 batches in flight\n",
            fast ? "--fast (fsync off)" : "durable (fsync on)");
     run("(a) disco, 500 contents", W_DISCO_SHARED, 20000, src, contents);
+    run("(a') the same, parsed info", W_DISCO_PARSED, 20000, src, contents);
     run("(b) disco, all distinct", W_DISCO_DISTINCT, 5000, src, contents);
     run("(c) probe outcomes", W_OUTCOME, 200000, src, contents);
     run("(d) caps observations", W_CAPS_OBS, 200000, src, contents);
     memory("(a) disco, 500 contents", W_DISCO_SHARED, 20000, src, contents);
     memory("(c) probe outcomes", W_OUTCOME, 100000, src, contents);
     memory("(d) caps observations", W_CAPS_OBS, 100000, src, contents);
-    for (int i = 0; i < 500; i++)
+    for (int i = 0; i < 500; i++) {
         free(contents[i]);
+        disco_info_free(infos[i]);
+    }
     event_base_free(base);
     snprintf(cmd, sizeof cmd, "'%s/../../scripts/pg' stop '%s' >/dev/null",
              XC_TEST_DATA, dir);
