@@ -283,7 +283,8 @@ static void conn_handler(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
 
     switch (event) {
     case XMPP_CONN_CONNECT:
-        if (c->state == SEV_DOWN)
+        /* a close already decided (deadline, parse error) wins */
+        if (c->state == SEV_DOWN || c->state == SEV_CLOSING)
             return;
         conn_set_state(c, SEV_ONLINE);
         if (!c->freed && c->state_cb)

@@ -790,6 +790,7 @@ static void flap_cb(evutil_socket_t fd, short what, void *arg)
         cl_set_state(c, CL_JOINING);
     if (c->pc->behaviour.kind == POP_B_FLAP)
         arm(c->flap_ev, 3000 + rnd(c, 5000));
+    check_all_joined(c); /* no rooms: present again at once */
 }
 
 static void start_cb(evutil_socket_t fd, short what, void *arg)
