@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Crawl benchmark (issue 4): one `xcensus crawl` process against N domains
+# served by one private Prosody (virtual hosts on 127.0.0.1, every fourth
+# with a MUC component; reached through the crawler's own server, no s2s),
+# with its own PostgreSQL. Measured: the server's own disco#info ceiling
+# (bench_flood, same server, same day), then the crawl's wall time,
+# queries/s, crawler CPU per query, crawler peak RSS and Prosody's CPU.
+#   bench/crawl.sh [--domains N] [--build DIR] [--work DIR]
+# Release build without sanitizers; prints one block of figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$(pwd)
+N=1000 build=build-bench work=/tmp/xcensus-bench-crawl
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --domains) N=$2; shift ;;
+    --build) build=$2; shift ;;
+    --work) work=$2; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "bench/crawl.sh: unrecognized argument \"$1\"" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DXC_TESTS=OFF -DXC_BENCH=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" --target xcensus bench_flood >/dev/null
+X="$src/$build/cli/xcensus"
+
+rm -rf "$work"; mkdir -p "$work"
+pgdir="$work/pg" pdir="$work/prosody"
+cleanup() {
+  [ -f "$pdir/launch.pid" ] && kill -TERM "$(cat "$pdir/launch.pid")" 2>/dev/null || true
+  scripts/pg stop "$pgdir" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+scripts/pg start --fast "$pgdir" >/dev/null
+db=$(scripts/pg conninfo "$pgdir")
+
+port=$(python3 -c 'import socket
+a = socket.socket(); a.bind(("127.0.0.1", 0)); print(a.getsockname()[1])')
+mkdir -p "$pdir/data/hub%2exnet/accounts"
+printf 'return {\n\t["password"] = "benchpw";\n};\n' >"$pdir/data/hub%2exnet/accounts/crawler.dat"
+{
+  cat <<CFG
+run_as_root = true
+daemonize = false
+pidfile = "$pdir/prosody.pid"
+data_path = "$pdir/data"
+admin_socket = "$pdir/prosody.sock"
+plugin_paths = {}
+modules_enabled = { "roster", "saslauth", "disco", "ping", "version", "presence", "iq" }
+modules_disabled = { "posix", "s2s", "tls", "register" }
+c2s_ports = { $port }
+c2s_interfaces = { "127.0.0.1" }
+s2s_ports = {}
+http_ports = {}
+https_ports = {}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+limits = { c2s = { rate = "100mb/s" } }
+log = { { levels = { min = "error" }, to = "file", filename = "$pdir/prosody.log" } }
+gc = { mode = "generational" }
+VirtualHost "hub.xnet"
+CFG
+  for i in $(seq -w 1 "$N"); do
+    echo "VirtualHost \"d$i.xnet\""
+    if [ $((10#$i % 4)) -eq 0 ]; then echo "Component \"conference.d$i.xnet\" \"muc\""; fi
+  done
+} >"$pdir/prosody.cfg.lua"
+t0=$(date +%s.%N)
+prosody --config "$pdir/prosody.cfg.lua" >"$pdir/prosody.out" 2>&1 &
+ppid=$!
+echo $ppid >"$pdir/launch.pid"
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  kill -0 $ppid 2>/dev/null || { cat "$pdir/prosody.out"; exit 1; }
+  sleep 0.2
+done
+t1=$(date +%s.%N)
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+flood=$("$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" hub.xnet 50000 200)
+
+cat >"$work/bench.yaml" <<YAML
+crawl:
+  name: bench
+  max_domains_in_flight: 300
+  claim_batch: 100
+politeness: {min_interval: 0s}
+log: {progress: never, level: warn}
+accounts:
+  - jid: crawler@hub.xnet
+    password_env: XC_BENCH_PW
+    host: 127.0.0.1
+    port: $port
+    tls: plaintext-loopback-only
+    send_rate: 100000
+    send_burst: 100000
+    max_inflight: 500
+YAML
+export XC_BENCH_PW=benchpw
+"$X" migrate -d "$db" >/dev/null
+seq -w 1 "$N" | sed 's/^/d/; s/$/.xnet/' >"$work/domains.txt"
+"$X" --config "$work/bench.yaml" seed -d "$db" --file "$work/domains.txt" >/dev/null
+p0=$(cpu_of $ppid)
+res=$(python3 - "$X" "$work/bench.yaml" "$db" <<'PY'
+import resource, subprocess, sys, time
+x, cfg, db = sys.argv[1:4]
+t = time.monotonic()
+subprocess.run([x, "--config", cfg, "crawl", "-d", db, "--exit-when-done"], check=True)
+wall = time.monotonic() - t
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.3f} {ru.ru_utime + ru.ru_stime:.3f} {ru.ru_maxrss}")
+PY
+)
+p1=$(cpu_of $ppid)
+read -r wall cpu rss <<<"$res"
+q() { psql -X -Atq "$db" -c "$1"; }
+queries=$(q "SELECT count(*) FROM probe_outcomes")
+done_jobs=$(q "SELECT count(*) FROM jobs WHERE state = 'done'")
+entities=$(q "SELECT count(*) FROM disco_snapshots")
+python3 - <<PY
+n, start = $N, $t1 - $t0
+wall, cpu, rss, q = $wall, $cpu, $rss, $queries
+pcpu = ($p1 - $p0) / $hz
+print(f"machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')")
+print(f"domains: {n} (Prosody virtual hosts, {n // 4} MUC components), Prosody start {start:.1f} s")
+print("ceiling: $flood")
+print(f"crawl: {$done_jobs} jobs done, {q} queries, {$entities} disco#info snapshots in {wall:.2f} s")
+print(f"crawl: {q / wall:.0f} queries/s; crawler CPU {1e6 * cpu / q:.1f} us/query "
+      f"(including the storage writer and the queue); peak RSS {rss / 1024:.1f} MiB")
+print(f"server: Prosody CPU {pcpu:.2f} s during the crawl ({100 * pcpu / wall:.0f} % of one core)")
+PY
