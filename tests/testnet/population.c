@@ -335,11 +335,11 @@ static void send_disco_answer(struct client *c, const char *id, const char *to,
 static void write_presented(struct client *c)
 {
     const struct pop_client *pc = c->pc;
-    json_t *joined = json_array();
-    json_t *expected, *line;
+    json_t *joined, *expected, *line;
 
     if (c->presented || !c->pop->out)
         return;
+    joined = json_array();
     c->presented = true;
     c->pop->presented++;
     for (size_t k = 0; k < c->n_rooms; k++)
