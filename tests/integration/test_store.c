@@ -934,6 +934,45 @@ static void test_outage_spills_and_loses_nothing(void **state)
     free(spill);
 }
 
+/* The writer's connection killed by the server again and again while
+ * batches are in flight: re-sent batches (whose COMMIT may have happened)
+ * leave every record exactly once. */
+static void test_killed_connection_exactly_once(void **state)
+{
+    enum { N = 4000 };
+    int64_t src = new_source("killed");
+    struct store_opts o;
+    opts_for(&o, NULL);
+    o.batch_rows = 40;
+    o.flush_ms = 5;
+    char why[256];
+    struct store *s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    long long kills = 0;
+    for (int written = 0; written < N; written += 40) {
+        put_outcomes(s, src, written, 40);
+        run_for(3);
+        if (written % 400 == 0)
+            kills += q1("SELECT count(pg_terminate_backend(pid)) FROM "
+                        "pg_stat_activity WHERE datname = 'xc_store' AND "
+                        "pid <> pg_backend_pid() AND backend_type = "
+                        "'client backend'");
+    }
+    drain(s);
+    struct store_stats st;
+    store_get_stats(s, &st);
+    assert_true(kills > 0);
+    assert_int_equal(st.rows_written[STORE_OUTCOME], N);
+    assert_int_equal(st.batches_rejected, 0);
+    store_free(s);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) * 100000 + count(DISTINCT detail) FROM "
+             "probe_outcomes WHERE source_id = %lld",
+             (long long)src);
+    assert_int_equal(q1(sql), N * 100000LL + N);
+}
+
 static void copy_dir_files(const char *from, const char *to)
 {
     char cmd[2048];
@@ -1128,6 +1167,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_backpressure_marks),
         cmocka_unit_test(test_sync_after_commit),
         cmocka_unit_test(test_refused_batch_set_aside),
+        cmocka_unit_test(test_killed_connection_exactly_once),
         cmocka_unit_test(test_outage_spills_and_loses_nothing),
         cmocka_unit_test(test_restart_replays_and_replay_is_idempotent),
     };
