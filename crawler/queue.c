@@ -307,6 +307,7 @@ struct op {
     struct held *snap;         /* OP_HEARTBEAT: what was sent */
     size_t nsnap;
     bool maint;                /* part of the timer's maintenance round */
+    bool replay_check;         /* OP_COMPLETE: second statement running */
     char msg[256];             /* OP_START failing before any statement */
     LIST_ENTRY(op) link;
 };
@@ -742,10 +743,10 @@ void queue_claim(struct queue *q, int n, queue_claim_cb cb, void *arg)
 
 /* Applies the outcome if the fencing token still matches a leased job
  * (the backoff is queue_backoff_delay() written in SQL, with the attempts
- * stored in the row: base * 2^(attempts-1), capped);
- * otherwise reports "replayed" when this very completion was applied
- * before (the statement's snapshot predates its own update), or nothing
- * (stale). */
+ * stored in the row: base * 2^(attempts-1), capped), and frees the
+ * domain. No row: the token is stale, or this very completion was applied
+ * before (sql_replayed tells which; it runs only then, so the common path
+ * stays one cheap statement). */
 static const char sql_complete[] =
     "WITH j AS (\n"
     "  UPDATE jobs j SET\n"
@@ -759,28 +760,48 @@ static const char sql_complete[] =
     "                             greatest(least(j.attempts, 60) - 1, 0)), $7::float8)\n"
     "                           * interval '1 millisecond' END,\n"
     "    next_crawl_at = CASE WHEN $3 = 'ok' OR $6::boolean OR j.attempts >= j.max_attempts\n"
-    "                    THEN now() + c.recrawl_interval END,\n"
+    "                    THEN now() + (SELECT c.recrawl_interval FROM crawls c\n"
+    "                                  WHERE c.id = j.crawl_id) END,\n"
     "    finished_at = CASE WHEN $3 = 'ok' OR $6::boolean OR j.attempts >= j.max_attempts\n"
     "                  THEN now() END,\n"
     "    updated_at = now()\n"
-    "  FROM crawls c\n"
-    "  WHERE j.id = $1 AND j.lease_version = $2 AND j.state = 'leased' AND c.id = j.crawl_id\n"
+    "  WHERE j.id = $1 AND j.lease_version = $2 AND j.state = 'leased'\n"
     "  RETURNING j.id, j.domain_id, j.state, j.next_attempt_at),\n"
     "d AS (\n"
     "  UPDATE domains SET leased_job_id = NULL, last_contact = now()\n"
     "  FROM j WHERE domains.id = j.domain_id AND domains.leased_job_id = j.id)\n"
-    "SELECT 'applied', state, extract(epoch FROM now()), extract(epoch FROM next_attempt_at)\n"
-    "FROM j\n"
-    "UNION ALL\n"
-    "SELECT 'replayed', state, extract(epoch FROM now()), extract(epoch FROM next_attempt_at)\n"
-    "FROM jobs WHERE id = $1 AND completed_version = $2 AND NOT EXISTS (SELECT 1 FROM j)";
+    "SELECT state, extract(epoch FROM now()), extract(epoch FROM next_attempt_at) FROM j";
+
+static const char sql_replayed[] =
+    "SELECT state, extract(epoch FROM now()), extract(epoch FROM next_attempt_at)\n"
+    "FROM jobs WHERE id = $1 AND completed_version = $2";
+
+static void complete_checked(void *arg, const struct pga_result *r);
 
 static void complete_done(void *arg, const struct pga_result *r)
+{
+    struct op *o = arg;
+    if (o->q && r->status == PGA_OK && r->last && pg_nrows(r->last) == 0 &&
+        !o->replay_check) {
+        /* stale or replayed: ask which (the op stays on the queue's list) */
+        o->replay_check = true;
+        char ids[32], tok[32];
+        snprintf(ids, sizeof ids, "%" PRId64, o->job_id);
+        snprintf(tok, sizeof tok, "%" PRId64, o->token);
+        const char *params[] = {ids, tok};
+        pgasync_query(o->q->pg, PGA_RETRY, sql_replayed, 2, params, complete_checked, o);
+        return;
+    }
+    complete_checked(arg, r);
+}
+
+static void complete_checked(void *arg, const struct pga_result *r)
 {
     struct op *o = arg;
     struct queue *q = op_take(o);
     queue_complete_cb cb = o->cb.complete;
     void *cbarg = o->arg;
+    bool second = o->replay_check;
     struct queue_completion c = {.job_id = o->job_id, .token = o->token};
     op_free(o);
     if (!q)
@@ -794,11 +815,10 @@ static void complete_done(void *arg, const struct pga_result *r)
                  c.job_id, c.token);
         d = QUEUE_DONE_STALE;
     } else {
-        d = strcmp(pg_value(r->last, 0, 0), "applied") == 0 ? QUEUE_DONE_APPLIED
-                                                            : QUEUE_DONE_REPLAYED;
-        c.state = pg_value(r->last, 0, 1);
-        c.db_now = strtod(pg_value(r->last, 0, 2), NULL);
-        c.next_attempt_at = strtod(pg_value(r->last, 0, 3), NULL);
+        d = second ? QUEUE_DONE_REPLAYED : QUEUE_DONE_APPLIED;
+        c.state = pg_value(r->last, 0, 0);
+        c.db_now = strtod(pg_value(r->last, 0, 1), NULL);
+        c.next_attempt_at = strtod(pg_value(r->last, 0, 2), NULL);
     }
     if (cb)
         cb(cbarg, d, &c);
