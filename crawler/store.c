@@ -916,6 +916,7 @@ static void pump(struct store *s)
     if (s->retry_wait)
         return;
     struct batch *b = TAILQ_FIRST(&s->queue), *next;
+    struct batch_list bad = TAILQ_HEAD_INITIALIZER(bad);
     for (; b && s->inflight < s->o.inflight; b = next) {
         next = TAILQ_NEXT(b, link);
         if (b->where == B_INFLIGHT)
@@ -930,7 +931,8 @@ static void pump(struct store *s)
                 }
                 s->st.memory_bytes += b->bytes; /* batch_retire subtracts */
                 b->where = B_MEM;
-                batch_retire(s, b);
+                TAILQ_REMOVE(&s->queue, b, link);
+                TAILQ_INSERT_TAIL(&bad, b, link);
                 continue;
             }
             s->st.batches_replayed++;
@@ -938,6 +940,12 @@ static void pump(struct store *s)
             b->where = B_MEM;
         }
         submit(s, b);
+    }
+    /* retired after the walk: their callbacks may put and pump again */
+    while ((b = TAILQ_FIRST(&bad)) != NULL) {
+        TAILQ_REMOVE(&bad, b, link);
+        TAILQ_INSERT_HEAD(&s->queue, b, link);
+        batch_retire(s, b);
     }
     enforce_memory(s);
 }

@@ -1069,6 +1069,38 @@ static void test_restart_replays_and_replay_is_idempotent(void **state)
     free(keep);
 }
 
+/* A damaged file in the spill directory is moved to rejected/ at start
+ * and counted; it does not stop the writer. */
+static void test_bad_spill_file_set_aside(void **state)
+{
+    char *spill = scratch_dir("bad-file");
+    assert_int_equal(mkdir(spill, 0700), 0);
+    char *path = xasprintf("%s/0000000000000001-00000001.batch", spill);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("xcensus-store-batch 1\nid x:1\nkind outcome\nrows 1\n"
+          "section st_out 999\ntruncated",
+          f);
+    fclose(f);
+    struct store_opts o;
+    opts_for(&o, spill);
+    char why[256];
+    struct store *s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    struct store_stats st;
+    store_get_stats(s, &st);
+    assert_int_equal(st.errors, 1);
+    assert_int_equal(st.batches_queued, 0);
+    drain(s);
+    store_free(s);
+    char *rej = xasprintf("%s/rejected", spill);
+    assert_int_equal(count_files(spill, ".batch"), 0);
+    assert_int_equal(count_files(rej, ".batch"), 1);
+    free(rej);
+    free(path);
+    free(spill);
+}
+
 /* A batch the server refuses (a foreign key) is set aside in rejected/
  * with its error, and the batches after it are written. */
 static void test_refused_batch_set_aside(void **state)
@@ -1167,6 +1199,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_backpressure_marks),
         cmocka_unit_test(test_sync_after_commit),
         cmocka_unit_test(test_refused_batch_set_aside),
+        cmocka_unit_test(test_bad_spill_file_set_aside),
         cmocka_unit_test(test_killed_connection_exactly_once),
         cmocka_unit_test(test_outage_spills_and_loses_nothing),
         cmocka_unit_test(test_restart_replays_and_replay_is_idempotent),
