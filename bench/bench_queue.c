@@ -70,13 +70,15 @@ static void fill(long n)
     struct pg_conn *c = pg_connect(db_conninfo);
     if (!c)
         exit(1);
-    exec_or_die(c, "TRUNCATE jobs, domains, crawl_runs, sources, crawls, deny_list CASCADE");
-    char *sql = xasprintf(
-        "INSERT INTO crawls (name) VALUES ('bench');"
-        "INSERT INTO domains (name) SELECT 'd' || i || '.bench.test' FROM generate_series(1, %ld) i;"
-        "INSERT INTO jobs (crawl_id, domain_id) SELECT (SELECT id FROM crawls), id FROM domains;"
-        "ANALYZE jobs; ANALYZE domains",
-        n);
+    exec_or_die(c, "TRUNCATE jobs, domains, crawl_runs, sources, crawls, "
+                   "deny_list CASCADE");
+    char *sql = xasprintf("INSERT INTO crawls (name) VALUES ('bench');"
+                          "INSERT INTO domains (name) SELECT 'd' || i || "
+                          "'.bench.test' FROM generate_series(1, %ld) i;"
+                          "INSERT INTO jobs (crawl_id, domain_id) SELECT "
+                          "(SELECT id FROM crawls), id FROM domains;"
+                          "ANALYZE jobs; ANALYZE domains",
+                          n);
     exec_or_die(c, sql);
     free(sql);
     pg_close(c);
@@ -91,7 +93,9 @@ struct child {
     bool mixed;
     bool claiming, empty;
     long claimed, completed, pending;
-    struct { int64_t id, token; } *held;
+    struct {
+        int64_t id, token;
+    } * held;
     size_t nheld, cap;
 };
 
@@ -105,7 +109,8 @@ static void child_ready(void *arg, bool ok, const char *msg)
     *done = true;
 }
 
-static void child_completed(void *arg, enum queue_done d, const struct queue_completion *c)
+static void child_completed(void *arg, enum queue_done d,
+                            const struct queue_completion *c)
 {
     (void)c;
     struct child *ch = arg;
@@ -119,7 +124,8 @@ static void child_completed(void *arg, enum queue_done d, const struct queue_com
 
 static void child_claim(struct child *ch);
 
-static void child_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t n)
+static void child_claimed(void *arg, bool ok, const struct queue_job *jobs,
+                          size_t n)
 {
     struct child *ch = arg;
     ch->claiming = false;
@@ -133,7 +139,8 @@ static void child_claimed(void *arg, bool ok, const struct queue_job *jobs, size
     for (size_t i = 0; i < n; i++) {
         if (ch->mixed) {
             ch->pending++;
-            queue_complete(ch->q, jobs[i].id, jobs[i].token, QUEUE_OK, NULL, child_completed, ch);
+            queue_complete(ch->q, jobs[i].id, jobs[i].token, QUEUE_OK, NULL,
+                           child_completed, ch);
             continue;
         }
         if (ch->nheld == ch->cap) {
@@ -160,8 +167,14 @@ static void loop_until(struct child *ch, bool (*cond)(struct child *))
         event_base_loop(ch->base, EVLOOP_ONCE);
 }
 
-static bool claim_done_cond(struct child *ch) { return ch->empty && !ch->claiming && ch->pending == 0; }
-static bool complete_done_cond(struct child *ch) { return ch->pending == 0; }
+static bool claim_done_cond(struct child *ch)
+{
+    return ch->empty && !ch->claiming && ch->pending == 0;
+}
+static bool complete_done_cond(struct child *ch)
+{
+    return ch->pending == 0;
+}
 
 static void wait_go(int fd)
 {
@@ -185,8 +198,8 @@ static int child_main(int id, int go_fd, int done_fd, bool mixed)
     ch.pga = pgasync_new(ch.base, db_conninfo, "bench");
     char owner[64];
     snprintf(owner, sizeof owner, "bench:%d:%ld", id, (long)getpid());
-    struct queue_params p = {.crawl = "bench", .owner = owner, .lease = 600000,
-                             .max_attempts = 5};
+    struct queue_params p = {
+        .crawl = "bench", .owner = owner, .lease = 600000, .max_attempts = 5};
     ch.q = queue_new(ch.base, ch.pga, &p);
     bool ready = false;
     queue_start(ch.q, child_ready, &ready);
@@ -201,8 +214,8 @@ static int child_main(int id, int go_fd, int done_fd, bool mixed)
         wait_go(go_fd);
         for (size_t i = 0; i < ch.nheld; i++) {
             ch.pending++;
-            queue_complete(ch.q, ch.held[i].id, ch.held[i].token, QUEUE_OK, NULL,
-                           child_completed, &ch);
+            queue_complete(ch.q, ch.held[i].id, ch.held[i].token, QUEUE_OK,
+                           NULL, child_completed, &ch);
         }
         loop_until(&ch, complete_done_cond);
         say(done_fd);
@@ -267,7 +280,8 @@ static void reap_all(struct procs *ps)
 {
     for (int i = 0; i < ps->k; i++) {
         int st;
-        if (waitpid(ps->pid[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        if (waitpid(ps->pid[i], &st, 0) < 0 || !WIFEXITED(st) ||
+            WEXITSTATUS(st) != 0) {
             fprintf(stderr, "bench_queue: claimer %d failed\n", i);
             exit(1);
         }
@@ -280,8 +294,9 @@ static long count_done(void)
 {
     struct pg_conn *c = pg_connect(db_conninfo);
     bool found;
-    char *v = pg_query_value(c, "SELECT count(*) FROM jobs WHERE state = 'done'", 0, NULL,
-                             &found, NULL);
+    char *v =
+        pg_query_value(c, "SELECT count(*) FROM jobs WHERE state = 'done'", 0,
+                       NULL, &found, NULL);
     long n = v ? atol(v) : -1;
     free(v);
     pg_close(c);
@@ -305,7 +320,8 @@ int main(int argc, char **argv)
             maxk = atoi(optarg);
             break;
         default:
-            fprintf(stderr, "usage: bench_queue [-n JOBS] [-b BATCH] [-p MAXPROCS] [CONNINFO]\n");
+            fprintf(stderr, "usage: bench_queue [-n JOBS] [-b BATCH] [-p "
+                            "MAXPROCS] [CONNINFO]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -325,13 +341,16 @@ int main(int argc, char **argv)
     db_conninfo = xasprintf("%s dbname=bench_queue", base_conninfo);
     struct pg_conn *mc = pg_connect(db_conninfo);
     struct migrate_report rep;
-    if (!mc || migrate_apply(mc, sql_migrations, sql_migrations_count, &rep) != MIGRATE_CURRENT) {
+    if (!mc || migrate_apply(mc, sql_migrations, sql_migrations_count, &rep) !=
+                   MIGRATE_CURRENT) {
         fprintf(stderr, "bench_queue: cannot prepare database bench_queue\n");
         return 1;
     }
     pg_close(mc);
-    printf("queue benchmark: %ld jobs (one per domain), claim batch %d\n", jobs, batch);
-    printf("%-9s %12s %14s %12s\n", "claimers", "claims/s", "completes/s", "mixed jobs/s");
+    printf("queue benchmark: %ld jobs (one per domain), claim batch %d\n", jobs,
+           batch);
+    printf("%-9s %12s %14s %12s\n", "claimers", "claims/s", "completes/s",
+           "mixed jobs/s");
     for (int k = 1; k <= maxk; k++) {
         struct procs ps;
         fill(jobs);
@@ -348,11 +367,13 @@ int main(int argc, char **argv)
         reap_all(&ps);
         long done2 = count_done();
         if (done1 != jobs || done2 != jobs) {
-            fprintf(stderr, "bench_queue: %ld and %ld jobs done, expected %ld\n", done1, done2,
-                    jobs);
+            fprintf(stderr,
+                    "bench_queue: %ld and %ld jobs done, expected %ld\n", done1,
+                    done2, jobs);
             return 1;
         }
-        printf("%-9d %12.0f %14.0f %12.0f\n", k, jobs / tc, jobs / tf, jobs / tm);
+        printf("%-9d %12.0f %14.0f %12.0f\n", k, jobs / tc, jobs / tf,
+               jobs / tm);
         fflush(stdout);
     }
     admin("DROP DATABASE IF EXISTS bench_queue");

@@ -38,8 +38,8 @@ struct pg_conn *cli_db_open(const struct cli_globals *g, const char *flag,
      * which works for both conninfo forms (keywords and URI) */
     if (cfg->database.password.value)
         setenv("PGPASSWORD", cfg->database.password.value, 1);
-    const char *ci =
-        pg_conninfo_resolve(flag, g->config_path ? cfg->database.conninfo : NULL);
+    const char *ci = pg_conninfo_resolve(
+        flag, g->config_path ? cfg->database.conninfo : NULL);
     struct pg_conn *c = pg_connect(ci);
     if (!c) {
         xc_config_free(cfg);
@@ -50,27 +50,39 @@ struct pg_conn *cli_db_open(const struct cli_globals *g, const char *flag,
 
 static void seed_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xcensus seed [-d CONNINFO] [-n CRAWL] DOMAIN...\n"
-            "       xcensus seed [-d CONNINFO] [-n CRAWL] --file FILE [DOMAIN...]\n\n"
-            "add domains to a crawl (created if it does not exist, with the scope and\n"
-            "re-crawl interval of the configuration); each domain gets one job; seeding\n"
-            "a domain again changes nothing\n\n"
-            "names are lower-cased, a trailing dot is removed, and each must be a valid\n"
-            "host name (labels of a-z, 0-9 and '-'); non-ASCII names are rejected: give\n"
-            "their IDNA form (xn--...)\n\n"
-            "options:\n"
-            "  -n, --crawl NAME         crawl to add to (default: crawl.name of the\n"
-            "                           configuration, \"default\")\n"
-            "  -f, --file FILE          read domains from FILE, one per line (\"-\" for\n"
-            "                           standard input); blank lines and text after '#'\n"
-            "                           are ignored; may be given several times\n"
-            "  -d, --database CONNINFO  libpq conninfo or URI (default: $XCENSUS_DATABASE,\n"
-            "                           then database.conninfo of --config, then libpq's\n"
-            "                           PG* environment)\n"
-            "  -h, --help               this text\n\n"
-            "exit status: 0 every name added or already present, 1 some names rejected\n"
-            "(the others are added) or a database error, 2 usage error\n");
+    fprintf(
+        f,
+        "usage: xcensus seed [-d CONNINFO] [-n CRAWL] DOMAIN...\n"
+        "       xcensus seed [-d CONNINFO] [-n CRAWL] --file FILE "
+        "[DOMAIN...]\n\n"
+        "add domains to a crawl (created if it does not exist, with the scope "
+        "and\n"
+        "re-crawl interval of the configuration); each domain gets one job; "
+        "seeding\n"
+        "a domain again changes nothing\n\n"
+        "names are lower-cased, a trailing dot is removed, and each must be a "
+        "valid\n"
+        "host name (labels of a-z, 0-9 and '-'); non-ASCII names are rejected: "
+        "give\n"
+        "their IDNA form (xn--...)\n\n"
+        "options:\n"
+        "  -n, --crawl NAME         crawl to add to (default: crawl.name of "
+        "the\n"
+        "                           configuration, \"default\")\n"
+        "  -f, --file FILE          read domains from FILE, one per line "
+        "(\"-\" for\n"
+        "                           standard input); blank lines and text "
+        "after '#'\n"
+        "                           are ignored; may be given several times\n"
+        "  -d, --database CONNINFO  libpq conninfo or URI (default: "
+        "$XCENSUS_DATABASE,\n"
+        "                           then database.conninfo of --config, then "
+        "libpq's\n"
+        "                           PG* environment)\n"
+        "  -h, --help               this text\n\n"
+        "exit status: 0 every name added or already present, 1 some names "
+        "rejected\n"
+        "(the others are added) or a database error, 2 usage error\n");
 }
 
 struct seed_input {
@@ -79,16 +91,19 @@ struct seed_input {
     size_t rejected;
 };
 
-static void seed_one(struct seed_input *in, const char *name, const char *file, int line)
+static void seed_one(struct seed_input *in, const char *name, const char *file,
+                     int line)
 {
     char norm[256];
     struct parse_err err;
     if (!queue_domain_normalize(name, norm, &err)) {
         in->rejected++;
         if (file)
-            fprintf(stderr, "%s:%d: domain \"%.300s\": %s\n", file, line, name, err.msg);
+            fprintf(stderr, "%s:%d: domain \"%.300s\": %s\n", file, line, name,
+                    err.msg);
         else
-            fprintf(stderr, "xcensus seed: domain \"%.300s\": %s\n", name, err.msg);
+            fprintf(stderr, "xcensus seed: domain \"%.300s\": %s\n", name,
+                    err.msg);
         return;
     }
     buf_puts(&in->rows, norm); /* [a-z0-9.-] only: nothing to escape */
@@ -102,7 +117,8 @@ static bool seed_file(struct seed_input *in, const char *path)
     bool is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "xcensus seed: could not open \"%s\": %s\n", path, strerror(errno));
+        fprintf(stderr, "xcensus seed: could not open \"%s\": %s\n", path,
+                strerror(errno));
         return false;
     }
     const char *label = is_stdin ? "<stdin>" : path;
@@ -116,8 +132,8 @@ static bool seed_file(struct seed_input *in, const char *path)
             while ((ch = fgetc(f)) != EOF && ch != '\n')
                 ;
             in->rejected++;
-            fprintf(stderr, "%s:%d: line longer than %zu bytes\n", label, lineno,
-                    sizeof line - 2);
+            fprintf(stderr, "%s:%d: line longer than %zu bytes\n", label,
+                    lineno, sizeof line - 2);
             continue;
         }
         char *hash = strchr(line, '#');
@@ -131,7 +147,8 @@ static bool seed_file(struct seed_input *in, const char *path)
         p[n] = '\0';
         if (*rest) {
             in->rejected++;
-            fprintf(stderr, "%s:%d: more than one name on the line\n", label, lineno);
+            fprintf(stderr, "%s:%d: more than one name on the line\n", label,
+                    lineno);
             continue;
         }
         seed_one(in, p, label, lineno);
@@ -147,35 +164,43 @@ static bool seed_file(struct seed_input *in, const char *path)
 static const char *const scope_words[] = {"seeds", "discovered", "opt-in"};
 
 /* Adds the staged names to crawl; prints the summary. */
-static bool seed_apply(struct pg_conn *c, const struct xc_config *cfg, const char *crawl,
-                       struct seed_input *in)
+static bool seed_apply(struct pg_conn *c, const struct xc_config *cfg,
+                       const char *crawl, struct seed_input *in)
 {
     struct pg_err err;
     if (!pg_exec(c, "BEGIN", &err))
         goto fail;
     char recrawl[32], maxa[32];
-    snprintf(recrawl, sizeof recrawl, "%lld", (long long)cfg->crawl.recrawl_interval);
+    snprintf(recrawl, sizeof recrawl, "%lld",
+             (long long)cfg->crawl.recrawl_interval);
     snprintf(maxa, sizeof maxa, "%lld", (long long)cfg->crawl.max_attempts);
-    int scope = cfg->crawl.scope >= 0 && cfg->crawl.scope < 3 ? cfg->crawl.scope : 0;
+    int scope =
+        cfg->crawl.scope >= 0 && cfg->crawl.scope < 3 ? cfg->crawl.scope : 0;
     const char *p1[] = {crawl, scope_words[scope], recrawl};
     bool found = false;
     char *id = pg_query_value(
         c,
         "INSERT INTO crawls (name, scope, recrawl_interval)\n"
-        "VALUES ($1, $2, CASE WHEN $3::bigint > 0 THEN $3::bigint * interval '1 millisecond' END)\n"
+        "VALUES ($1, $2, CASE WHEN $3::bigint > 0 THEN $3::bigint * interval "
+        "'1 millisecond' END)\n"
         "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
         3, p1, &found, &err);
     if (!id)
         goto fail;
-    if (!pg_exec(c, "CREATE TEMP TABLE seed_stage (name text NOT NULL) ON COMMIT DROP", &err))
+    if (!pg_exec(
+            c,
+            "CREATE TEMP TABLE seed_stage (name text NOT NULL) ON COMMIT DROP",
+            &err))
         goto fail_id;
     if (!pg_copy_begin(c, "COPY seed_stage FROM STDIN", &err) ||
-        !pg_copy_put(c, buf_str(&in->rows), in->rows.len, &err) || !pg_copy_end(c, &err))
+        !pg_copy_put(c, buf_str(&in->rows), in->rows.len, &err) ||
+        !pg_copy_end(c, &err))
         goto fail_id;
-    if (!pg_exec(c,
-                 "INSERT INTO domains (name) SELECT DISTINCT name FROM seed_stage\n"
-                 "ON CONFLICT (name) DO NOTHING",
-                 &err))
+    if (!pg_exec(
+            c,
+            "INSERT INTO domains (name) SELECT DISTINCT name FROM seed_stage\n"
+            "ON CONFLICT (name) DO NOTHING",
+            &err))
         goto fail_id;
     /* a discovered job becomes a listed one (it matters to opt-in crawls) */
     const char *p2[] = {id, maxa};
@@ -185,12 +210,15 @@ static bool seed_apply(struct pg_conn *c, const struct xc_config *cfg, const cha
         "listed AS (\n"
         "  UPDATE jobs j SET origin = 'seed', updated_at = now()\n"
         "  FROM domains d JOIN s ON s.name = d.name\n"
-        "  WHERE j.crawl_id = $1 AND j.domain_id = d.id AND j.origin = 'discovered'\n"
+        "  WHERE j.crawl_id = $1 AND j.domain_id = d.id AND j.origin = "
+        "'discovered'\n"
         "  RETURNING 1),\n"
         "ins AS (\n"
         "  INSERT INTO jobs (crawl_id, domain_id, origin, max_attempts)\n"
-        "  SELECT $1, d.id, 'seed', $2 FROM domains d JOIN s ON s.name = d.name\n"
-        "  ON CONFLICT (crawl_id, domain_id, kind) DO NOTHING RETURNING domain_id)\n"
+        "  SELECT $1, d.id, 'seed', $2 FROM domains d JOIN s ON s.name = "
+        "d.name\n"
+        "  ON CONFLICT (crawl_id, domain_id, kind) DO NOTHING RETURNING "
+        "domain_id)\n"
         "SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM ins),\n"
         "  (SELECT count(*) FROM listed),\n"
         "  (SELECT count(*) FROM s WHERE EXISTS (SELECT 1 FROM deny_list x\n"
@@ -207,15 +235,16 @@ static bool seed_apply(struct pg_conn *c, const struct xc_config *cfg, const cha
     if (!pg_exec(c, "COMMIT", &err))
         goto fail_id;
     long long present = (long long)in->valid - added;
-    printf("crawl \"%s\": %lld added, %lld already present, %zu rejected\n", crawl, added,
-           present, in->rejected);
+    printf("crawl \"%s\": %lld added, %lld already present, %zu rejected\n",
+           crawl, added, present, in->rejected);
     if ((long long)in->valid > distinct)
         printf("  (%lld repeated in the input, counted as already present)\n",
                (long long)in->valid - distinct);
     if (listed > 0)
         printf("  %lld discovered domain(s) now listed explicitly\n", listed);
     if (denied > 0)
-        printf("  %lld domain(s) match the deny list and will not be crawled\n", denied);
+        printf("  %lld domain(s) match the deny list and will not be crawled\n",
+               denied);
     free(id);
     return true;
 fail_id:
@@ -261,7 +290,8 @@ int cmd_seed(int argc, char **argv, const struct cli_globals *g)
     }
     if (optind == argc && nfiles == 0) {
         free(files);
-        fprintf(stderr, "xcensus seed: no domains given (DOMAIN... or --file FILE)\n");
+        fprintf(stderr,
+                "xcensus seed: no domains given (DOMAIN... or --file FILE)\n");
         seed_usage(stderr);
         return EXIT_USAGE;
     }

@@ -25,50 +25,85 @@
 
 static void status_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: xcensus status [-d CONNINFO] [-n CRAWL] [--json]\n\n"
-            "show the job queue of every crawl (or of one): queued, leased, done,\n"
-            "failed by error class, rate and estimated time to finish\n\n"
-            "options:\n"
-            "  -n, --crawl NAME         only this crawl\n"
-            "  -j, --json               one JSON object: {\"crawls\": [...]}\n"
-            "  -d, --database CONNINFO  libpq conninfo or URI (default: $XCENSUS_DATABASE,\n"
-            "                           then database.conninfo of --config, then libpq's\n"
-            "                           PG* environment)\n"
-            "  -h, --help               this text\n\n"
-            "rate counts jobs that finished (done or failed) in the window; the ETA\n"
-            "divides the jobs due now plus those leased by the 10-minute rate (the\n"
-            "1-minute rate when nothing finished in 10 minutes)\n\n"
-            "exit status: 0 success, 1 database error or unknown crawl, 2 usage error\n");
+    fprintf(
+        f,
+        "usage: xcensus status [-d CONNINFO] [-n CRAWL] [--json]\n\n"
+        "show the job queue of every crawl (or of one): queued, leased, done,\n"
+        "failed by error class, rate and estimated time to finish\n\n"
+        "options:\n"
+        "  -n, --crawl NAME         only this crawl\n"
+        "  -j, --json               one JSON object: {\"crawls\": [...]}\n"
+        "  -d, --database CONNINFO  libpq conninfo or URI (default: "
+        "$XCENSUS_DATABASE,\n"
+        "                           then database.conninfo of --config, then "
+        "libpq's\n"
+        "                           PG* environment)\n"
+        "  -h, --help               this text\n\n"
+        "rate counts jobs that finished (done or failed) in the window; the "
+        "ETA\n"
+        "divides the jobs due now plus those leased by the 10-minute rate "
+        "(the\n"
+        "1-minute rate when nothing finished in 10 minutes)\n\n"
+        "exit status: 0 success, 1 database error or unknown crawl, 2 usage "
+        "error\n");
 }
 
 /* The counters of one crawl, in column order of sql_counts. */
 enum {
-    C_NAME, C_SCOPE, C_RECRAWL, C_TOTAL, C_QUEUED, C_DUE, C_RETRYING, C_DENIED, C_LEASED,
-    C_EXPIRED, C_OWNERS, C_DONE, C_FAILED, C_CANCELLED, C_FIN_1M, C_FIN_10M, C_RUNS,
+    C_NAME,
+    C_SCOPE,
+    C_RECRAWL,
+    C_TOTAL,
+    C_QUEUED,
+    C_DUE,
+    C_RETRYING,
+    C_DENIED,
+    C_LEASED,
+    C_EXPIRED,
+    C_OWNERS,
+    C_DONE,
+    C_FAILED,
+    C_CANCELLED,
+    C_FIN_1M,
+    C_FIN_10M,
+    C_RUNS,
     C__COUNT
 };
 
 static const char *const count_keys[] = {
-    [C_NAME] = "crawl", [C_SCOPE] = "scope", [C_RECRAWL] = "recrawl_interval",
-    [C_TOTAL] = "total", [C_QUEUED] = "queued", [C_DUE] = "due",
-    [C_RETRYING] = "retrying", [C_DENIED] = "denied", [C_LEASED] = "leased",
-    [C_EXPIRED] = "expired_leases", [C_OWNERS] = "processes", [C_DONE] = "done",
-    [C_FAILED] = "failed", [C_CANCELLED] = "cancelled", [C_FIN_1M] = "finished_1m",
-    [C_FIN_10M] = "finished_10m", [C_RUNS] = "runs_running",
+    [C_NAME] = "crawl",
+    [C_SCOPE] = "scope",
+    [C_RECRAWL] = "recrawl_interval",
+    [C_TOTAL] = "total",
+    [C_QUEUED] = "queued",
+    [C_DUE] = "due",
+    [C_RETRYING] = "retrying",
+    [C_DENIED] = "denied",
+    [C_LEASED] = "leased",
+    [C_EXPIRED] = "expired_leases",
+    [C_OWNERS] = "processes",
+    [C_DONE] = "done",
+    [C_FAILED] = "failed",
+    [C_CANCELLED] = "cancelled",
+    [C_FIN_1M] = "finished_1m",
+    [C_FIN_10M] = "finished_10m",
+    [C_RUNS] = "runs_running",
 };
 _Static_assert(ARRAY_LEN(count_keys) == C__COUNT, "count keys");
 
 static const char sql_counts[] =
-    "SELECT c.name, c.scope, coalesce(justify_interval(c.recrawl_interval)::text, ''),\n"
+    "SELECT c.name, c.scope, "
+    "coalesce(justify_interval(c.recrawl_interval)::text, ''),\n"
     "  count(j.id),\n"
     "  count(j.id) FILTER (WHERE j.state = 'queued'),\n"
-    "  count(j.id) FILTER (WHERE j.state = 'queued' AND j.next_attempt_at <= now()\n"
+    "  count(j.id) FILTER (WHERE j.state = 'queued' AND j.next_attempt_at <= "
+    "now()\n"
     "                      AND NOT dn.denied),\n"
     "  count(j.id) FILTER (WHERE j.state = 'queued' AND j.attempts > 0),\n"
     "  count(j.id) FILTER (WHERE j.state = 'queued' AND dn.denied),\n"
     "  count(j.id) FILTER (WHERE j.state = 'leased'),\n"
-    "  count(j.id) FILTER (WHERE j.state = 'leased' AND j.lease_expires_at < now()),\n"
+    "  count(j.id) FILTER (WHERE j.state = 'leased' AND j.lease_expires_at < "
+    "now()),\n"
     "  count(DISTINCT j.lease_owner) FILTER (WHERE j.state = 'leased'),\n"
     "  count(j.id) FILTER (WHERE j.state = 'done'),\n"
     "  count(j.id) FILTER (WHERE j.state = 'failed'),\n"
@@ -76,8 +111,10 @@ static const char sql_counts[] =
     "  count(j.id) FILTER (WHERE j.state IN ('done', 'failed')\n"
     "                      AND j.finished_at > now() - interval '1 minute'),\n"
     "  count(j.id) FILTER (WHERE j.state IN ('done', 'failed')\n"
-    "                      AND j.finished_at > now() - interval '10 minutes'),\n"
-    "  (SELECT count(*) FROM crawl_runs r WHERE r.crawl_id = c.id AND r.state = 'running')\n"
+    "                      AND j.finished_at > now() - interval '10 "
+    "minutes'),\n"
+    "  (SELECT count(*) FROM crawl_runs r WHERE r.crawl_id = c.id AND r.state "
+    "= 'running')\n"
     "FROM crawls c LEFT JOIN jobs j ON j.crawl_id = c.id\n"
     "LEFT JOIN LATERAL (SELECT EXISTS (\n"
     "    SELECT 1 FROM domains d JOIN deny_list x\n"
@@ -90,7 +127,8 @@ static const char sql_counts[] =
 
 /* Failed jobs and jobs waiting for a retry, by error class. */
 static const char sql_classes[] =
-    "SELECT c.name, CASE WHEN j.state = 'failed' THEN 'failed' ELSE 'retrying' END,\n"
+    "SELECT c.name, CASE WHEN j.state = 'failed' THEN 'failed' ELSE 'retrying' "
+    "END,\n"
     "  coalesce(j.last_error_class, 'unknown'), count(*)\n"
     "FROM jobs j JOIN crawls c ON c.id = j.crawl_id\n"
     "WHERE ($1::text IS NULL OR c.name = $1)\n"
@@ -128,11 +166,13 @@ static void fmt_duration(char *out, size_t len, double s)
         snprintf(out, len, "%.1f days", s / 86400);
 }
 
-static void print_classes(const struct pg_result *cl, const char *crawl, const char *kind)
+static void print_classes(const struct pg_result *cl, const char *crawl,
+                          const char *kind)
 {
     struct buf line = BUF_INIT;
     for (int i = 0; i < pg_nrows(cl); i++) {
-        if (strcmp(pg_value(cl, i, 0), crawl) != 0 || strcmp(pg_value(cl, i, 1), kind) != 0)
+        if (strcmp(pg_value(cl, i, 0), crawl) != 0 ||
+            strcmp(pg_value(cl, i, 1), kind) != 0)
             continue;
         buf_printf(&line, "%s%s %s", line.len ? ", " : "", pg_value(cl, i, 2),
                    pg_value(cl, i, 3));
@@ -148,21 +188,24 @@ static void print_text(const struct pg_result *r, const struct pg_result *cl)
         const char *name = pg_value(r, i, C_NAME);
         const char *recrawl = pg_value(r, i, C_RECRAWL);
         printf("crawl \"%s\" (scope %s, %s%s, %lld run(s) open)\n", name,
-               pg_value(r, i, C_SCOPE), recrawl[0] ? "re-crawl every " : "crawled once",
-               recrawl, num(r, i, C_RUNS));
+               pg_value(r, i, C_SCOPE),
+               recrawl[0] ? "re-crawl every " : "crawled once", recrawl,
+               num(r, i, C_RUNS));
         printf("  jobs      %lld total\n", num(r, i, C_TOTAL));
-        printf("  queued    %lld (%lld due now, %lld retrying, %lld deny-listed)\n",
+        printf("  queued    %lld (%lld due now, %lld retrying, %lld "
+               "deny-listed)\n",
                num(r, i, C_QUEUED), num(r, i, C_DUE), num(r, i, C_RETRYING),
                num(r, i, C_DENIED));
-        printf("  leased    %lld by %lld process(es), %lld expired\n", num(r, i, C_LEASED),
-               num(r, i, C_OWNERS), num(r, i, C_EXPIRED));
+        printf("  leased    %lld by %lld process(es), %lld expired\n",
+               num(r, i, C_LEASED), num(r, i, C_OWNERS), num(r, i, C_EXPIRED));
         printf("  done      %lld\n", num(r, i, C_DONE));
         printf("  failed    %lld\n", num(r, i, C_FAILED));
         print_classes(cl, name, "failed");
         print_classes(cl, name, "retrying");
         if (num(r, i, C_CANCELLED))
             printf("  cancelled %lld\n", num(r, i, C_CANCELLED));
-        printf("  rate      %lld jobs/min over the last minute, %.1f jobs/min over 10 minutes\n",
+        printf("  rate      %lld jobs/min over the last minute, %.1f jobs/min "
+               "over 10 minutes\n",
                num(r, i, C_FIN_1M), num(r, i, C_FIN_10M) / 10.0);
         char eta[96];
         fmt_duration(eta, sizeof eta, eta_seconds(r, i));
@@ -179,24 +222,31 @@ static void print_json(const struct pg_result *r, const struct pg_result *cl)
             if (k == C_NAME || k == C_SCOPE || k == C_RECRAWL) {
                 const char *v = pg_value(r, i, k);
                 json_object_set_new(o, count_keys[k],
-                                    k == C_RECRAWL && !v[0] ? json_null() : json_string(v));
+                                    k == C_RECRAWL && !v[0] ? json_null()
+                                                            : json_string(v));
             } else {
-                json_object_set_new(o, count_keys[k], json_integer(num(r, i, k)));
+                json_object_set_new(o, count_keys[k],
+                                    json_integer(num(r, i, k)));
             }
         }
         json_t *failed = json_object(), *retrying = json_object();
         for (int k = 0; k < pg_nrows(cl); k++) {
             if (strcmp(pg_value(cl, k, 0), pg_value(r, i, C_NAME)) != 0)
                 continue;
-            json_t *t = strcmp(pg_value(cl, k, 1), "failed") == 0 ? failed : retrying;
-            json_object_set_new(t, pg_value(cl, k, 2), json_integer(num(cl, k, 3)));
+            json_t *t =
+                strcmp(pg_value(cl, k, 1), "failed") == 0 ? failed : retrying;
+            json_object_set_new(t, pg_value(cl, k, 2),
+                                json_integer(num(cl, k, 3)));
         }
         json_object_set_new(o, "failed_by_class", failed);
         json_object_set_new(o, "retrying_by_class", retrying);
-        json_object_set_new(o, "rate_per_min_1m", json_real((double)num(r, i, C_FIN_1M)));
-        json_object_set_new(o, "rate_per_min_10m", json_real(num(r, i, C_FIN_10M) / 10.0));
+        json_object_set_new(o, "rate_per_min_1m",
+                            json_real((double)num(r, i, C_FIN_1M)));
+        json_object_set_new(o, "rate_per_min_10m",
+                            json_real(num(r, i, C_FIN_10M) / 10.0));
         double eta = eta_seconds(r, i);
-        json_object_set_new(o, "eta_seconds", eta < 0 ? json_null() : json_real(round(eta)));
+        json_object_set_new(o, "eta_seconds",
+                            eta < 0 ? json_null() : json_real(round(eta)));
         json_array_append_new(arr, o);
     }
     json_t *root = json_object();
@@ -239,7 +289,8 @@ int cmd_status(int argc, char **argv, const struct cli_globals *g)
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "xcensus status: unexpected argument \"%s\"\n", argv[optind]);
+        fprintf(stderr, "xcensus status: unexpected argument \"%s\"\n",
+                argv[optind]);
         status_usage(stderr);
         return EXIT_USAGE;
     }
@@ -249,12 +300,14 @@ int cmd_status(int argc, char **argv, const struct cli_globals *g)
         return 1;
     /* a database never migrated is empty: nothing to show, not an error */
     struct migrate_report rep;
-    enum migrate_state st = migrate_check(conn, sql_migrations, sql_migrations_count, &rep);
+    enum migrate_state st =
+        migrate_check(conn, sql_migrations, sql_migrations_count, &rep);
     if (st == MIGRATE_PENDING && rep.db_version == 0 && !crawl) {
         if (json)
             printf("{\n  \"crawls\": []\n}\n");
         else
-            printf("no crawls yet (the database has no xcensus schema: run \"xcensus "
+            printf("no crawls yet (the database has no xcensus schema: run "
+                   "\"xcensus "
                    "migrate\")\n");
         pg_close(conn);
         xc_config_free(&cfg);
@@ -269,7 +322,8 @@ int cmd_status(int argc, char **argv, const struct cli_globals *g)
     struct pg_err err;
     const char *params[] = {crawl};
     struct pg_result *r = pg_query(conn, sql_counts, 1, params, &err);
-    struct pg_result *cl = r ? pg_query(conn, sql_classes, 1, params, &err) : NULL;
+    struct pg_result *cl =
+        r ? pg_query(conn, sql_classes, 1, params, &err) : NULL;
     if (!r || !cl) {
         log_error("cannot read the job queue: %s", err.msg);
     } else if (crawl && pg_nrows(r) == 0) {

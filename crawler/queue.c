@@ -52,7 +52,8 @@ static const char *const class_names[] = {
     [QUEUE_NOT_OPTED_IN] = "not-opted-in",
     [QUEUE_DENIED] = "denied",
 };
-_Static_assert(ARRAY_LEN(class_names) == QUEUE_CLASS__COUNT, "class names table");
+_Static_assert(ARRAY_LEN(class_names) == QUEUE_CLASS__COUNT,
+               "class names table");
 
 #define MIN_MS (60 * 1000LL)
 #define HOUR_MS (60 * MIN_MS)
@@ -74,7 +75,8 @@ static const struct queue_backoff backoff_defaults[] = {
     [QUEUE_NOT_OPTED_IN] = {0, 0, true},
     [QUEUE_DENIED] = {0, 0, true},
 };
-_Static_assert(ARRAY_LEN(backoff_defaults) == QUEUE_CLASS__COUNT, "backoff table");
+_Static_assert(ARRAY_LEN(backoff_defaults) == QUEUE_CLASS__COUNT,
+               "backoff table");
 
 static const char *const done_names[] = {
     [QUEUE_DONE_APPLIED] = "applied",
@@ -88,7 +90,8 @@ static const char *const deny_match_names[] = {
     [QUEUE_DENY_DOMAIN] = "domain",
     [QUEUE_DENY_SUFFIX] = "suffix",
 };
-_Static_assert(ARRAY_LEN(deny_match_names) == QUEUE_DENY__COUNT, "deny match table");
+_Static_assert(ARRAY_LEN(deny_match_names) == QUEUE_DENY__COUNT,
+               "deny match table");
 
 const char *queue_class_name(enum queue_class c)
 {
@@ -121,7 +124,8 @@ const struct queue_backoff *queue_backoff_defaults(void)
     return backoff_defaults;
 }
 
-void queue_backoff_from_config(const struct xc_backoff_cfg *cfg, struct queue_backoff *out)
+void queue_backoff_from_config(const struct xc_backoff_cfg *cfg,
+                               struct queue_backoff *out)
 {
     memcpy(out, backoff_defaults, sizeof backoff_defaults);
     const struct {
@@ -144,8 +148,8 @@ void queue_backoff_from_config(const struct xc_backoff_cfg *cfg, struct queue_ba
     }
 }
 
-int64_t queue_backoff_delay(const struct queue_backoff *table, enum queue_class c,
-                            int attempts)
+int64_t queue_backoff_delay(const struct queue_backoff *table,
+                            enum queue_class c, int attempts)
 {
     if ((unsigned)c >= QUEUE_CLASS__COUNT || c == QUEUE_OK)
         return 0;
@@ -170,13 +174,14 @@ bool queue_domain_normalize(const char *s, char out[256], struct parse_err *err)
     while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
         s++;
     size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                       s[len - 1] == '\n'))
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
+                       s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
     for (size_t i = 0; i < len; i++) {
         if ((unsigned char)s[i] >= 0x80) {
-            set_err(err, 1, "non-ASCII names are not supported yet (give the IDNA "
-                            "xn-- form)");
+            set_err(err, 1,
+                    "non-ASCII names are not supported yet (give the IDNA "
+                    "xn-- form)");
             return false;
         }
     }
@@ -212,7 +217,8 @@ bool queue_domain_normalize(const char *s, char out[256], struct parse_err *err)
         }
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
             char m[64];
-            snprintf(m, sizeof m, "character '%c' not allowed in a host name", c);
+            snprintf(m, sizeof m, "character '%c' not allowed in a host name",
+                     c);
             set_err(err, 6, m);
             return false;
         }
@@ -236,8 +242,9 @@ bool queue_domain_normalize(const char *s, char out[256], struct parse_err *err)
     return true;
 }
 
-bool queue_deny_parse_line(const char *line, char pattern[256], enum queue_deny_match *match,
-                           char reason[200], struct parse_err *err)
+bool queue_deny_parse_line(const char *line, char pattern[256],
+                           enum queue_deny_match *match, char reason[200],
+                           struct parse_err *err)
 {
     memset(err, 0, sizeof *err);
     reason[0] = '\0';
@@ -291,7 +298,15 @@ struct held {
     int64_t token;
 };
 
-enum op_kind { OP_START, OP_CLAIM, OP_COMPLETE, OP_HEARTBEAT, OP_COUNT, OP_FINISH, OP__COUNT };
+enum op_kind {
+    OP_START,
+    OP_CLAIM,
+    OP_COMPLETE,
+    OP_HEARTBEAT,
+    OP_COUNT,
+    OP_FINISH,
+    OP__COUNT
+};
 
 struct op {
     struct queue *q; /* NULL once the queue is freed */
@@ -303,12 +318,12 @@ struct op {
         queue_count_cb count;
     } cb;
     void *arg;
-    int64_t job_id, token;     /* OP_COMPLETE */
-    struct held *snap;         /* OP_HEARTBEAT: what was sent */
+    int64_t job_id, token; /* OP_COMPLETE */
+    struct held *snap;     /* OP_HEARTBEAT: what was sent */
     size_t nsnap;
-    bool maint;                /* part of the timer's maintenance round */
-    bool replay_check;         /* OP_COMPLETE: second statement running */
-    char msg[256];             /* OP_START failing before any statement */
+    bool maint;        /* part of the timer's maintenance round */
+    bool replay_check; /* OP_COMPLETE: second statement running */
+    char msg[256];     /* OP_START failing before any statement */
     LIST_ENTRY(op) link;
 };
 
@@ -356,14 +371,16 @@ struct queue *queue_new(struct event_base *base, struct pgasync *pg,
     q->base = base;
     q->pg = pg;
     q->crawl = xstrdup(p->crawl ? p->crawl : "default");
-    q->create_scope = p->scope >= 0 && p->scope < XC_SCOPE__COUNT ? p->scope : 0;
+    q->create_scope =
+        p->scope >= 0 && p->scope < XC_SCOPE__COUNT ? p->scope : 0;
     q->scope = q->create_scope;
     q->recrawl_interval = p->recrawl_interval;
     q->lease = p->lease > 0 ? p->lease : 5 * MIN_MS;
     q->heartbeat_interval = p->heartbeat_interval;
     q->min_interval = p->min_interval > 0 ? p->min_interval : 0;
     q->max_attempts = p->max_attempts > 0 ? p->max_attempts : 5;
-    q->deny_file = p->deny_file && p->deny_file[0] ? xstrdup(p->deny_file) : NULL;
+    q->deny_file =
+        p->deny_file && p->deny_file[0] ? xstrdup(p->deny_file) : NULL;
     if (p->owner && p->owner[0]) {
         q->owner = xstrdup(p->owner);
     } else {
@@ -373,7 +390,8 @@ struct queue *queue_new(struct event_base *base, struct pgasync *pg,
     }
     bool any = false;
     for (int i = 0; i < QUEUE_CLASS__COUNT; i++)
-        any = any || p->backoff[i].base_ms || p->backoff[i].cap_ms || p->backoff[i].final;
+        any = any || p->backoff[i].base_ms || p->backoff[i].cap_ms ||
+              p->backoff[i].final;
     memcpy(q->backoff, any ? p->backoff : backoff_defaults, sizeof q->backoff);
     LIST_INIT(&q->ops);
     return q;
@@ -403,12 +421,30 @@ void queue_set_lost_cb(struct queue *q, queue_lost_cb cb, void *arg)
     q->lost_arg = arg;
 }
 
-int64_t queue_crawl_id(const struct queue *q) { return q->crawl_id; }
-int64_t queue_run_id(const struct queue *q) { return q->run_id; }
-int64_t queue_source_id(const struct queue *q) { return q->source_id; }
-int queue_scope(const struct queue *q) { return q->scope; }
-const char *queue_owner(const struct queue *q) { return q->owner; }
-size_t queue_held(const struct queue *q) { return q->nheld; }
+int64_t queue_crawl_id(const struct queue *q)
+{
+    return q->crawl_id;
+}
+int64_t queue_run_id(const struct queue *q)
+{
+    return q->run_id;
+}
+int64_t queue_source_id(const struct queue *q)
+{
+    return q->source_id;
+}
+int queue_scope(const struct queue *q)
+{
+    return q->scope;
+}
+const char *queue_owner(const struct queue *q)
+{
+    return q->owner;
+}
+size_t queue_held(const struct queue *q)
+{
+    return q->nheld;
+}
 
 static struct op *op_new(struct queue *q, enum op_kind kind, void *arg)
 {
@@ -474,12 +510,13 @@ static void ms_text(char *out, size_t len, int64_t v)
 
 /* Reads the deny file into COPY rows (pattern, match, reason); false with
  * a logged message on an unreadable file or a bad line. */
-static bool read_deny_file(const char *path, struct buf *rows, size_t *count, char *msg,
-                           size_t msglen)
+static bool read_deny_file(const char *path, struct buf *rows, size_t *count,
+                           char *msg, size_t msglen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(msg, msglen, "could not open deny file \"%s\": %s", path, strerror(errno));
+        snprintf(msg, msglen, "could not open deny file \"%s\": %s", path,
+                 strerror(errno));
         return false;
     }
     char line[1024];
@@ -500,7 +537,8 @@ static bool read_deny_file(const char *path, struct buf *rows, size_t *count, ch
         if (!queue_deny_parse_line(line, pattern, &m, reason, &err)) {
             if (err.code == 0)
                 continue;
-            snprintf(msg, msglen, "%s:%d: bad deny pattern: %s", path, lineno, err.msg);
+            snprintf(msg, msglen, "%s:%d: bad deny pattern: %s", path, lineno,
+                     err.msg);
             ok = false;
             break;
         }
@@ -540,8 +578,10 @@ static void start_done(void *arg, const struct pga_result *r)
             if (strcmp(sc, scope_names[i]) == 0)
                 q->scope = i;
         q->started = true;
-        log_info("queue: crawl \"%s\" (id %" PRId64 ", scope %s), run %" PRId64 ", owner %s",
-                 q->crawl, q->crawl_id, scope_names[q->scope], q->run_id, q->owner);
+        log_info("queue: crawl \"%s\" (id %" PRId64 ", scope %s), run %" PRId64
+                 ", owner %s",
+                 q->crawl, q->crawl_id, scope_names[q->scope], q->run_id,
+                 q->owner);
     } else {
         snprintf(msg, sizeof msg, "could not start crawl \"%s\": %s", q->crawl,
                  r->status == PGA_OK ? "no row" : r->msg);
@@ -552,7 +592,8 @@ static void start_done(void *arg, const struct pga_result *r)
     if (ok && q->heartbeat_interval > 0 && !q->timer) {
         q->timer = event_new(q->base, -1, EV_PERSIST, queue_tick, q);
         struct timeval tv = {(time_t)(q->heartbeat_interval / 1000),
-                             (suseconds_t)(q->heartbeat_interval % 1000) * 1000};
+                             (suseconds_t)(q->heartbeat_interval % 1000) *
+                                 1000};
         event_add(q->timer, &tv);
     }
     if (cb)
@@ -574,7 +615,8 @@ static void start_failed(evutil_socket_t fd, short what, void *arg)
 static const char sql_start[] =
     "WITH c AS (\n"
     "  INSERT INTO crawls (name, scope, recrawl_interval)\n"
-    "  VALUES ($1, $2, CASE WHEN $3::bigint > 0 THEN $3::bigint * interval '1 millisecond' END)\n"
+    "  VALUES ($1, $2, CASE WHEN $3::bigint > 0 THEN $3::bigint * interval '1 "
+    "millisecond' END)\n"
     "  ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name\n"
     "  RETURNING id, scope),\n"
     "s AS (\n"
@@ -583,7 +625,8 @@ static const char sql_start[] =
     "  ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name\n"
     "  RETURNING id),\n"
     "r AS (\n"
-    "  INSERT INTO crawl_runs (crawl_id, source_id, xcensus_version, host, settings)\n"
+    "  INSERT INTO crawl_runs (crawl_id, source_id, xcensus_version, host, "
+    "settings)\n"
     "  SELECT c.id, s.id, $6, $7, jsonb_build_object('owner', $5::text)\n"
     "  FROM c, s\n"
     "  ON CONFLICT (source_id) DO UPDATE SET state = 'running'\n"
@@ -605,22 +648,26 @@ void queue_start(struct queue *q, queue_ready_cb cb, void *arg)
     }
     struct pga_job *j = pga_job_new(PGA_RETRY, start_done, o);
     if (q->deny_file) {
-        log_info("queue: deny file \"%s\": %zu pattern(s)", q->deny_file, count);
+        log_info("queue: deny file \"%s\": %zu pattern(s)", q->deny_file,
+                 count);
         pga_job_query(j,
-                      "CREATE TEMP TABLE deny_stage (pattern text, match text, reason text)"
+                      "CREATE TEMP TABLE deny_stage (pattern text, match text, "
+                      "reason text)"
                       " ON COMMIT DROP",
                       0, NULL);
         if (count > 0) {
             size_t len = rows.len;
-            pga_job_copy(j, "COPY deny_stage FROM STDIN", buf_steal(&rows), len);
+            pga_job_copy(j, "COPY deny_stage FROM STDIN", buf_steal(&rows),
+                         len);
         }
-        pga_job_query(j,
-                      "INSERT INTO deny_list (pattern, match, reason, added_by)\n"
-                      "SELECT DISTINCT ON (pattern) pattern, match, reason, 'deny-file'\n"
-                      "FROM deny_stage ORDER BY pattern, match DESC\n"
-                      "ON CONFLICT (pattern) DO UPDATE SET match = EXCLUDED.match,\n"
-                      "  reason = EXCLUDED.reason, added_by = EXCLUDED.added_by",
-                      0, NULL);
+        pga_job_query(
+            j,
+            "INSERT INTO deny_list (pattern, match, reason, added_by)\n"
+            "SELECT DISTINCT ON (pattern) pattern, match, reason, 'deny-file'\n"
+            "FROM deny_stage ORDER BY pattern, match DESC\n"
+            "ON CONFLICT (pattern) DO UPDATE SET match = EXCLUDED.match,\n"
+            "  reason = EXCLUDED.reason, added_by = EXCLUDED.added_by",
+            0, NULL);
         pga_job_query(j,
                       "DELETE FROM deny_list WHERE added_by = 'deny-file'\n"
                       "  AND pattern NOT IN (SELECT pattern FROM deny_stage)",
@@ -629,12 +676,15 @@ void queue_start(struct queue *q, queue_ready_cb cb, void *arg)
     buf_free(&rows);
     char recrawl[32], source[256];
     ms_text(recrawl, sizeof recrawl, q->recrawl_interval);
-    snprintf(source, sizeof source, "crawl %.100s run %.120s", q->crawl, q->owner);
+    snprintf(source, sizeof source, "crawl %.100s run %.120s", q->crawl,
+             q->owner);
     char host[65] = "";
     if (gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
-    const char *params[] = {q->crawl, scope_names[q->create_scope], recrawl, source,
-                            q->owner, XC_VERSION, host};
+    const char *params[] = {q->crawl, scope_names[q->create_scope],
+                            recrawl,  source,
+                            q->owner, XC_VERSION,
+                            host};
     pga_job_query(j, sql_start, 7, params);
     pgasync_submit(q->pg, j);
 }
@@ -654,13 +704,16 @@ static const char sql_claim[] =
     "WITH cand AS (\n"
     "  SELECT j.id, j.domain_id, j.priority, j.next_attempt_at\n"
     "  FROM jobs j JOIN domains d ON d.id = j.domain_id\n"
-    "  WHERE j.crawl_id = $1 AND j.state = 'queued' AND j.next_attempt_at <= now()\n"
+    "  WHERE j.crawl_id = $1 AND j.state = 'queued' AND j.next_attempt_at <= "
+    "now()\n"
     "    AND d.leased_job_id IS NULL AND NOT d.opt_out\n"
     "    AND (d.last_contact IS NULL\n"
-    "         OR d.last_contact <= now() - $4::bigint * interval '1 millisecond')\n"
+    "         OR d.last_contact <= now() - $4::bigint * interval '1 "
+    "millisecond')\n"
     "    AND NOT EXISTS (SELECT 1 FROM deny_list x WHERE x.pattern = d.name\n"
     "        OR (x.match = 'suffix'\n"
-    "            AND right(d.name, length(x.pattern) + 1) = '.' || x.pattern))\n"
+    "            AND right(d.name, length(x.pattern) + 1) = '.' || "
+    "x.pattern))\n"
     "  ORDER BY j.priority DESC, j.next_attempt_at, j.id\n"
     "  LIMIT $3\n"
     "  FOR UPDATE OF j, d SKIP LOCKED),\n"
@@ -677,10 +730,13 @@ static const char sql_claim[] =
     "    lease_expires_at = now() + $5::bigint * interval '1 millisecond',\n"
     "    last_run_id = $6, updated_at = now()\n"
     "  FROM pick p WHERE j.id = p.id\n"
-    "  RETURNING j.id, j.domain_id, j.kind, j.lease_version, j.attempts, j.max_attempts,\n"
+    "  RETURNING j.id, j.domain_id, j.kind, j.lease_version, j.attempts, "
+    "j.max_attempts,\n"
     "    j.origin)\n"
-    "SELECT u.id, dom.name, u.kind, u.lease_version, u.attempts, u.max_attempts,\n"
-    "  ($7::boolean AND u.origin = 'discovered' AND dom.serverinfo_opt_in IS NOT TRUE),\n"
+    "SELECT u.id, dom.name, u.kind, u.lease_version, u.attempts, "
+    "u.max_attempts,\n"
+    "  ($7::boolean AND u.origin = 'discovered' AND dom.serverinfo_opt_in IS "
+    "NOT TRUE),\n"
     "  extract(epoch FROM now())\n"
     "FROM upd u JOIN dom ON dom.id = u.domain_id ORDER BY u.id";
 
@@ -730,7 +786,12 @@ void queue_claim(struct queue *q, int n, queue_claim_cb cb, void *arg)
     ms_text(minint, sizeof minint, q->min_interval);
     ms_text(lease, sizeof lease, q->lease);
     snprintf(run, sizeof run, "%" PRId64, q->run_id);
-    const char *params[] = {crawl, q->owner, nn, minint, lease, run,
+    const char *params[] = {crawl,
+                            q->owner,
+                            nn,
+                            minint,
+                            lease,
+                            run,
                             q->scope == XC_SCOPE_OPT_IN ? "true" : "false"};
     /* not PGA_RETRY: a claim re-sent after a lost answer would lease jobs
      * nobody knows about (they would only come back by the reaper) */
@@ -751,29 +812,38 @@ static const char sql_complete[] =
     "WITH j AS (\n"
     "  UPDATE jobs j SET\n"
     "    state = CASE WHEN $3 = 'ok' THEN 'done'\n"
-    "                 WHEN $6::boolean OR j.attempts >= j.max_attempts THEN 'failed'\n"
+    "                 WHEN $6::boolean OR j.attempts >= j.max_attempts THEN "
+    "'failed'\n"
     "                 ELSE 'queued' END,\n"
-    "    lease_owner = NULL, lease_expires_at = NULL, completed_version = j.lease_version,\n"
+    "    lease_owner = NULL, lease_expires_at = NULL, completed_version = "
+    "j.lease_version,\n"
     "    last_error_class = NULLIF($3, 'ok'), last_error = $4,\n"
     "    next_attempt_at = CASE WHEN $3 = 'ok' THEN j.next_attempt_at\n"
     "                      ELSE now() + least($5::float8 * power(2::float8,\n"
-    "                             greatest(least(j.attempts, 60) - 1, 0)), $7::float8)\n"
+    "                             greatest(least(j.attempts, 60) - 1, 0)), "
+    "$7::float8)\n"
     "                           * interval '1 millisecond' END,\n"
-    "    next_crawl_at = CASE WHEN $3 = 'ok' OR $6::boolean OR j.attempts >= j.max_attempts\n"
-    "                    THEN now() + (SELECT c.recrawl_interval FROM crawls c\n"
+    "    next_crawl_at = CASE WHEN $3 = 'ok' OR $6::boolean OR j.attempts >= "
+    "j.max_attempts\n"
+    "                    THEN now() + (SELECT c.recrawl_interval FROM crawls "
+    "c\n"
     "                                  WHERE c.id = j.crawl_id) END,\n"
-    "    finished_at = CASE WHEN $3 = 'ok' OR $6::boolean OR j.attempts >= j.max_attempts\n"
+    "    finished_at = CASE WHEN $3 = 'ok' OR $6::boolean OR j.attempts >= "
+    "j.max_attempts\n"
     "                  THEN now() END,\n"
     "    updated_at = now()\n"
     "  WHERE j.id = $1 AND j.lease_version = $2 AND j.state = 'leased'\n"
     "  RETURNING j.id, j.domain_id, j.state, j.next_attempt_at),\n"
     "d AS (\n"
     "  UPDATE domains SET leased_job_id = NULL, last_contact = now()\n"
-    "  FROM j WHERE domains.id = j.domain_id AND domains.leased_job_id = j.id)\n"
-    "SELECT state, extract(epoch FROM now()), extract(epoch FROM next_attempt_at) FROM j";
+    "  FROM j WHERE domains.id = j.domain_id AND domains.leased_job_id = "
+    "j.id)\n"
+    "SELECT state, extract(epoch FROM now()), extract(epoch FROM "
+    "next_attempt_at) FROM j";
 
 static const char sql_replayed[] =
-    "SELECT state, extract(epoch FROM now()), extract(epoch FROM next_attempt_at)\n"
+    "SELECT state, extract(epoch FROM now()), extract(epoch FROM "
+    "next_attempt_at)\n"
     "FROM jobs WHERE id = $1 AND completed_version = $2";
 
 static void complete_checked(void *arg, const struct pga_result *r);
@@ -789,7 +859,8 @@ static void complete_done(void *arg, const struct pga_result *r)
         snprintf(ids, sizeof ids, "%" PRId64, o->job_id);
         snprintf(tok, sizeof tok, "%" PRId64, o->token);
         const char *params[] = {ids, tok};
-        pgasync_query(o->q->pg, PGA_RETRY, sql_replayed, 2, params, complete_checked, o);
+        pgasync_query(o->q->pg, PGA_RETRY, sql_replayed, 2, params,
+                      complete_checked, o);
         return;
     }
     complete_checked(arg, r);
@@ -808,10 +879,12 @@ static void complete_checked(void *arg, const struct pga_result *r)
         return;
     enum queue_done d;
     if (r->status != PGA_OK || !r->last) {
-        log_warn("queue: could not complete job %" PRId64 ": %s", c.job_id, r->msg);
+        log_warn("queue: could not complete job %" PRId64 ": %s", c.job_id,
+                 r->msg);
         d = QUEUE_DONE_ERROR;
     } else if (pg_nrows(r->last) == 0) {
-        log_info("queue: job %" PRId64 " token %" PRId64 ": lease lost, outcome dropped",
+        log_info("queue: job %" PRId64 " token %" PRId64
+                 ": lease lost, outcome dropped",
                  c.job_id, c.token);
         d = QUEUE_DONE_STALE;
     } else {
@@ -824,8 +897,9 @@ static void complete_checked(void *arg, const struct pga_result *r)
         cb(cbarg, d, &c);
 }
 
-void queue_complete(struct queue *q, int64_t id, int64_t token, enum queue_class c,
-                    const char *detail, queue_complete_cb cb, void *arg)
+void queue_complete(struct queue *q, int64_t id, int64_t token,
+                    enum queue_class c, const char *detail,
+                    queue_complete_cb cb, void *arg)
 {
     ASSERT((unsigned)c < QUEUE_CLASS__COUNT);
     held_remove(q, id, token);
@@ -847,8 +921,9 @@ void queue_complete(struct queue *q, int64_t id, int64_t token, enum queue_class
     char base[32], cap[32];
     ms_text(base, sizeof base, c == QUEUE_OK || b->final ? 0 : b->base_ms);
     ms_text(cap, sizeof cap, c == QUEUE_OK || b->final ? 0 : b->cap_ms);
-    const char *params[] = {ids, tok, queue_class_name(c), det, base,
-                            b->final ? "true" : "false", cap};
+    const char *params[] = {ids, tok,  queue_class_name(c),
+                            det, base, b->final ? "true" : "false",
+                            cap};
     pgasync_query(q->pg, PGA_RETRY, sql_complete, 7, params, complete_done, o);
     free(det);
 }
@@ -860,7 +935,8 @@ void queue_complete(struct queue *q, int64_t id, int64_t token, enum queue_class
 /* Extends every lease in the arrays that is still ours (same token,
  * leased, same owner) and returns the ids it extended. */
 static const char sql_heartbeat[] =
-    "UPDATE jobs j SET lease_expires_at = now() + $2::bigint * interval '1 millisecond',\n"
+    "UPDATE jobs j SET lease_expires_at = now() + $2::bigint * interval '1 "
+    "millisecond',\n"
     "  updated_at = now()\n"
     "FROM unnest($3::bigint[], $4::bigint[]) AS h(id, v)\n"
     "WHERE j.id = h.id AND j.lease_version = h.v AND j.state = 'leased'\n"
@@ -903,7 +979,8 @@ static void heartbeat_done(void *arg, const struct pga_result *r)
         /* only report leases still held (a completion may have been
          * submitted after this heartbeat) */
         if (held_remove(q, o->snap[i].id, o->snap[i].token)) {
-            log_warn("queue: lease of job %" PRId64 " (token %" PRId64 ") was lost",
+            log_warn("queue: lease of job %" PRId64 " (token %" PRId64
+                     ") was lost",
                      o->snap[i].id, o->snap[i].token);
             if (q->lost_cb)
                 q->lost_cb(q->lost_arg, o->snap[i].id, o->snap[i].token);
@@ -935,7 +1012,8 @@ static void heartbeat(struct queue *q, bool maint, queue_count_cb cb, void *arg)
     char lease[32];
     ms_text(lease, sizeof lease, q->lease);
     const char *params[] = {q->owner, lease, buf_str(&ids), buf_str(&vs)};
-    pgasync_query(q->pg, PGA_RETRY, sql_heartbeat, 4, params, heartbeat_done, o);
+    pgasync_query(q->pg, PGA_RETRY, sql_heartbeat, 4, params, heartbeat_done,
+                  o);
     buf_free(&ids);
     buf_free(&vs);
 }
@@ -956,7 +1034,8 @@ static void count_done(void *arg, const struct pga_result *r)
                    : r->rows;
     else if (q)
         log_warn("queue: %s failed: %s",
-                 o->kind == OP_FINISH ? "finish" : "maintenance statement", r->msg);
+                 o->kind == OP_FINISH ? "finish" : "maintenance statement",
+                 r->msg);
     count_finish(o, q, rows);
 }
 
@@ -965,33 +1044,40 @@ static void count_done(void *arg, const struct pga_result *r)
 static const char sql_reap[] =
     "WITH r AS (\n"
     "  UPDATE jobs j SET\n"
-    "    state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,\n"
+    "    state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE "
+    "'queued' END,\n"
     "    lease_owner = NULL, lease_expires_at = NULL,\n"
     "    last_error_class = 'lease-expired',\n"
     "    last_error = left('lease of ' || j.lease_owner || ' expired', 2000),\n"
     "    next_attempt_at = now(),\n"
     "    next_crawl_at = CASE WHEN j.attempts >= j.max_attempts\n"
-    "                    THEN now() + c.recrawl_interval ELSE j.next_crawl_at END,\n"
+    "                    THEN now() + c.recrawl_interval ELSE j.next_crawl_at "
+    "END,\n"
     "    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,\n"
     "    updated_at = now()\n"
     "  FROM crawls c\n"
-    "  WHERE j.state = 'leased' AND j.lease_expires_at < now() AND c.id = j.crawl_id\n"
+    "  WHERE j.state = 'leased' AND j.lease_expires_at < now() AND c.id = "
+    "j.crawl_id\n"
     "  RETURNING j.id, j.domain_id),\n"
     "d AS (\n"
     "  UPDATE domains SET leased_job_id = NULL\n"
-    "  FROM r WHERE domains.id = r.domain_id AND domains.leased_job_id = r.id)\n"
+    "  FROM r WHERE domains.id = r.domain_id AND domains.leased_job_id = "
+    "r.id)\n"
     "SELECT count(*) FROM r";
 
 static const char sql_recrawl[] =
     "WITH r AS (\n"
-    "  UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_at = now(),\n"
+    "  UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_at = "
+    "now(),\n"
     "    next_crawl_at = NULL, finished_at = NULL, updated_at = now()\n"
-    "  WHERE crawl_id = $1 AND state IN ('done', 'failed') AND next_crawl_at <= now()\n"
+    "  WHERE crawl_id = $1 AND state IN ('done', 'failed') AND next_crawl_at "
+    "<= now()\n"
     "  RETURNING 1)\n"
     "SELECT count(*) FROM r";
 
-static void count_query(struct queue *q, enum op_kind kind, bool maint, const char *sql,
-                        int nparams, const char *const *params, queue_count_cb cb, void *arg)
+static void count_query(struct queue *q, enum op_kind kind, bool maint,
+                        const char *sql, int nparams, const char *const *params,
+                        queue_count_cb cb, void *arg)
 {
     struct op *o = op_new(q, kind, arg);
     o->cb.count = cb;
@@ -1057,8 +1143,8 @@ static void queue_tick(evutil_socket_t fd, short what, void *arg)
 
 #define DISCOVERED_MAX 10000
 
-void queue_enqueue_discovered(struct queue *q, const char *const *names, size_t n,
-                              queue_count_cb cb, void *arg)
+void queue_enqueue_discovered(struct queue *q, const char *const *names,
+                              size_t n, queue_count_cb cb, void *arg)
 {
     ASSERT(q->started);
     struct op *o = op_new(q, OP_COUNT, arg);
@@ -1071,7 +1157,8 @@ void queue_enqueue_discovered(struct queue *q, const char *const *names, size_t 
         return;
     }
     if (n > DISCOVERED_MAX) {
-        log_warn("queue: %zu discovered domains in one call, keeping %d", n, DISCOVERED_MAX);
+        log_warn("queue: %zu discovered domains in one call, keeping %d", n,
+                 DISCOVERED_MAX);
         n = DISCOVERED_MAX;
     }
     /* normalised names are [a-z0-9.-] only: safe in an array literal */
@@ -1082,7 +1169,8 @@ void queue_enqueue_discovered(struct queue *q, const char *const *names, size_t 
         char norm[256];
         struct parse_err err;
         if (!names[i] || !queue_domain_normalize(names[i], norm, &err)) {
-            log_debug("queue: discovered name skipped: %s", names[i] ? err.msg : "NULL");
+            log_debug("queue: discovered name skipped: %s",
+                      names[i] ? err.msg : "NULL");
             continue;
         }
         buf_printf(&arr, "%s%s", good ? "," : "", norm);
@@ -1101,25 +1189,27 @@ void queue_enqueue_discovered(struct queue *q, const char *const *names, size_t 
                   "SELECT DISTINCT unnest($1::text[]), $2::bigint\n"
                   "ON CONFLICT (name) DO NOTHING",
                   2, p1);
-    pga_job_query(j,
-                  "WITH n AS (\n"
-                  "  INSERT INTO jobs (crawl_id, domain_id, origin, max_attempts)\n"
-                  "  SELECT $1, d.id, 'discovered', $3 FROM domains d\n"
-                  "  WHERE d.name = ANY ($2::text[])\n"
-                  "  ON CONFLICT (crawl_id, domain_id, kind) DO NOTHING RETURNING 1)\n"
-                  "SELECT count(*) FROM n",
-                  3, p2);
+    pga_job_query(
+        j,
+        "WITH n AS (\n"
+        "  INSERT INTO jobs (crawl_id, domain_id, origin, max_attempts)\n"
+        "  SELECT $1, d.id, 'discovered', $3 FROM domains d\n"
+        "  WHERE d.name = ANY ($2::text[])\n"
+        "  ON CONFLICT (crawl_id, domain_id, kind) DO NOTHING RETURNING 1)\n"
+        "SELECT count(*) FROM n",
+        3, p2);
     pgasync_submit(q->pg, j);
     buf_free(&arr);
 }
 
-void queue_set_opt_in(struct queue *q, const char *domain, bool opt_in, queue_count_cb cb,
-                      void *arg)
+void queue_set_opt_in(struct queue *q, const char *domain, bool opt_in,
+                      queue_count_cb cb, void *arg)
 {
     const char *params[] = {domain, opt_in ? "true" : "false"};
-    count_query(q, OP_COUNT, false,
-                "UPDATE domains SET serverinfo_opt_in = $2::boolean WHERE name = $1", 2,
-                params, cb, arg);
+    count_query(
+        q, OP_COUNT, false,
+        "UPDATE domains SET serverinfo_opt_in = $2::boolean WHERE name = $1", 2,
+        params, cb, arg);
 }
 
 static void finish_done(void *arg, const struct pga_result *r)
@@ -1135,7 +1225,8 @@ static void finish_done(void *arg, const struct pga_result *r)
     if (ok)
         q->nheld = 0;
     else
-        log_warn("queue: could not close run %" PRId64 ": %s", q->run_id, r->msg);
+        log_warn("queue: could not close run %" PRId64 ": %s", q->run_id,
+                 r->msg);
     if (cb)
         cb(cbarg, ok, ok ? "" : r->msg);
 }
@@ -1151,18 +1242,21 @@ void queue_finish(struct queue *q, bool aborted, queue_ready_cb cb, void *arg)
     const char *p2[] = {run, aborted ? "aborted" : "finished"};
     struct pga_job *j = pga_job_new(PGA_RETRY, finish_done, o);
     /* leases still held go back at once (the attempt does not count) */
-    pga_job_query(j,
-                  "WITH r AS (\n"
-                  "  UPDATE jobs SET state = 'queued', lease_owner = NULL,\n"
-                  "    lease_expires_at = NULL, attempts = greatest(attempts - 1, 0),\n"
-                  "    next_attempt_at = now(), updated_at = now()\n"
-                  "  WHERE state = 'leased' AND lease_owner = $1\n"
-                  "  RETURNING id, domain_id)\n"
-                  "UPDATE domains SET leased_job_id = NULL\n"
-                  "FROM r WHERE domains.id = r.domain_id AND domains.leased_job_id = r.id",
-                  1, p1);
-    pga_job_query(j,
-                  "UPDATE crawl_runs SET state = $2, finished_at = now() WHERE id = $1", 2,
-                  p2);
+    pga_job_query(
+        j,
+        "WITH r AS (\n"
+        "  UPDATE jobs SET state = 'queued', lease_owner = NULL,\n"
+        "    lease_expires_at = NULL, attempts = greatest(attempts - 1, 0),\n"
+        "    next_attempt_at = now(), updated_at = now()\n"
+        "  WHERE state = 'leased' AND lease_owner = $1\n"
+        "  RETURNING id, domain_id)\n"
+        "UPDATE domains SET leased_job_id = NULL\n"
+        "FROM r WHERE domains.id = r.domain_id AND domains.leased_job_id = "
+        "r.id",
+        1, p1);
+    pga_job_query(
+        j,
+        "UPDATE crawl_runs SET state = $2, finished_at = now() WHERE id = $1",
+        2, p2);
     pgasync_submit(q->pg, j);
 }

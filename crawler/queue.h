@@ -71,19 +71,21 @@ struct xc_backoff_cfg;
  * config names (crawl.backoff.timeout, remote_server_not_found,
  * service_unavailable, policy_violation, resource_constraint; other for
  * "other") and crawl.backoff.max lowering every cap above it. */
-void queue_backoff_from_config(const struct xc_backoff_cfg *cfg, struct queue_backoff *out);
+void queue_backoff_from_config(const struct xc_backoff_cfg *cfg,
+                               struct queue_backoff *out);
 /* Delay before the next attempt after failed attempt number attempts
  * (1-based, as the claim returns it): base * 2^(attempts-1), capped;
  * 0 for QUEUE_OK and final classes. Never overflows. */
-int64_t queue_backoff_delay(const struct queue_backoff *table, enum queue_class c,
-                            int attempts);
+int64_t queue_backoff_delay(const struct queue_backoff *table,
+                            enum queue_class c, int attempts);
 
 /* Domain names. Writes the normalised name of s into out (lower case,
  * surrounding blanks and one trailing dot removed) and returns true, or
  * returns false with a reason in err->msg: empty, non-ASCII (IDNA is not
  * supported yet), too long (253), a label empty, longer than 63 or not
  * [a-z0-9-] without a leading or trailing hyphen, an IP address. */
-bool queue_domain_normalize(const char *s, char out[256], struct parse_err *err) MUST_CHECK;
+bool queue_domain_normalize(const char *s, char out[256],
+                            struct parse_err *err) MUST_CHECK;
 
 /* How a deny-list pattern matches. */
 enum queue_deny_match {
@@ -97,22 +99,24 @@ enum queue_deny_match {
  * domain, "*.example.org" or ".example.org" the suffix; anything after the
  * pattern and blanks is the reason (copied into reason, truncated). False
  * with err->code != 0 on a bad pattern. */
-bool queue_deny_parse_line(const char *line, char pattern[256], enum queue_deny_match *match,
-                           char reason[200], struct parse_err *err) MUST_CHECK;
+bool queue_deny_parse_line(const char *line, char pattern[256],
+                           enum queue_deny_match *match, char reason[200],
+                           struct parse_err *err) MUST_CHECK;
 /* "domain" or "suffix" (the deny_list.match values). */
 const char *queue_deny_match_name(enum queue_deny_match m);
 
 /* What queue_new() needs; strings are copied. Durations in ms. */
 struct queue_params {
-    const char *crawl;        /* crawl name (created if missing) */
-    int scope;                /* enum xc_scope, used when the crawl is created */
+    const char *crawl; /* crawl name (created if missing) */
+    int scope;         /* enum xc_scope, used when the crawl is created */
     int64_t recrawl_interval; /* used when the crawl is created; 0 = once */
     int64_t lease;            /* lease length */
-    int64_t heartbeat_interval; /* also the reaper/re-crawl period; 0 = no timer */
-    int64_t min_interval;     /* least time between two jobs of one domain */
-    int max_attempts;         /* for jobs this process enqueues */
-    const char *deny_file;    /* NULL = none */
-    const char *owner;        /* NULL = "host:pid:random" */
+    int64_t
+        heartbeat_interval; /* also the reaper/re-crawl period; 0 = no timer */
+    int64_t min_interval;   /* least time between two jobs of one domain */
+    int max_attempts;       /* for jobs this process enqueues */
+    const char *deny_file;  /* NULL = none */
+    const char *owner;      /* NULL = "host:pid:random" */
     struct queue_backoff backoff[QUEUE_CLASS__COUNT]; /* zeroed = defaults */
 };
 
@@ -120,14 +124,15 @@ struct queue_params {
  * callback: copy what you keep). */
 struct queue_job {
     int64_t id;
-    const char *domain;  /* normalised domain name */
-    const char *kind;    /* jobs.kind: "domain", "direct", "rooms", "resolve" */
-    int64_t token;       /* fencing token (lease_version) for queue_complete */
-    int attempts;        /* this attempt, 1-based */
+    const char *domain; /* normalised domain name */
+    const char *kind;   /* jobs.kind: "domain", "direct", "rooms", "resolve" */
+    int64_t token;      /* fencing token (lease_version) for queue_complete */
+    int attempts;       /* this attempt, 1-based */
     int max_attempts;
-    bool check_opt_in;   /* opt-in crawl, discovered domain: verify XEP-0485
-                            first and complete with QUEUE_NOT_OPTED_IN if absent */
-    double claimed_at;   /* database clock at the claim (epoch s) */
+    bool
+        check_opt_in;  /* opt-in crawl, discovered domain: verify XEP-0485
+                          first and complete with QUEUE_NOT_OPTED_IN if absent */
+    double claimed_at; /* database clock at the claim (epoch s) */
 };
 
 /* What became of a completion. */
@@ -146,15 +151,16 @@ const char *queue_done_name(enum queue_done d);
 struct queue_completion {
     int64_t job_id;
     int64_t token;
-    const char *state;       /* new jobs.state ("done", "queued", "failed"),
-                                NULL unless applied or replayed */
-    double db_now;           /* database clock at the completion (epoch s) */
-    double next_attempt_at;  /* epoch s, for a failure that will be retried */
+    const char *state;      /* new jobs.state ("done", "queued", "failed"),
+                               NULL unless applied or replayed */
+    double db_now;          /* database clock at the completion (epoch s) */
+    double next_attempt_at; /* epoch s, for a failure that will be retried */
 };
 
 typedef void (*queue_ready_cb)(void *arg, bool ok, const char *msg);
 /* jobs[0..n) borrowed during the call; ok false on a database error (n 0). */
-typedef void (*queue_claim_cb)(void *arg, bool ok, const struct queue_job *jobs, size_t n);
+typedef void (*queue_claim_cb)(void *arg, bool ok, const struct queue_job *jobs,
+                               size_t n);
 typedef void (*queue_complete_cb)(void *arg, enum queue_done d,
                                   const struct queue_completion *c);
 /* A lease this process held was lost (found by a heartbeat): stop the job
@@ -187,8 +193,9 @@ void queue_claim(struct queue *q, int n, queue_claim_cb cb, void *arg);
  * next_attempt_at = now + backoff, or failed when attempts are used up or
  * the class is final. detail (NULL = none) is truncated to 2000 bytes.
  * Re-sent whole after a lost connection (idempotent). cb may be NULL. */
-void queue_complete(struct queue *q, int64_t id, int64_t token, enum queue_class c,
-                    const char *detail, queue_complete_cb cb, void *arg);
+void queue_complete(struct queue *q, int64_t id, int64_t token,
+                    enum queue_class c, const char *detail,
+                    queue_complete_cb cb, void *arg);
 /* Extends every lease this process holds, now (the timer does it every
  * heartbeat_interval); leases found lost go to the lost callback. */
 void queue_heartbeat(struct queue *q, queue_count_cb cb, void *arg);
@@ -202,11 +209,11 @@ void queue_recrawl(struct queue *q, queue_count_cb cb, void *arg);
  * it (discovered, opt-in); names are normalised, bad ones skipped (at most
  * 10,000 per call). cb gets the number of new jobs (0 when the scope is
  * seeds). */
-void queue_enqueue_discovered(struct queue *q, const char *const *names, size_t n,
-                              queue_count_cb cb, void *arg);
+void queue_enqueue_discovered(struct queue *q, const char *const *names,
+                              size_t n, queue_count_cb cb, void *arg);
 /* Records whether domain advertises XEP-0485 urn:xmpp:serverinfo:0. */
-void queue_set_opt_in(struct queue *q, const char *domain, bool opt_in, queue_count_cb cb,
-                      void *arg);
+void queue_set_opt_in(struct queue *q, const char *domain, bool opt_in,
+                      queue_count_cb cb, void *arg);
 /* Closes the run (finished or aborted); cb(ok). */
 void queue_finish(struct queue *q, bool aborted, queue_ready_cb cb, void *arg);
 

@@ -10,8 +10,8 @@
  *       minimum interval, the deny file (suffix patterns, sync), heartbeat
  *       and lost leases, re-crawl, discovered domains and opt-in, finish.
  *
- *   test_queue worker CONNINFO CRAWL OWNER OUTFILE LEASE_MS MIN_INTERVAL_MS WORK_MS
- *       one claimer process of the multi-process test: claims, "works"
+ *   test_queue worker CONNINFO CRAWL OWNER OUTFILE LEASE_MS MIN_INTERVAL_MS
+ * WORK_MS one claimer process of the multi-process test: claims, "works"
  *       WORK_MS (+ up to 50% random) per job, completes, and appends one
  *       line per applied completion to OUTFILE with write(2) (so a kill -9
  *       loses nothing written): "job domain token claimed_at completed_at"
@@ -128,14 +128,16 @@ static void on_claim(void *arg, bool ok, const struct queue_job *jobs, size_t n)
     for (size_t i = 0; i < n && i < 32; i++) {
         r->jobs[i].id = jobs[i].id;
         r->jobs[i].token = jobs[i].token;
-        snprintf(r->jobs[i].domain, sizeof r->jobs[i].domain, "%s", jobs[i].domain);
+        snprintf(r->jobs[i].domain, sizeof r->jobs[i].domain, "%s",
+                 jobs[i].domain);
         snprintf(r->jobs[i].kind, sizeof r->jobs[i].kind, "%s", jobs[i].kind);
         r->jobs[i].attempts = jobs[i].attempts;
         r->jobs[i].check_opt_in = jobs[i].check_opt_in;
     }
 }
 
-static void on_complete(void *arg, enum queue_done d, const struct queue_completion *c)
+static void on_complete(void *arg, enum queue_done d,
+                        const struct queue_completion *c)
 {
     struct rec *r = arg;
     r->done = true;
@@ -193,16 +195,18 @@ static struct queue *start(const struct queue_params *p)
 
 /* Adds domains (space-separated) to the queue's crawl, one job each of
  * kind (and max_attempts). */
-static void add_jobs(struct queue *q, const char *domains, const char *kind, int max_attempts)
+static void add_jobs(struct queue *q, const char *domains, const char *kind,
+                     int max_attempts)
 {
     char buf[2048];
-    snprintf(buf, sizeof buf,
-             "INSERT INTO domains (name) SELECT unnest(string_to_array('%s', ' '))"
-             " ON CONFLICT DO NOTHING;"
-             "INSERT INTO jobs (crawl_id, domain_id, kind, max_attempts)"
-             " SELECT %" PRId64 ", id, '%s', %d FROM domains"
-             " WHERE name = ANY (string_to_array('%s', ' '))",
-             domains, queue_crawl_id(q), kind, max_attempts, domains);
+    snprintf(
+        buf, sizeof buf,
+        "INSERT INTO domains (name) SELECT unnest(string_to_array('%s', ' '))"
+        " ON CONFLICT DO NOTHING;"
+        "INSERT INTO jobs (crawl_id, domain_id, kind, max_attempts)"
+        " SELECT %" PRId64 ", id, '%s', %d FROM domains"
+        " WHERE name = ANY (string_to_array('%s', ' '))",
+        domains, queue_crawl_id(q), kind, max_attempts, domains);
     sql(buf);
 }
 
@@ -215,15 +219,18 @@ static struct rec claim(struct queue *q, int n)
     return r;
 }
 
-static struct rec complete(struct queue *q, int64_t id, int64_t token, enum queue_class c)
+static struct rec complete(struct queue *q, int64_t id, int64_t token,
+                           enum queue_class c)
 {
     struct rec r = {0};
-    queue_complete(q, id, token, c, c == QUEUE_OK ? NULL : "test detail", on_complete, &r);
+    queue_complete(q, id, token, c, c == QUEUE_OK ? NULL : "test detail",
+                   on_complete, &r);
     run_until(&r.done);
     return r;
 }
 
-static long long count_op(struct queue *q, void (*op)(struct queue *, queue_count_cb, void *))
+static long long count_op(struct queue *q,
+                          void (*op)(struct queue *, queue_count_cb, void *))
 {
     struct rec r = {0};
     op(q, on_count, &r);
@@ -234,7 +241,8 @@ static long long count_op(struct queue *q, void (*op)(struct queue *, queue_coun
 static char *job_field(int64_t id, const char *expr)
 {
     char buf[512];
-    snprintf(buf, sizeof buf, "SELECT %s FROM jobs WHERE id = %" PRId64, expr, id);
+    snprintf(buf, sizeof buf, "SELECT %s FROM jobs WHERE id = %" PRId64, expr,
+             id);
     return sql_str(buf);
 }
 
@@ -242,7 +250,8 @@ static void expect_field(int64_t id, const char *expr, const char *want)
 {
     char *v = job_field(id, expr);
     if (strcmp(v, want) != 0)
-        fail_msg("job %" PRId64 ": %s = \"%s\", expected \"%s\"", id, expr, v, want);
+        fail_msg("job %" PRId64 ": %s = \"%s\", expected \"%s\"", id, expr, v,
+                 want);
     free(v);
 }
 
@@ -270,10 +279,11 @@ static void test_start_resume(void **state)
     assert_int_equal(queue_crawl_id(q), crawl);
     assert_int_not_equal(queue_run_id(q), run);
     assert_non_null(strchr(queue_owner(q), ':'));
-    assert_int_equal(sql_num("SELECT count(*) FROM crawl_runs r JOIN crawls c ON c.id = "
-                             "r.crawl_id JOIN sources s ON s.id = r.source_id "
-                             "WHERE c.name = 't-start' AND s.kind = 'crawl'"),
-                     2);
+    assert_int_equal(
+        sql_num("SELECT count(*) FROM crawl_runs r JOIN crawls c ON c.id = "
+                "r.crawl_id JOIN sources s ON s.id = r.source_id "
+                "WHERE c.name = 't-start' AND s.kind = 'crawl'"),
+        2);
     queue_free(q);
 }
 
@@ -295,21 +305,24 @@ static void test_claim_complete(void **state)
     }
     /* nothing left to claim */
     assert_int_equal(claim(q, 10).n, 0);
-    assert_int_equal(sql_num("SELECT count(*) FROM domains WHERE name LIKE '%.basic.test' "
-                             "AND leased_job_id IS NOT NULL"),
-                     3);
+    assert_int_equal(
+        sql_num("SELECT count(*) FROM domains WHERE name LIKE '%.basic.test' "
+                "AND leased_job_id IS NOT NULL"),
+        3);
     struct rec c = complete(q, r.jobs[0].id, r.jobs[0].token, QUEUE_OK);
     assert_int_equal(c.d, QUEUE_DONE_APPLIED);
     assert_string_equal(c.state, "done");
     assert_int_equal(queue_held(q), 2);
     expect_field(r.jobs[0].id, "state", "done");
     expect_field(r.jobs[0].id, "lease_owner IS NULL", "t");
-    expect_field(r.jobs[0].id, "next_crawl_at - finished_at = interval '1 hour'", "t");
+    expect_field(r.jobs[0].id,
+                 "next_crawl_at - finished_at = interval '1 hour'", "t");
     char want[32];
     snprintf(want, sizeof want, "%" PRId64, queue_run_id(q));
     expect_field(r.jobs[0].id, "last_run_id::text", want);
     char qs[512];
-    snprintf(qs, sizeof qs, "SELECT leased_job_id IS NULL FROM domains WHERE name = '%s'",
+    snprintf(qs, sizeof qs,
+             "SELECT leased_job_id IS NULL FROM domains WHERE name = '%s'",
              r.jobs[0].domain);
     char *v = sql_str(qs);
     assert_string_equal(v, "t");
@@ -320,8 +333,8 @@ static void test_claim_complete(void **state)
 static void test_fencing(void **state)
 {
     (void)state;
-    struct queue *q = start(&(struct queue_params){.crawl = "t-fence", .lease = 60000,
-                                                   .max_attempts = 5});
+    struct queue *q = start(&(struct queue_params){
+        .crawl = "t-fence", .lease = 60000, .max_attempts = 5});
     add_jobs(q, "fence.test", "domain", 5);
     struct rec a = claim(q, 1);
     assert_int_equal(a.n, 1);
@@ -329,7 +342,8 @@ static void test_fencing(void **state)
     /* the lease expires (as if the process hung); the reaper returns it */
     char buf[256];
     snprintf(buf, sizeof buf,
-             "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %" PRId64,
+             "UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
+             "WHERE id = %" PRId64,
              id);
     sql(buf);
     assert_true(count_op(q, queue_reap) >= 1);
@@ -386,8 +400,10 @@ static void test_backoff_and_cap(void **state)
             /* not claimable before its time */
             assert_int_equal(claim(q, 1).n, 0);
             char buf[128];
-            snprintf(buf, sizeof buf,
-                     "UPDATE jobs SET next_attempt_at = now() WHERE id = %" PRId64, id);
+            snprintf(
+                buf, sizeof buf,
+                "UPDATE jobs SET next_attempt_at = now() WHERE id = %" PRId64,
+                id);
             sql(buf);
         } else {
             /* attempts used up */
@@ -401,7 +417,8 @@ static void test_backoff_and_cap(void **state)
     add_jobs(q, "final.test", "domain", 4);
     struct rec r = claim(q, 1);
     assert_int_equal(r.n, 1);
-    struct rec c = complete(q, r.jobs[0].id, r.jobs[0].token, QUEUE_NOT_OPTED_IN);
+    struct rec c =
+        complete(q, r.jobs[0].id, r.jobs[0].token, QUEUE_NOT_OPTED_IN);
     assert_string_equal(c.state, "failed");
     expect_field(r.jobs[0].id, "attempts", "1");
     expect_field(r.jobs[0].id, "last_error_class", "not-opted-in");
@@ -420,17 +437,18 @@ static void test_one_lease_per_domain(void **state)
     assert_string_not_equal(r.jobs[0].domain, r.jobs[1].domain);
     assert_int_equal(claim(q, 10).n, 0);
     /* another crawl cannot take the domain either */
-    struct queue *q2 = start(&(struct queue_params){.crawl = "t-domain-2", .lease = 60000,
-                                                    .max_attempts = 5});
+    struct queue *q2 = start(&(struct queue_params){
+        .crawl = "t-domain-2", .lease = 60000, .max_attempts = 5});
     add_jobs(q2, "one.test", "domain", 5);
     assert_int_equal(claim(q2, 10).n, 0);
     /* the database refuses a second leased job for a domain outright */
     struct pg_err err;
     char buf[512];
     snprintf(buf, sizeof buf,
-             "UPDATE jobs SET state = 'leased', lease_owner = 'x', lease_expires_at = now()"
-             " WHERE state = 'queued' AND domain_id = (SELECT domain_id FROM jobs WHERE id = %"
-             PRId64 ")",
+             "UPDATE jobs SET state = 'leased', lease_owner = 'x', "
+             "lease_expires_at = now()"
+             " WHERE state = 'queued' AND domain_id = (SELECT domain_id FROM "
+             "jobs WHERE id = %" PRId64 ")",
              r.jobs[0].id);
     assert_false(pg_exec(db, buf, &err));
     assert_string_equal(err.sqlstate, "23505");
@@ -448,7 +466,8 @@ static void test_one_lease_per_domain(void **state)
     p.min_interval = 3600 * 1000;
     q = start(&p);
     assert_int_equal(claim(q, 10).n, 0);
-    sql("UPDATE domains SET last_contact = now() - interval '2 hours' WHERE name = 'one.test'");
+    sql("UPDATE domains SET last_contact = now() - interval '2 hours' WHERE "
+        "name = 'one.test'");
     assert_int_equal(claim(q, 10).n, 1);
     queue_free(q);
     queue_free(q2);
@@ -466,18 +485,23 @@ static void test_deny(void **state)
                        "gone.test\n";
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
-    sql("INSERT INTO deny_list (pattern, match, added_by) VALUES ('manual.test', 'domain',"
+    sql("INSERT INTO deny_list (pattern, match, added_by) VALUES "
+        "('manual.test', 'domain',"
         " 'operator') ON CONFLICT DO NOTHING");
     struct queue_params p = params_for("t-deny");
     p.deny_file = path;
     struct queue *q = start(&p);
-    assert_int_equal(sql_num("SELECT count(*) FROM deny_list WHERE added_by = 'deny-file'"), 3);
-    char *v = sql_str("SELECT match || ' ' || coalesce(reason, '') FROM deny_list"
-                      " WHERE pattern = 'denied.test'");
+    assert_int_equal(
+        sql_num("SELECT count(*) FROM deny_list WHERE added_by = 'deny-file'"),
+        3);
+    char *v =
+        sql_str("SELECT match || ' ' || coalesce(reason, '') FROM deny_list"
+                " WHERE pattern = 'denied.test'");
     assert_string_equal(v, "suffix whole zone");
     free(v);
-    add_jobs(q, "denied.test a.denied.test b.a.denied.test bad.test manual.test "
-                "xdenied.test ok.deny.test",
+    add_jobs(q,
+             "denied.test a.denied.test b.a.denied.test bad.test manual.test "
+             "xdenied.test ok.deny.test",
              "domain", 5);
     struct rec r = claim(q, 20);
     assert_int_equal(r.n, 2);
@@ -493,8 +517,12 @@ static void test_deny(void **state)
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     q = start(&p);
-    assert_int_equal(sql_num("SELECT count(*) FROM deny_list WHERE added_by = 'deny-file'"), 1);
-    assert_int_equal(sql_num("SELECT count(*) FROM deny_list WHERE pattern = 'manual.test'"), 1);
+    assert_int_equal(
+        sql_num("SELECT count(*) FROM deny_list WHERE added_by = 'deny-file'"),
+        1);
+    assert_int_equal(
+        sql_num("SELECT count(*) FROM deny_list WHERE pattern = 'manual.test'"),
+        1);
     r = claim(q, 20);
     assert_int_equal(r.n, 1);
     assert_string_equal(r.jobs[0].domain, "bad.test");
@@ -531,16 +559,20 @@ static void test_heartbeat_lost(void **state)
     assert_int_equal(r.n, 2);
     char buf[256];
     snprintf(buf, sizeof buf,
-             "UPDATE jobs SET lease_expires_at = now() WHERE id IN (%" PRId64 ", %" PRId64 ")",
+             "UPDATE jobs SET lease_expires_at = now() WHERE id IN (%" PRId64
+             ", %" PRId64 ")",
              r.jobs[0].id, r.jobs[1].id);
     sql(buf);
     assert_int_equal(count_op(q, queue_heartbeat), 2);
-    expect_field(r.jobs[0].id, "lease_expires_at > now() + interval '5 seconds'", "t");
-    expect_field(r.jobs[1].id, "lease_expires_at > now() + interval '5 seconds'", "t");
+    expect_field(r.jobs[0].id,
+                 "lease_expires_at > now() + interval '5 seconds'", "t");
+    expect_field(r.jobs[1].id,
+                 "lease_expires_at > now() + interval '5 seconds'", "t");
     assert_int_equal(lost.calls, 0);
     /* someone else took job 1 (its token moved on): the heartbeat finds out */
     snprintf(buf, sizeof buf,
-             "UPDATE jobs SET lease_version = lease_version + 1, lease_owner = 'other'"
+             "UPDATE jobs SET lease_version = lease_version + 1, lease_owner = "
+             "'other'"
              " WHERE id = %" PRId64,
              r.jobs[1].id);
     sql(buf);
@@ -556,7 +588,8 @@ static void test_heartbeat_lost(void **state)
     assert_true(f.ok);
     expect_field(r.jobs[0].id, "state", "queued");
     expect_field(r.jobs[0].id, "attempts", "0");
-    snprintf(buf, sizeof buf, "SELECT state FROM crawl_runs WHERE id = %" PRId64,
+    snprintf(buf, sizeof buf,
+             "SELECT state FROM crawl_runs WHERE id = %" PRId64,
              queue_run_id(q));
     char *v = sql_str(buf);
     assert_string_equal(v, "aborted");
@@ -589,10 +622,11 @@ static void test_recrawl(void **state)
 static void test_discovered(void **state)
 {
     (void)state;
-    const char *names[] = {"new1.disc.test", "NEW2.disc.test.", "bad_name", "new1.disc.test"};
+    const char *names[] = {"new1.disc.test", "NEW2.disc.test.", "bad_name",
+                           "new1.disc.test"};
     /* seeds scope: nothing is enqueued */
-    struct queue *q = start(&(struct queue_params){.crawl = "t-disc-seeds", .lease = 60000,
-                                                   .max_attempts = 5});
+    struct queue *q = start(&(struct queue_params){
+        .crawl = "t-disc-seeds", .lease = 60000, .max_attempts = 5});
     struct rec r = {0};
     queue_enqueue_discovered(q, names, 4, on_count, &r);
     run_until(&r.done);
@@ -611,9 +645,10 @@ static void test_discovered(void **state)
     queue_enqueue_discovered(q, names, 4, on_count, &r);
     run_until(&r.done);
     assert_int_equal(r.rows, 0);
-    assert_int_equal(sql_num("SELECT count(*) FROM domains d JOIN sources s ON s.id ="
-                             " d.discovered_by WHERE d.name LIKE 'new_.disc.test'"),
-                     2);
+    assert_int_equal(
+        sql_num("SELECT count(*) FROM domains d JOIN sources s ON s.id ="
+                " d.discovered_by WHERE d.name LIKE 'new_.disc.test'"),
+        2);
     struct rec c = claim(q, 10);
     assert_int_equal(c.n, 2);
     assert_false(c.jobs[0].check_opt_in);
@@ -640,7 +675,8 @@ static void test_discovered(void **state)
     assert_int_equal(r.rows, 1);
     for (size_t i = 0; i < 2; i++)
         complete(q, c.jobs[i].id, c.jobs[i].token, QUEUE_INTERNAL);
-    sql("UPDATE jobs SET next_attempt_at = now() WHERE domain_id IN (SELECT id FROM domains"
+    sql("UPDATE jobs SET next_attempt_at = now() WHERE domain_id IN (SELECT id "
+        "FROM domains"
         " WHERE name LIKE '%.optin.test')");
     c = claim(q, 10);
     assert_int_equal(c.n, 2);
@@ -704,14 +740,16 @@ struct work {
 
 static void worker_claim(struct worker *w);
 
-static void work_completed(void *arg, enum queue_done d, const struct queue_completion *c)
+static void work_completed(void *arg, enum queue_done d,
+                           const struct queue_completion *c)
 {
     struct work *k = arg;
     struct worker *w = k->w;
     w->inflight--;
     if (d == QUEUE_DONE_APPLIED) {
         char line[512];
-        int n = snprintf(line, sizeof line, "%" PRId64 " %s %" PRId64 " %.6f %.6f\n", k->id,
+        int n = snprintf(line, sizeof line,
+                         "%" PRId64 " %s %" PRId64 " %.6f %.6f\n", k->id,
                          k->domain, k->token, k->claimed_at, c->db_now);
         if (write(w->out, line, (size_t)n) != n)
             w->failed = true;
@@ -719,7 +757,8 @@ static void work_completed(void *arg, enum queue_done d, const struct queue_comp
     } else if (d == QUEUE_DONE_STALE) {
         w->stale++;
     } else {
-        log_error("worker: completion of job %" PRId64 ": %s", k->id, queue_done_name(d));
+        log_error("worker: completion of job %" PRId64 ": %s", k->id,
+                  queue_done_name(d));
         w->failed = true;
     }
     free(k);
@@ -733,7 +772,8 @@ static void work_done(evutil_socket_t fd, short what, void *arg)
     queue_complete(k->w->q, k->id, k->token, QUEUE_OK, NULL, work_completed, k);
 }
 
-static void worker_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t n)
+static void worker_claimed(void *arg, bool ok, const struct queue_job *jobs,
+                           size_t n)
 {
     struct worker *w = arg;
     w->claiming = false;
@@ -746,8 +786,10 @@ static void worker_claimed(void *arg, bool ok, const struct queue_job *jobs, siz
         k->token = jobs[i].token;
         k->claimed_at = jobs[i].claimed_at;
         snprintf(k->domain, sizeof k->domain, "%s", jobs[i].domain);
-        int64_t ms = w->work_ms + (w->work_ms > 1 ? rand() % (w->work_ms / 2 + 1) : 0);
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        int64_t ms =
+            w->work_ms + (w->work_ms > 1 ? rand() % (w->work_ms / 2 + 1) : 0);
+        struct timeval tv = {(time_t)(ms / 1000),
+                             (suseconds_t)(ms % 1000) * 1000};
         w->inflight++;
         event_base_once(base, -1, EV_TIMEOUT, work_done, k, &tv);
     }
@@ -757,8 +799,8 @@ static void worker_checked(void *arg, const struct pga_result *r)
 {
     struct worker *w = arg;
     w->checking = false;
-    if (r->status == PGA_OK && r->last && strcmp(pg_value(r->last, 0, 0), "0") == 0 &&
-        w->inflight == 0)
+    if (r->status == PGA_OK && r->last &&
+        strcmp(pg_value(r->last, 0, 0), "0") == 0 && w->inflight == 0)
         w->finished = true;
 }
 
@@ -828,8 +870,8 @@ static int run_worker(char **argv)
     queue_finish(w.q, false, on_ready, &f);
     while (!f.done && time(NULL) < end + 30)
         event_base_loop(base, EVLOOP_ONCE);
-    fprintf(stderr, "worker %s: %lld applied, %lld stale, %s\n", p.owner, w.applied, w.stale,
-            w.finished ? "finished" : "gave up");
+    fprintf(stderr, "worker %s: %lld applied, %lld stale, %s\n", p.owner,
+            w.applied, w.stale, w.finished ? "finished" : "gave up");
     event_free(w.tick);
     queue_free(w.q);
     pgasync_free(pga);
@@ -848,8 +890,9 @@ int main(int argc, char **argv)
         conninfo = argv[2];
         return run_worker(argv + 3);
     }
-    fprintf(stderr, "usage: test_queue cases CONNINFO\n"
-                    "       test_queue worker CONNINFO CRAWL OWNER OUTFILE LEASE_MS "
-                    "MIN_INTERVAL_MS WORK_MS\n");
+    fprintf(stderr,
+            "usage: test_queue cases CONNINFO\n"
+            "       test_queue worker CONNINFO CRAWL OWNER OUTFILE LEASE_MS "
+            "MIN_INTERVAL_MS WORK_MS\n");
     return 2;
 }

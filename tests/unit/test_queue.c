@@ -50,7 +50,8 @@ static void test_backoff_table(void **state)
     assert_true(t[QUEUE_NOT_OPTED_IN].final);
     assert_true(t[QUEUE_DENIED].final);
     assert_int_equal(t[QUEUE_TIMEOUT].base_ms, 10 * 60 * 1000);
-    assert_int_equal(t[QUEUE_REMOTE_SERVER_NOT_FOUND].base_ms, 24LL * 3600 * 1000);
+    assert_int_equal(t[QUEUE_REMOTE_SERVER_NOT_FOUND].base_ms,
+                     24LL * 3600 * 1000);
 }
 
 static void test_backoff_delay(void **state)
@@ -76,15 +77,17 @@ static void test_backoff_delay(void **state)
         {QUEUE_TIMEOUT, 1000000, 10000},
         {QUEUE_OTHER, 3, INT64_MAX}, /* doubling saturates, no overflow */
         {QUEUE_OTHER, 100, INT64_MAX},
-        {QUEUE_DENIED, 1, 0}, /* final: no retry */
+        {QUEUE_DENIED, 1, 0},     /* final: no retry */
         {QUEUE_CONNECTION, 1, 0}, /* zero row */
         {QUEUE_CLASS__COUNT, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_int_equal(queue_backoff_delay(t, cases[i].c, cases[i].attempts), cases[i].want);
+        assert_int_equal(queue_backoff_delay(t, cases[i].c, cases[i].attempts),
+                         cases[i].want);
     const struct queue_backoff *d = queue_backoff_defaults();
     assert_int_equal(queue_backoff_delay(d, QUEUE_TIMEOUT, 2), 20 * 60 * 1000);
-    assert_int_equal(queue_backoff_delay(d, QUEUE_TIMEOUT, 30), d[QUEUE_TIMEOUT].cap_ms);
+    assert_int_equal(queue_backoff_delay(d, QUEUE_TIMEOUT, 30),
+                     d[QUEUE_TIMEOUT].cap_ms);
 }
 
 static void test_backoff_config(void **state)
@@ -143,7 +146,9 @@ static void test_normalize(void **state)
         {"example.org/res", NULL},
         {"exa mple.org", NULL},
         {"under_score.example", NULL},
-        {"b\xc3\xbc" "cher.example", NULL},
+        {"b\xc3\xbc"
+         "cher.example",
+         NULL},
         {"127.0.0.1", NULL},
         {"10.1", NULL},
         {"[::1]", NULL},
@@ -165,7 +170,9 @@ static void test_normalize(void **state)
     }
     char out[256];
     struct parse_err err;
-    assert_false(queue_domain_normalize("b\xc3\xbc" "cher.example", out, &err));
+    assert_false(queue_domain_normalize("b\xc3\xbc"
+                                        "cher.example",
+                                        out, &err));
     assert_non_null(strstr(err.msg, "non-ASCII"));
     /* lengths: 63-byte label ok, 64 not; 253 bytes total ok, 254 not */
     char name[300];
@@ -206,9 +213,10 @@ static void test_deny_lines(void **state)
         const char *reason;
     } cases[] = {
         {"example.org\n", 1, "example.org", QUEUE_DENY_DOMAIN, ""},
-        {"  Example.org.  asked us to stop\n", 1, "example.org", QUEUE_DENY_DOMAIN,
-         "asked us to stop"},
-        {"*.gov.example # government\n", 1, "gov.example", QUEUE_DENY_SUFFIX, "government"},
+        {"  Example.org.  asked us to stop\n", 1, "example.org",
+         QUEUE_DENY_DOMAIN, "asked us to stop"},
+        {"*.gov.example # government\n", 1, "gov.example", QUEUE_DENY_SUFFIX,
+         "government"},
         {".mil.example\r\n", 1, "mil.example", QUEUE_DENY_SUFFIX, ""},
         {"# a comment\n", 0, NULL, 0, NULL},
         {"\n", 0, NULL, 0, NULL},
@@ -222,7 +230,8 @@ static void test_deny_lines(void **state)
         char pattern[256], reason[200];
         enum queue_deny_match m = QUEUE_DENY__COUNT;
         struct parse_err err;
-        bool ok = queue_deny_parse_line(cases[i].line, pattern, &m, reason, &err);
+        bool ok =
+            queue_deny_parse_line(cases[i].line, pattern, &m, reason, &err);
         if (cases[i].result == 1) {
             if (!ok)
                 fail_msg("line %zu rejected: %s", i, err.msg);
