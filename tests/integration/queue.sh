@@ -82,7 +82,18 @@ t_multi() {
 
   xc_expect_eq "jobs done" "$total" "$(sql "SELECT count(*) FROM jobs WHERE state = 'done'")"
   cat "$log"/out.* >"$log/all"
-  xc_expect_eq "completions recorded" "$total" "$(wc -l <"$log/all")"
+  # a completion the victim committed just before -9 but could not write
+  # down is the only acceptable gap: such a job's last run is the victim's
+  awk '{print $1}' "$log/all" | sort -n >"$log/recorded"
+  sql "SELECT id FROM jobs WHERE state = 'done' ORDER BY id" >"$log/done"
+  local unrec
+  unrec=$(comm -23 <(sort "$log/done") <(sort "$log/recorded") | tr '\n' ' ')
+  for id in $unrec; do
+    xc_expect_eq "last owner of unrecorded job $id" test:victim \
+      "$(sql "SELECT r.settings->>'owner' FROM jobs j JOIN crawl_runs r ON r.id = j.last_run_id
+              WHERE j.id = $id")"
+  done
+  xc_expect_eq "completions recorded" "$total" "$(( $(wc -l <"$log/all") + $(echo $unrec | wc -w) ))"
   xc_expect_eq "jobs completed twice" "" "$(awk '{print $1}' "$log/all" | sort | uniq -d)"
   xc_expect_eq "distinct jobs completed" "$total" "$(awk '{print $1}' "$log/all" | sort -u | wc -l)"
   # the victim's leases expired and were finished by the others
