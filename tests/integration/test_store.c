@@ -1069,6 +1069,47 @@ static void test_restart_replays_and_replay_is_idempotent(void **state)
     free(keep);
 }
 
+/* A transient error (a lock held elsewhere, lock_timeout) sends the same
+ * batch again later instead of setting it aside. */
+static void test_transient_error_retried(void **state)
+{
+    int64_t src = new_source("transient");
+    char ci[1400];
+    snprintf(ci, sizeof ci, "%s options='-c lock_timeout=50'", conninfo);
+    struct store_opts o;
+    opts_for(&o, NULL);
+    o.conninfo = ci;
+    char why[256];
+    struct store *s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    struct pg_err err;
+    assert_true(pg_exec(pc, "BEGIN; LOCK TABLE probe_outcomes IN ACCESS "
+                            "EXCLUSIVE MODE",
+                        &err));
+    put_outcomes(s, src, 0, 10);
+    store_flush(s);
+    struct store_stats st;
+    time_t end = time(NULL) + 120;
+    do {
+        run_for(20);
+        store_get_stats(s, &st);
+    } while (st.batches_retried < 2 && time(NULL) < end);
+    assert_true(st.batches_retried >= 2);
+    assert_int_equal(st.batches_rejected, 0);
+    assert_int_equal(st.rows_written[STORE_OUTCOME], 0);
+    assert_true(pg_exec(pc, "COMMIT", &err));
+    drain(s);
+    store_get_stats(s, &st);
+    assert_int_equal(st.rows_written[STORE_OUTCOME], 10);
+    assert_int_equal(st.batches_rejected, 0);
+    store_free(s);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM probe_outcomes WHERE source_id = %lld",
+             (long long)src);
+    assert_int_equal(q1(sql), 10);
+}
+
 /* A damaged file in the spill directory is moved to rejected/ at start
  * and counted; it does not stop the writer. */
 static void test_bad_spill_file_set_aside(void **state)
@@ -1200,6 +1241,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sync_after_commit),
         cmocka_unit_test(test_refused_batch_set_aside),
         cmocka_unit_test(test_bad_spill_file_set_aside),
+        cmocka_unit_test(test_transient_error_retried),
         cmocka_unit_test(test_killed_connection_exactly_once),
         cmocka_unit_test(test_outage_spills_and_loses_nothing),
         cmocka_unit_test(test_restart_replays_and_replay_is_idempotent),
