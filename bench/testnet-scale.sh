@@ -14,6 +14,7 @@ if [ "${1:-}" = "--idle" ]; then idle=$2; shift 2; fi
 state=${BENCH_STATE:-$here/.state/testnet-bench}
 ns=${BENCH_NETNS:-xcbench}
 tn="$here/tests/testnet/testnet"
+mkdir -p "$(dirname "$state")"
 
 python3 "$tn" down --state "$state" --name "$ns" >/dev/null 2>&1 || true
 echo "== testnet up $* (state $state, namespace $ns)"
