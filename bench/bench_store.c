@@ -248,8 +248,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "'%s/../../scripts/pg' start %s'%s' >/dev/null",
              XC_TEST_DATA, fast ? "--fast " : "", dir);
     if (system(cmd) != 0) {
-        fprintf(stderr, "bench_store: could not start PostgreSQL in %s\n",
-                dir);
+        fprintf(stderr, "bench_store: could not start PostgreSQL in %s\n", dir);
         return 1;
     }
     snprintf(cmd, sizeof cmd, "'%s/../../scripts/pg' conninfo '%s'",

@@ -49,7 +49,7 @@
 #include "store_copy.h"
 #include "xalloc.h"
 
-/* --- names ---------------------------------------------------------------- */
+/* --- names --------------------------------------------------------------- */
 
 static const char *const kind_names[] = {
     [STORE_DISCO] = "disco",
@@ -78,15 +78,14 @@ static const char *const entity_kind_names[] = {
     [STORE_ENT_UPLOAD] = "upload",       [STORE_ENT_PROXY] = "proxy",
     [STORE_ENT_GATEWAY] = "gateway",     [STORE_ENT_OTHER] = "other",
 };
-_Static_assert(ARRAY_LEN(entity_kind_names) == STORE_ENT__COUNT,
-               "names table");
+_Static_assert(ARRAY_LEN(entity_kind_names) == STORE_ENT__COUNT, "names table");
 
 const char *store_entity_kind_name(enum store_entity_kind k)
 {
     return (unsigned)k < STORE_ENT__COUNT ? entity_kind_names[k] : "?";
 }
 
-/* --- stage tables and merges ---------------------------------------------- */
+/* --- stage tables and merges --------------------------------------------- */
 
 enum stage {
     ST_ENT,
@@ -384,7 +383,7 @@ static const struct {
 
 #define MAX_STEPS (3 + ST__COUNT + ARRAY_LEN(merges))
 
-/* --- batches --------------------------------------------------------------- */
+/* --- batches ------------------------------------------------------------- */
 
 /* Digests of the contents staged in one open batch (open addressing). */
 struct dset {
@@ -433,16 +432,16 @@ struct batch {
     enum store_kind kind;
     enum batch_where where;
     struct buf sec[ST__COUNT];
-    size_t bytes;      /* sum of sec[].len (also while on disk) */
-    size_t file_bytes; /* size of the spill file when path is set */
-    long long rows;    /* records */
+    size_t bytes;       /* sum of sec[].len (also while on disk) */
+    size_t file_bytes;  /* size of the spill file when path is set */
+    long long rows;     /* records */
     uint64_t first_put; /* seq of its first put (for store_sync) */
     int64_t opened_us;
-    char *path;        /* spill file, NULL if none */
+    char *path; /* spill file, NULL if none */
     struct dset digests;
-    size_t job_bytes;  /* copy handed to pgasync */
+    size_t job_bytes;              /* copy handed to pgasync */
     const char *labels[MAX_STEPS]; /* what each step of its job writes */
-    bool cancelled;    /* its job was cancelled (store being freed) */
+    bool cancelled; /* its job was cancelled (store being freed) */
     TAILQ_ENTRY(batch) link;
 };
 
@@ -556,7 +555,7 @@ static size_t batch_len(const struct batch *b)
     return n;
 }
 
-/* --- spill files ----------------------------------------------------------- */
+/* --- spill files --------------------------------------------------------- */
 
 /* Serializes b into a file image. */
 static void batch_image(const struct batch *b, const char *error,
@@ -564,8 +563,7 @@ static void batch_image(const struct batch *b, const char *error,
 {
     store_file_header(out, b->id, kind_names[b->kind], b->rows, error);
     for (int i = 0; i < ST__COUNT; i++)
-        store_file_section(out, stages[i].name, b->sec[i].data,
-                           b->sec[i].len);
+        store_file_section(out, stages[i].name, b->sec[i].data, b->sec[i].len);
     store_file_end(out);
 }
 
@@ -734,14 +732,14 @@ static bool unspill(struct store *s, struct batch *b)
         const char *base = strrchr(b->path, '/');
         char *to = xasprintf("%s%s", s->rejected_dir, base ? base : "/bad");
         if (rename(b->path, to) != 0)
-            log_error("store: could not move \"%s\" to \"%s\": %s", b->path,
-                      to, strerror(errno));
+            log_error("store: could not move \"%s\" to \"%s\": %s", b->path, to,
+                      strerror(errno));
         free(to);
     }
     return false;
 }
 
-/* --- the queue ------------------------------------------------------------- */
+/* --- the queue ----------------------------------------------------------- */
 
 /* b leaves the queue (committed, duplicate or rejected). */
 static void batch_retire(struct store *s, struct batch *b)
@@ -775,7 +773,8 @@ static bool transient(const char *sqlstate)
 
 static void reject(struct store *s, struct batch *b, const struct pga_result *r)
 {
-    const char *table = r->failed_step >= 0 && r->failed_step < (int)MAX_STEPS &&
+    const char *table = r->failed_step >= 0 &&
+                                r->failed_step < (int)MAX_STEPS &&
                                 b->labels[r->failed_step]
                             ? b->labels[r->failed_step]
                             : "?";
@@ -851,8 +850,8 @@ static void job_done(void *arg, const struct pga_result *r)
         /* transient: the same batch again after a pause, order kept */
         b->where = B_MEM;
         s->st.batches_retried++;
-        s->retry_ms = s->retry_ms ? XC_MIN(s->retry_ms * 2, s->o.retry_max_ms)
-                                  : 500;
+        s->retry_ms =
+            s->retry_ms ? XC_MIN(s->retry_ms * 2, s->o.retry_max_ms) : 500;
         log_warn("store: batch %s failed (%s: %s), retrying in %d ms", b->id,
                  r->sqlstate, r->msg, s->retry_ms);
         s->retry_wait = true;
@@ -982,7 +981,7 @@ void store_flush(struct store *s)
         seal(s, (enum store_kind)k);
 }
 
-/* --- sync and drain ---------------------------------------------------------- */
+/* --- sync and drain ------------------------------------------------------ */
 
 /* Lowest put sequence number not yet committed (UINT64_MAX: none). */
 static uint64_t oldest_pending(const struct store *s)
@@ -1092,7 +1091,7 @@ void store_drain(struct store *s, int timeout_ms, store_done_cb cb, void *arg)
     schedule_notify(s);
 }
 
-/* --- life cycle ------------------------------------------------------------- */
+/* --- life cycle ---------------------------------------------------------- */
 
 void store_opts_default(struct store_opts *o)
 {
@@ -1352,7 +1351,7 @@ void store_get_stats(const struct store *s, struct store_stats *out)
     out->db_up = s->db && pgasync_is_up(s->db);
 }
 
-/* --- rows ------------------------------------------------------------------ */
+/* --- rows ---------------------------------------------------------------- */
 
 static void c_str(struct store *s, struct buf *b, const char *v)
 {
@@ -1825,8 +1824,8 @@ bool store_put_caps_entry(struct store *s, const struct store_caps_entry *e)
         why = "error without ill-formed outcome";
     else if (e->algo[0] == '\0' && oc != CAPS_LEGACY)
         why = "empty algo without legacy outcome";
-    else if (e->matched_by && (e->matched_by[0] == '\0' ||
-                               !fits(e->matched_by, 64)))
+    else if (e->matched_by &&
+             (e->matched_by[0] == '\0' || !fits(e->matched_by, 64)))
         why = "bad matched_by";
     if (why)
         return refuse(s, STORE_CAPS_ENTRY, why);
@@ -1888,9 +1887,9 @@ static const char *const caps2_outcomes[] = {
 bool store_put_caps2_entry(struct store *s, const struct store_caps2_entry *e)
 {
     /* lib/caps2.h calls an ill-formed input "error" */
-    const char *outcome =
-        e->outcome && strcmp(e->outcome, "error") == 0 ? "ill-formed"
-                                                       : e->outcome;
+    const char *outcome = e->outcome && strcmp(e->outcome, "error") == 0
+                              ? "ill-formed"
+                              : e->outcome;
     const char *why = NULL;
     if (e->algo == NULL || e->algo[0] == '\0' || !fits(e->algo, 32))
         why = "bad algo";
@@ -1917,8 +1916,7 @@ bool store_put_caps2_entry(struct store *s, const struct store_caps2_entry *e)
 }
 
 static const char *const srv_services[] = {"xmpp-client", "xmpps-client",
-                                           "xmpp-server", "xmpps-server",
-                                           NULL};
+                                           "xmpp-server", "xmpps-server", NULL};
 static const char *const streams[] = {"c2s", "s2s", NULL};
 static const char *const phases[] = {"pre-tls", "post-tls", NULL};
 static const char *const starttls_modes[] = {"none", "optional", "required",

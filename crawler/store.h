@@ -44,23 +44,23 @@ struct disco_info;
 struct store;
 
 struct store_opts {
-    const char *conninfo;   /* libpq conninfo of the writer's connection */
-    const char *owner;      /* prefix of batch ids, unique per process;
-                               NULL: "host:pid:random" */
-    int batch_rows;         /* records per batch (2000) */
-    size_t batch_bytes;     /* COPY bytes per batch (4 MiB) */
-    int flush_ms;           /* longest a record waits for its batch (200) */
-    size_t max_memory;      /* unacknowledged bytes kept in RAM (64 MiB) */
-    const char *spill_dir;  /* NULL: no spilling (memory grows, the
-                               pressure callback pauses the caller) */
-    size_t spill_max;       /* bytes of spill files (1 GiB) */
-    size_t high_water;      /* 0: max_memory (+ spill_max/2 with spill) */
-    size_t low_water;       /* 0: max_memory / 4 */
-    int inflight;           /* batches handed to the connection at once (2) */
-    int reconnect_min_ms;   /* backoff of the connection (100) */
-    int reconnect_max_ms;   /* (5000) */
-    int retry_max_ms;       /* cap of the delay after a transient SQL
-                               error such as a deadlock (30000) */
+    const char *conninfo;  /* libpq conninfo of the writer's connection */
+    const char *owner;     /* prefix of batch ids, unique per process;
+                              NULL: "host:pid:random" */
+    int batch_rows;        /* records per batch (2000) */
+    size_t batch_bytes;    /* COPY bytes per batch (4 MiB) */
+    int flush_ms;          /* longest a record waits for its batch (200) */
+    size_t max_memory;     /* unacknowledged bytes kept in RAM (64 MiB) */
+    const char *spill_dir; /* NULL: no spilling (memory grows, the
+                              pressure callback pauses the caller) */
+    size_t spill_max;      /* bytes of spill files (1 GiB) */
+    size_t high_water;     /* 0: max_memory (+ spill_max/2 with spill) */
+    size_t low_water;      /* 0: max_memory / 4 */
+    int inflight;          /* batches handed to the connection at once (2) */
+    int reconnect_min_ms;  /* backoff of the connection (100) */
+    int reconnect_max_ms;  /* (5000) */
+    int retry_max_ms;      /* cap of the delay after a transient SQL
+                              error such as a deadlock (30000) */
 };
 
 /* Fills o with the defaults above. */
@@ -240,9 +240,9 @@ bool store_put_srv(struct store *s, const struct store_srv *r);
 /* Stream features of one stream. */
 struct store_stream {
     int64_t source_id, domain_id;
-    const char *stream;   /* c2s s2s */
-    const char *target;   /* host name connected to */
-    const char *ip;       /* NULL or an IPv4/IPv6 literal */
+    const char *stream; /* c2s s2s */
+    const char *target; /* host name connected to */
+    const char *ip;     /* NULL or an IPv4/IPv6 literal */
     int port;
     bool direct_tls;
     const char *phase;    /* pre-tls post-tls */
@@ -269,7 +269,7 @@ struct store_tls {
     const char *const *cert_names;
     size_t n_cert_names;
     int64_t cert_not_before_us, cert_not_after_us; /* 0: NULL */
-    const unsigned char *cert_sha256;               /* 32 bytes or NULL */
+    const unsigned char *cert_sha256;              /* 32 bytes or NULL */
     int verifies; /* -1 NULL, 0 false, 1 true */
     const char *verify_error;
     int64_t observed_us;
@@ -281,7 +281,7 @@ struct store_stats {
     uint64_t rows_queued[STORE__KINDS];  /* records accepted by puts */
     uint64_t rows_written[STORE__KINDS]; /* records in committed batches */
     uint64_t refused[STORE__KINDS];      /* puts refused as invalid */
-    uint64_t replaced_chars;  /* invalid UTF-8/NUL replaced by U+FFFD */
+    uint64_t replaced_chars; /* invalid UTF-8/NUL replaced by U+FFFD */
     uint64_t batches_sealed;
     uint64_t batches_written;   /* committed */
     uint64_t batches_duplicate; /* already committed (replay hit the key) */
@@ -289,15 +289,15 @@ struct store_stats {
     uint64_t batches_retried;   /* sent again after a transient SQL error */
     uint64_t batches_spilled;   /* written to a spill file */
     uint64_t bytes_spilled;
-    uint64_t batches_replayed;  /* read back from a spill file */
-    uint64_t batches_rejected;  /* refused by the server, kept in rejected/ */
+    uint64_t batches_replayed; /* read back from a spill file */
+    uint64_t batches_rejected; /* refused by the server, kept in rejected/ */
     uint64_t rows_rejected;
-    uint64_t errors;            /* file errors, lost batches */
-    uint64_t pauses, resumes;   /* back-pressure callbacks */
-    size_t queued_bytes;        /* unacknowledged, memory + spill */
-    size_t memory_bytes;        /* unacknowledged in memory */
-    size_t spill_bytes;         /* in spill files */
-    size_t batches_queued;      /* sealed, not yet committed */
+    uint64_t errors;          /* file errors, lost batches */
+    uint64_t pauses, resumes; /* back-pressure callbacks */
+    size_t queued_bytes;      /* unacknowledged, memory + spill */
+    size_t memory_bytes;      /* unacknowledged in memory */
+    size_t spill_bytes;       /* in spill files */
+    size_t batches_queued;    /* sealed, not yet committed */
     bool paused;
     bool db_up;
 };

@@ -68,7 +68,7 @@ void store_time_format(int64_t us, char out[40]);
 #define STORE_FILE_MAX_SECTIONS 32
 
 struct store_file_section {
-    char name[32];  /* stage name */
+    char name[32];    /* stage name */
     const char *data; /* borrowed from the file buffer */
     size_t len;
 };

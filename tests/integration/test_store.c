@@ -235,8 +235,7 @@ static int setup(void **state)
         fprintf(stderr, "migrate: %s\n", rep.msg);
         return -1;
     }
-    if (!pg_exec(pc, "INSERT INTO domains (name) VALUES ('example.org')",
-                 &err))
+    if (!pg_exec(pc, "INSERT INTO domains (name) VALUES ('example.org')", &err))
         return -1;
     mkdir(scratch, 0700);
     base = event_base_new();
@@ -251,7 +250,7 @@ static int teardown(void **state)
     return 0;
 }
 
-/* --- content generation ------------------------------------------------------ */
+/* --- content generation -------------------------------------------------- */
 
 /* The disco#info answer number k (k < 50): identities, features (one of
  * them repeated), a softwareinfo form and a serverinfo form. */
@@ -296,7 +295,7 @@ static void hex_sha256(const char *s, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-/* --- tests ------------------------------------------------------------------- */
+/* --- tests --------------------------------------------------------------- */
 
 static void test_every_kind(void **state)
 {
@@ -523,8 +522,9 @@ static void test_every_kind(void **state)
         long long sum = 0;
         for (int i = k; i < N; i += 100)
             sum += 1 + i % 3;
-        buf_printf(&want, "ver%d=|https://client%d.example|conference%d."
-                          "example|%lld\n",
+        buf_printf(&want,
+                   "ver%d=|https://client%d.example|conference%d."
+                   "example|%lld\n",
                    k, k % 10, k % 4, sum);
     }
     snprintf(sql, sizeof sql,
@@ -611,9 +611,12 @@ static const struct {
     {"ctl \x01\x1f\x7f", 0, "ctl \x01\x1f\x7f"},
     {"utf-8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 0,
      "utf-8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
-    {"bad \xff" " end", 0, "bad \xef\xbf\xbd end"},
+    {"bad \xff"
+     " end",
+     0, "bad \xef\xbf\xbd end"},
     {"overlong \xc0\xaf", 0, "overlong \xef\xbf\xbd\xef\xbf\xbd"},
-    {"surrogate \xed\xa0\x80", 0, "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+    {"surrogate \xed\xa0\x80", 0,
+     "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
     {"truncated \xe2\x82", 0, "truncated \xef\xbf\xbd"},
     {"", 0, ""},
 };
@@ -630,12 +633,12 @@ static void test_hostile_strings(void **state)
     for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
         char addr[32];
         snprintf(addr, sizeof addr, "h%zu.example", i);
-        struct store_version v = {.source_id = src,
-                                  .entity = {addr, hostile[i].in,
-                                             STORE_ENT_OTHER, 0},
-                                  .name = hostile[i].in,
-                                  .version = hostile[i].in,
-                                  .os = hostile[i].in};
+        struct store_version v = {
+            .source_id = src,
+            .entity = {addr, hostile[i].in, STORE_ENT_OTHER, 0},
+            .name = hostile[i].in,
+            .version = hostile[i].in,
+            .os = hostile[i].in};
         assert_true(store_put_version(s, &v));
         buf_printf(&want, "%zu\n", i);
     }
@@ -643,16 +646,16 @@ static void test_hostile_strings(void **state)
      * text cleaned, digest of the bytes as received */
     static const char raw[] = "<query xmlns='http://jabber.org/protocol/"
                               "disco#info'>\0\xff</query>";
-    struct store_disco d = {.source_id = src,
-                            .entity = {"raw.example", NULL, STORE_ENT_SERVER,
-                                       0},
-                            .xml = raw,
-                            .xml_len = sizeof raw - 1};
+    struct store_disco d = {
+        .source_id = src,
+        .entity = {"raw.example", NULL, STORE_ENT_SERVER, 0},
+        .xml = raw,
+        .xml_len = sizeof raw - 1};
     assert_true(store_put_disco(s, &d));
     /* refused: a resource part (never an occupant JID), bad enum values */
-    struct store_version bad = {.source_id = src,
-                                .entity = {"room@muc.example/nick", NULL,
-                                           STORE_ENT_ROOM, 0}};
+    struct store_version bad = {
+        .source_id = src,
+        .entity = {"room@muc.example/nick", NULL, STORE_ENT_ROOM, 0}};
     assert_false(store_put_version(s, &bad));
     struct store_caps_entry bce = {.source_id = src,
                                    .algo = "sha-1",
@@ -751,11 +754,10 @@ static void test_two_writers_intern(void **state)
                  "<feature var='urn:two:%d'/><feature var='urn:two:%d'/>"
                  "</query>",
                  (i * 7) % 60, (i * 11) % 60 + 1000);
-        struct store_disco d = {
-            .source_id = src,
-            .entity = {addr, "node", STORE_ENT_PUBSUB, 0},
-            .xml = xml,
-            .xml_len = strlen(xml)};
+        struct store_disco d = {.source_id = src,
+                                .entity = {addr, "node", STORE_ENT_PUBSUB, 0},
+                                .xml = xml,
+                                .xml_len = strlen(xml)};
         assert_true(store_put_disco(i % 2 ? a : b, &d));
         struct store_disco d2 = d;
         assert_true(store_put_disco(i % 2 ? b : a, &d2));
@@ -770,9 +772,8 @@ static void test_two_writers_intern(void **state)
     store_get_stats(a, &sa);
     store_get_stats(b, &sb);
     assert_int_equal(sa.batches_rejected + sb.batches_rejected, 0);
-    assert_int_equal(sa.rows_written[STORE_DISCO] +
-                         sb.rows_written[STORE_DISCO],
-                     2 * N);
+    assert_int_equal(
+        sa.rows_written[STORE_DISCO] + sb.rows_written[STORE_DISCO], 2 * N);
     store_free(a);
     store_free(b);
     char sql[256];
@@ -1083,8 +1084,9 @@ static void test_transient_error_retried(void **state)
     struct store *s = store_new(base, &o, why, sizeof why);
     assert_non_null(s);
     struct pg_err err;
-    assert_true(pg_exec(pc, "BEGIN; LOCK TABLE probe_outcomes IN ACCESS "
-                            "EXCLUSIVE MODE",
+    assert_true(pg_exec(pc,
+                        "BEGIN; LOCK TABLE probe_outcomes IN ACCESS "
+                        "EXCLUSIVE MODE",
                         &err));
     put_outcomes(s, src, 0, 10);
     store_flush(s);

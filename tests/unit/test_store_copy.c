@@ -29,22 +29,22 @@ static const struct {
     {"a\tb", 0, "a\\tb", 0},
     {"a\nb\r", 0, "a\\nb\\r", 0},
     {"back\\slash", 0, "back\\\\slash", 0},
-    {"\\.", 0, "\\\\.", 0},  /* never the end-of-data marker */
-    {"\\N", 0, "\\\\N", 0},  /* never the NULL marker */
+    {"\\.", 0, "\\\\.", 0}, /* never the end-of-data marker */
+    {"\\N", 0, "\\\\N", 0}, /* never the NULL marker */
     {"\x01\x1f\x7f", 0, "\x01\x1f\x7f", 0},
     {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 0,
      "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 0},
-    {"\xef\xbf\xbf", 0, "\xef\xbf\xbf", 0},             /* U+FFFF is valid */
-    {"\xf4\x8f\xbf\xbf", 0, "\xf4\x8f\xbf\xbf", 0},     /* U+10FFFF */
+    {"\xef\xbf\xbf", 0, "\xef\xbf\xbf", 0},         /* U+FFFF is valid */
+    {"\xf4\x8f\xbf\xbf", 0, "\xf4\x8f\xbf\xbf", 0}, /* U+10FFFF */
     {"nul\0in", 6, "nul" FFFD "in", 1},
     {"\xff", 0, FFFD, 1},
-    {"\x80", 0, FFFD, 1},                               /* lone continuation */
-    {"\xc0\xaf", 0, FFFD FFFD, 2},                      /* overlong / */
-    {"\xe0\x80\xaf", 0, FFFD FFFD FFFD, 3},             /* overlong */
-    {"\xed\xa0\x80", 0, FFFD FFFD FFFD, 3},             /* surrogate */
-    {"\xf4\x90\x80\x80", 0, FFFD FFFD FFFD FFFD, 4},    /* > U+10FFFF */
+    {"\x80", 0, FFFD, 1},                            /* lone continuation */
+    {"\xc0\xaf", 0, FFFD FFFD, 2},                   /* overlong / */
+    {"\xe0\x80\xaf", 0, FFFD FFFD FFFD, 3},          /* overlong */
+    {"\xed\xa0\x80", 0, FFFD FFFD FFFD, 3},          /* surrogate */
+    {"\xf4\x90\x80\x80", 0, FFFD FFFD FFFD FFFD, 4}, /* > U+10FFFF */
     {"\xf5\x80", 0, FFFD FFFD, 2},
-    {"\xe2\x82", 0, FFFD, 1},                           /* truncated */
+    {"\xe2\x82", 0, FFFD, 1}, /* truncated */
     {"\xe2\x82x", 0, FFFD "x", 1},
     {"\xf0\x9f\x98", 0, FFFD, 1},
     {"x\xe2\x82\t", 0, "x" FFFD "\\t", 1},
@@ -114,8 +114,7 @@ static void test_array(void **state)
     store_copy_array(&b, NULL, 0);
     assert_string_equal(buf_str(&b), "{}");
     buf_reset(&b);
-    const char *items[] = {"PLAIN", NULL, "a\"b", "c\\d", "e,f}", "t\tab",
-                           ""};
+    const char *items[] = {"PLAIN", NULL, "a\"b", "c\\d", "e,f}", "t\tab", ""};
     size_t rep = store_copy_array(&b, items, 7);
     assert_int_equal(rep, 0);
     /* array literal {"PLAIN","a\"b","c\\d","e,f}","t<TAB>ab",""} then
