@@ -260,6 +260,21 @@ def check(mode, port):
         s.close()
 
 
+def xml_items_ok(query, port, pw):
+    """Without --json, the pages come back as one <query/> of 4 items."""
+    r = subprocess.run([query, "--jid", "u@x.hostile.xnet", "--password-file",
+                        pw, "--host", HOST, "--port", str(port), "--plaintext",
+                        "--timeout", "6", "disco-items", "x.hostile.xnet"],
+                       capture_output=True, text=True, timeout=60)
+    import xml.etree.ElementTree as ET
+    try:
+        root = ET.fromstring(r.stdout)
+    except ET.ParseError:
+        return False
+    return r.returncode == 0 and len([e for e in root if
+                                      e.tag.endswith("item")]) == 4
+
+
 def check_client(query, mode, port, workdir):
     pw = os.path.join(workdir, "hostile.pw")
     with open(pw, "w") as f:
@@ -281,7 +296,8 @@ def check_client(query, mode, port, workdir):
     elif r.returncode != want:
         fail(mode + " client", f"exit {r.returncode}, expected {want}: "
              f"{r.stderr.strip()[-200:]}")
-    elif mode == "normal-ish" and len(r.stdout.splitlines()) != 4:
+    elif mode == "normal-ish" and (len(r.stdout.splitlines()) != 4 or
+                                   not xml_items_ok(query, port, pw)):
         fail(mode + " client", f"{len(r.stdout.splitlines())} items over "
              f"XEP-0059 pages, expected 4")
     else:

@@ -5,8 +5,9 @@
  *                           features, forms; for NODE "X#VER" also the
  *                           XEP-0115 verdict of VER against the answer, for
  *                           "urn:xmpp:caps#ALGO.B64" the XEP-0390 verdict)
- *   disco-items JID [NODE]  XEP-0030 items (with --json, XEP-0059 pages
- *                           followed, at most 50)
+ *   disco-items JID [NODE]  XEP-0030 items, XEP-0059 pages followed (at
+ *                           most 50): one <query/> with every item, or with
+ *                           --json one {jid, node, name} line per item
  *   version JID             XEP-0092
  *   room-caps ROOM NICK     joins ROOM as NICK, prints the caps of every
  *                           other occupant as JSON lines {node, hash, ver,
@@ -26,6 +27,7 @@
 #include <strophe.h>
 
 #include "caps.h"
+#include "buf.h"
 #include "caps2.h"
 #include "disco.h"
 #include "log.h"
@@ -59,9 +61,10 @@ struct query {
     const char *room_password;
     bool json;
     bool done;
-    unsigned page; /* disco#items RSM page, 0-based */
-    char id[16];   /* id of the iq in flight */
-    int status;    /* exit status; 2 until answered */
+    unsigned page;        /* disco#items RSM page, 0-based */
+    char id[16];          /* id of the iq in flight */
+    struct buf items_xml; /* disco-items without --json: items so far */
+    int status;           /* exit status; 2 until answered */
     struct event *timeout_ev;
     struct event *exit_ev;
 };
@@ -197,6 +200,10 @@ static void on_result(struct query *q, xmpp_stanza_t *st)
             child = ch;
             break;
         }
+    if (q->cmd == Q_DISCO_ITEMS) {
+        on_items(q, child);
+        return;
+    }
     if (!q->json) {
         print_stanza(child ? child : st);
         finish(q, 0);
@@ -348,6 +355,15 @@ static void on_items(struct query *q, xmpp_stanza_t *child)
         if (!xmpp_stanza_is_tag(it) || !name || strcmp(name, "item"))
             continue;
         n++;
+        if (!q->json) {
+            char *text;
+            size_t len;
+            if (xmpp_stanza_to_text(it, &text, &len) == 0) {
+                buf_append(&q->items_xml, text, len);
+                xmpp_free(xmpp_stanza_get_context(it), text);
+            }
+            continue;
+        }
         print_json(json_pack("{s:s?,s:s?,s:s?}", "jid",
                              xmpp_stanza_get_attribute(it, "jid"), "node",
                              xmpp_stanza_get_attribute(it, "node"), "name",
@@ -364,6 +380,11 @@ static void on_items(struct query *q, xmpp_stanza_t *child)
         q->page++;
         send_query(q, after);
     } else {
+        if (!q->json) {
+            /* one <query/> holding the items of every page */
+            printf("<query xmlns='%s'>%s</query>\n", NS_ITEMS,
+                   buf_str(&q->items_xml));
+        }
         finish(q, 0);
     }
     if (after)
@@ -610,6 +631,7 @@ int main(int argc, char **argv)
     event_free(q.exit_ev);
     event_base_free(q.base);
     free(password);
+    buf_free(&q.items_xml);
     fflush(stdout);
     return q.status;
 }
