@@ -79,6 +79,10 @@ t_multi() {
   wait "$b" || rc=$?
   [ "$rc" = 0 ] || { cat "$log/b.err"; fail "worker b exited $rc"; }
   cat "$log/a.err" "$log/b.err"
+  # no claim ever failed: in particular the unique index on leased jobs per
+  # domain was never tripped, the claim's own re-check kept them apart
+  grep -q " 0 claim errors, finished" "$log/a.err" || fail "worker a had claim errors"
+  grep -q " 0 claim errors, finished" "$log/b.err" || fail "worker b had claim errors"
 
   xc_expect_eq "jobs done" "$total" "$(sql "SELECT count(*) FROM jobs WHERE state = 'done'")"
   cat "$log"/out.* >"$log/all"

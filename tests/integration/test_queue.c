@@ -728,7 +728,7 @@ struct worker {
     int inflight;
     bool claiming, checking, finished, failed;
     struct event *tick;
-    long long applied, stale;
+    long long applied, stale, claim_errors;
 };
 
 struct work {
@@ -777,8 +777,10 @@ static void worker_claimed(void *arg, bool ok, const struct queue_job *jobs,
 {
     struct worker *w = arg;
     w->claiming = false;
-    if (!ok)
-        return; /* try again at the next tick */
+    if (!ok) {
+        w->claim_errors++; /* counted: the test expects none */
+        return;            /* try again at the next tick */
+    }
     for (size_t i = 0; i < n; i++) {
         struct work *k = xcalloc(1, sizeof *k);
         k->w = w;
@@ -870,8 +872,10 @@ static int run_worker(char **argv)
     queue_finish(w.q, false, on_ready, &f);
     while (!f.done && time(NULL) < end + 30)
         event_base_loop(base, EVLOOP_ONCE);
-    fprintf(stderr, "worker %s: %lld applied, %lld stale, %s\n", p.owner,
-            w.applied, w.stale, w.finished ? "finished" : "gave up");
+    fprintf(stderr,
+            "worker %s: %lld applied, %lld stale, %lld claim errors, %s\n",
+            p.owner, w.applied, w.stale, w.claim_errors,
+            w.finished ? "finished" : "gave up");
     event_free(w.tick);
     queue_free(w.q);
     pgasync_free(pga);
