@@ -1725,8 +1725,6 @@ bool store_put_outcome(struct store *s, const struct store_outcome *oc)
     else if (oc->outcome == NULL || oc->outcome[0] == '\0' ||
              !fits(oc->outcome, 64))
         why = "bad outcome name";
-    else if (!fits(oc->condition, 256))
-        why = "condition too long";
     if (why)
         return refuse(s, STORE_OUTCOME, why);
     struct batch *b = open_batch(s, STORE_OUTCOME);
@@ -1743,7 +1741,7 @@ bool store_put_outcome(struct store *s, const struct store_outcome *oc)
     c_str(s, o, has_entity ? (oc->entity.node ? oc->entity.node : "") : NULL);
     c_str(s, o, oc->probe);
     c_str(s, o, oc->outcome);
-    c_str(s, o, oc->condition);
+    c_clip(s, o, oc->condition, 256); /* remote text: clipped, not refused */
     c_clip(s, o, oc->detail, 2000);
     if (oc->duration_ms >= 0)
         c_int(o, oc->duration_ms);

@@ -162,7 +162,8 @@ struct store_outcome {
     struct store_entity entity;
     const char *probe;     /* "disco-info", "version", ... (<= 64 bytes) */
     const char *outcome;   /* the crawler's outcome class (<= 64 bytes) */
-    const char *condition; /* XMPP error condition, TLS alert, NULL */
+    const char *condition; /* XMPP error condition, TLS alert, NULL;
+                              clipped to 256 characters */
     const char *detail;    /* NULL; clipped to 2000 characters */
     int duration_ms;       /* < 0: unknown */
     int64_t observed_us;
