@@ -1182,6 +1182,25 @@ static void test_refused_batch_set_aside(void **state)
              "SELECT count(*) FROM probe_outcomes WHERE source_id = %lld",
              (long long)src);
     assert_int_equal(q1(sql), 20);
+    /* the cause fixed, the rejected file moved back: the next run writes
+     * it */
+    assert_int_equal(q1("INSERT INTO sources (id, kind, name) VALUES "
+                        "(999999, 'crawl', 'fixed') RETURNING id"),
+                     999999);
+    snprintf(cmd, sizeof cmd, "mv '%s'/*.batch '%s'/", rej, spill);
+    assert_int_equal(system(cmd), 0);
+    s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    drain(s);
+    store_get_stats(s, &st);
+    assert_int_equal(st.batches_replayed, 1);
+    assert_int_equal(st.rows_written[STORE_OUTCOME], 1);
+    assert_int_equal(st.batches_rejected, 0);
+    store_free(s);
+    assert_int_equal(q1("SELECT count(*) FROM probe_outcomes "
+                        "WHERE source_id = 999999"),
+                     1);
+    assert_int_equal(count_files(spill, ".batch"), 0);
     free(rej);
     free(spill);
 }
