@@ -41,3 +41,8 @@ foreach(case
     query_views query_empty query_other_views privacy_columns)
   xc_pg_test(pg_${case} bash ${CMAKE_CURRENT_LIST_DIR}/pg_tests.sh ${case})
 endforeach()
+
+# scripts/pg itself, on a second throwaway cluster (no fixture needed).
+add_test(NAME integration.pg_script COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/pg_script.sh)
+set_tests_properties(integration.pg_script PROPERTIES LABELS integration TIMEOUT 120
+  SKIP_RETURN_CODE 77 ENVIRONMENT "XC_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
