@@ -642,6 +642,29 @@ static void test_hostile_strings(void **state)
         assert_true(store_put_version(s, &v));
         buf_printf(&want, "%zu\n", i);
     }
+    /* a parsed disco#info whose identity names, features and form values
+     * are the hostile strings (the store serializes it for the digest) */
+    struct disco_info *hi = disco_info_new();
+    for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+        char var[64];
+        snprintf(var, sizeof var, "urn:hostile:%zu:", i);
+        struct buf fv = BUF_INIT;
+        buf_puts(&fv, var);
+        buf_append(&fv, hostile[i].in, strlen(hostile[i].in));
+        disco_add_identity(hi, "client", "pc", NULL, hostile[i].in);
+        disco_add_feature(hi, buf_str(&fv));
+        buf_free(&fv);
+    }
+    struct dataform *form = disco_add_typed_form(hi, "urn:hostile:form");
+    struct dataform_field *fld = disco_form_add_field(hi, form, "v", NULL);
+    for (size_t i = 0; i < ARRAY_LEN(hostile); i++)
+        disco_field_add_value(hi, fld, hostile[i].in);
+    struct store_disco hd = {
+        .source_id = src,
+        .entity = {"hostile-info.example", NULL, STORE_ENT_SERVER, 0},
+        .info = hi};
+    assert_true(store_put_disco(s, &hd));
+    disco_info_free(hi); /* the put copied what it needs */
     /* raw disco#info with a NUL and invalid UTF-8: parse error recorded,
      * text cleaned, digest of the bytes as received */
     static const char raw[] = "<query xmlns='http://jabber.org/protocol/"
@@ -709,6 +732,38 @@ static void test_hostile_strings(void **state)
         if (strcmp(n, "1") != 0)
             fail_msg("hostile string %zu did not round-trip", i);
         free(n);
+    }
+    for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
+        char pos[16], var[64];
+        snprintf(pos, sizeof pos, "%zu", i);
+        snprintf(var, sizeof var, "urn:hostile:%zu:", i);
+        struct buf fv = BUF_INIT;
+        buf_puts(&fv, var);
+        buf_puts(&fv, hostile[i].want);
+        const char *p3[] = {hostile[i].want, pos, buf_str(&fv)};
+        struct pg_err err;
+        bool found;
+        char *n = pg_query_value(
+            pc,
+            "SELECT (SELECT count(*) FROM disco_identities di JOIN "
+            " disco_snapshots ds ON ds.content_id = di.content_id JOIN "
+            " entities e ON e.id = ds.entity_id WHERE e.address = "
+            " 'hostile-info.example' AND di.pos = $2::int AND di.name = $1) "
+            "+ (SELECT count(*) FROM v_content_features cf JOIN "
+            " disco_snapshots ds ON ds.content_id = cf.content_id JOIN "
+            " entities e ON e.id = ds.entity_id WHERE e.address = "
+            " 'hostile-info.example' AND cf.var = $3) "
+            "+ (SELECT count(*) FROM disco_form_values fv JOIN "
+            " disco_snapshots ds ON ds.content_id = fv.content_id JOIN "
+            " entities e ON e.id = ds.entity_id WHERE e.address = "
+            " 'hostile-info.example' AND fv.field_pos = 1 AND "
+            " fv.pos = $2::int AND fv.value = $1)",
+            3, p3, &found, &err);
+        assert_true(found);
+        if (strcmp(n, "3") != 0)
+            fail_msg("hostile string %zu: %s of 3 in the content", i, n);
+        free(n);
+        buf_free(&fv);
     }
     assert_int_equal(q1("SELECT count(*) FROM disco_contents c "
                         "WHERE parse_error LIKE 'xml:%' AND xml LIKE "
