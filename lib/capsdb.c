@@ -146,21 +146,31 @@ static bool read_line(FILE *f, struct buf *b, size_t max, bool *too_long)
     buf_reset(b);
     *too_long = false;
     char chunk[8192];
+    size_t n = 0;
     bool any = false;
-    while (fgets(chunk, sizeof chunk, f)) {
+    int ch;
+    /* byte by byte (getc_unlocked is a macro): a NUL byte in the line stays
+     * in it and makes it bad JSON, instead of cutting it short */
+    while ((ch = getc_unlocked(f)) != EOF) {
         any = true;
-        size_t n = strlen(chunk);
-        bool eol = n > 0 && chunk[n - 1] == '\n';
-        if (eol)
-            n--;
-        if (!*too_long) {
+        if (ch == '\n')
+            break;
+        if (*too_long)
+            continue;
+        chunk[n++] = (char)ch;
+        if (n == sizeof chunk) {
             if (b->len + n > max)
                 *too_long = true;
             else
                 buf_append(b, chunk, n);
+            n = 0;
         }
-        if (eol)
-            return true;
+    }
+    if (!*too_long && n > 0) {
+        if (b->len + n > max)
+            *too_long = true;
+        else
+            buf_append(b, chunk, n);
     }
     return any;
 }
