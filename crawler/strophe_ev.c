@@ -97,6 +97,8 @@ static void conn_set_state(struct strophe_ev_conn *c, enum sev_state to)
     c->state = to;
 }
 
+static void drop_io_events(struct strophe_ev_conn *c);
+
 static void strophe_log_cb(void *ud, xmpp_log_level_t level, const char *area,
                            const char *msg)
 {
@@ -108,6 +110,10 @@ static void strophe_log_cb(void *ud, xmpp_log_level_t level, const char *area,
      * does; its log line is the only sign we get (see pump()) */
     if (strcmp(area, "xmpp") == 0 && strncmp(msg, "parse error", 11) == 0)
         c->parse_error = true;
+    /* logged just before libstrophe closes the fd: leaving epoll now
+     * spares libevent an epoll_ctl on a closed fd (and its warning) */
+    if (strcmp(area, "xmpp") == 0 && strcmp(msg, "Closing socket.") == 0)
+        drop_io_events(c);
 
     /* Privacy: raw traffic is never logged, at any level. Room presences
      * carry occupants' nicks and JIDs, which xcensus must not record. */

@@ -666,6 +666,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(h->base, NULL);
 }
 
+/* libevent's own messages go to our log (its warnings are ours to judge) */
+static void libevent_log_cb(int severity, const char *msg)
+{
+    enum log_level l = severity >= EVENT_LOG_ERR    ? LOG_ERROR
+                       : severity >= EVENT_LOG_WARN ? LOG_WARN
+                                                    : LOG_DEBUG;
+    LOG_AT(l, "libevent", "%s", msg);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xc-hostile --addr IP --base-port P [--list]\n"
@@ -748,6 +757,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(libevent_log_cb);
     h.base = event_base_new();
     TAILQ_INIT(&h.conns);
     for (int i = 0; i < HM__COUNT; i++) {

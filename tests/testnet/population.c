@@ -901,6 +901,15 @@ static void client_free(struct client *c)
     free(c->rooms);
 }
 
+/* libevent's own messages go to our log (its warnings are ours to judge) */
+static void libevent_log_cb(int severity, const char *msg)
+{
+    enum log_level l = severity >= EVENT_LOG_ERR    ? LOG_ERROR
+                       : severity >= EVENT_LOG_WARN ? LOG_WARN
+                                                    : LOG_DEBUG;
+    LOG_AT(l, "libevent", "%s", msg);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xc-population --plan PLAN.json --part I/N "
@@ -972,6 +981,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(libevent_log_cb);
     pop.base = event_base_new();
     pop.sev = strophe_ev_new(pop.base, 100);
     pop.clients = xcalloc(pop.plan->n_clients + 1, sizeof *pop.clients);

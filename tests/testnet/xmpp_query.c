@@ -503,6 +503,15 @@ static char *read_password(const char *path)
     return xstrdup(line);
 }
 
+/* libevent's own messages go to our log (its warnings are ours to judge) */
+static void libevent_log_cb(int severity, const char *msg)
+{
+    enum log_level l = severity >= EVENT_LOG_ERR    ? LOG_ERROR
+                       : severity >= EVENT_LOG_WARN ? LOG_WARN
+                                                    : LOG_DEBUG;
+    LOG_AT(l, "libevent", "%s", msg);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: xc-xmpp-query --jid J --password-file F --host IP "
@@ -611,6 +620,7 @@ int main(int argc, char **argv)
     if (strophe_ev_cap_nofile() < 0)
         log_warn("could not cap the open file limit");
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(libevent_log_cb);
     q.base = event_base_new();
     struct strophe_ev *sev = strophe_ev_new(q.base, 100);
     struct strophe_ev_params p = {.jid = jid,
