@@ -10,8 +10,9 @@ client's node#ver answer verifies with the protocol core exactly as its
 expected outcome says, and its XEP-0390 hash node too (mismatch for the
 poisoner); no-answer times out (exit 2), error-answer gives an iq error
 (exit 1); the leave-on-query client answers and leaves its room; version
-comes from the software info; an unknown node is item-not-found; a closed
-port exits 2; xc-population leaves cleanly on SIGTERM (exit 0: under ASan,
+comes from the software info; an unknown node is item-not-found; a TLS
+login works (certificate trusted or verified with its CA, refused
+otherwise); a closed port exits 2; xc-population leaves cleanly on SIGTERM (exit 0: under ASan,
 no leak).
 
 usage: programs_test.py BIN_DIR SOURCE_DIR WORK_DIR
@@ -66,7 +67,8 @@ def main():
     pdir = os.path.join(work, "prosody")
     accounts = [f"u{i}:pw{i}" for i in range(1, 13)] + ["q:pwq"]
     subprocess.run([script, "start", pdir, host, str(port)] + accounts,
-                   check=True, timeout=30)
+                   check=True, timeout=30,
+                   env=dict(os.environ, XC_PROSODY_TLS="1"))
     pop = None
     try:
         data = os.path.join(srcdir, "tests/data/clients")
@@ -233,6 +235,23 @@ def main():
             ok("disco-items lists the public room")
         else:
             fail(f"disco-items rc {rc}: {out.strip()} {err.strip()}")
+        # TLS through the bridge: STARTTLS, mandatory without --plaintext;
+        # the certificate is checked unless --trust-tls
+        tls = [a for a in query if a != "--plaintext"]
+        for extra, env, want, what in (
+                (["--trust-tls"], {}, 0, "trusted"),
+                ([], {"SSL_CERT_FILE": os.path.join(pdir, "cert.pem")}, 0,
+                 "verified with its CA"),
+                ([], {"SSL_CERT_FILE": "/nonexistent"}, 2, "refused")):
+            r = subprocess.run(tls + extra + ["--json", "version", host],
+                               capture_output=True, text=True, timeout=30,
+                               env=dict(os.environ, **env))
+            if r.returncode == want:
+                ok(f"TLS login, certificate {what}: exit {want}")
+            else:
+                fail(f"TLS ({what}): exit {r.returncode}, expected {want}: "
+                     f"{r.stderr.strip()[-200:]}")
+
         # a query tool that cannot connect exits 2
         r = subprocess.run(query[:8] + [str(free_port()), "--plaintext",
                                         "--timeout", "5", "version", "x@y"],
