@@ -196,7 +196,9 @@ def check(mode, port):
                 fail(mode, f"{len(data)} bytes (eof {eof})")
         elif mode == "slow-drip":
             data, eof = read_for(s, 3.5)
-            if 2 <= len(data) <= 6 and not eof:
+            # a normal server sends its ~250-byte header at once; the
+            # bounds are loose on purpose (loaded CI machines)
+            if 1 <= len(data) <= 10 and not eof:
                 ok(mode, f"{len(data)} bytes in 3.5 s")
             else:
                 fail(mode, f"{len(data)} bytes in 3.5 s (eof {eof})")
