@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "buf.h"
 #include "caps.h"
@@ -22,6 +23,81 @@ struct posting {
     uint32_t *ids;
     uint32_t n, cap;
 };
+
+/* The exact-lookup table: the common case, a ver that is the base64 of a
+ * digest of at most DK_MAX bytes (sha-1, md5), is found by decoding it and
+ * probing 32-byte cells holding the digest itself, so a lookup costs one
+ * cache line in the common case instead of a string table's three. Other
+ * vers (longer digests, text that is not base64) use the string table. */
+#define DK_MAX 26
+#define HUGE_PAGE (2u << 20)
+struct dkcell {
+    uint32_t entry;
+    uint8_t algo;
+    uint8_t len; /* 0: empty cell */
+    uint8_t digest[DK_MAX];
+};
+_Static_assert(sizeof(struct dkcell) == 32, "one cell, a half cache line");
+
+static const int8_t b64val[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,
+    ['G'] = 7,  ['H'] = 8,  ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12,
+    ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+    ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+    ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+    ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
+    ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+}; /* value + 1; 0 = not base64 */
+
+/* Decodes padded base64 of at most DK_MAX bytes into out; returns the
+ * length, or 0 if ver is anything else (it then lives in the string table
+ * only). Non-canonical spellings (nonzero pad bits) also return 0. */
+static size_t dk_decode(const char *ver, uint8_t out[DK_MAX])
+{
+    size_t n = strlen(ver);
+    if (n == 0 || n % 4 || n / 4 * 3 > DK_MAX + 2)
+        return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)ver[i + k];
+            if (c == '=' && i + 4 == n && k >= 2) {
+                v[k] = 0;
+                pad++;
+            } else if (pad || b64val[c] == 0) {
+                return 0;
+            } else {
+                v[k] = b64val[c] - 1;
+            }
+        }
+        uint32_t w = (uint32_t)(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+        uint8_t bytes[3] = {(uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
+        if ((pad == 1 && bytes[2]) || (pad == 2 && (bytes[1] || bytes[2])))
+            return 0;
+        for (int k = 0; k < 3 - pad; k++) {
+            if (o == DK_MAX)
+                return 0;
+            out[o++] = bytes[k];
+        }
+    }
+    return o;
+}
+
+static size_t dk_slot(const uint8_t *d, size_t len, uint8_t algo, size_t mask)
+{
+    uint64_t h = algo;
+    memcpy(&h, d, len < 8 ? len : 8); /* digests are uniform already */
+    h ^= (uint64_t)algo << 56;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return (size_t)(h >> 17) & mask;
+}
+
+
 
 struct capsmodel {
     struct strtab *strings;
@@ -38,8 +114,66 @@ struct capsmodel {
     size_t fs_cap;
     struct posting *postings; /* index = feature string id */
     size_t n_postings;
+    struct dkcell *dk;        /* exact-lookup table of decodable vers */
+    size_t dk_mask, dk_n;
     struct buf scratch;
 };
+
+static void dk_put(struct capsmodel *m, uint8_t algo, const uint8_t *d,
+                   size_t len, uint32_t entry);
+
+static void dk_grow(struct capsmodel *m)
+{
+    struct dkcell *old = m->dk;
+    size_t cells = m->dk ? m->dk_mask + 1 : 0;
+    m->dk_mask = cells ? cells * 2 - 1 : 1023;
+    size_t bytes = (m->dk_mask + 1) * sizeof *m->dk;
+    if (bytes >= HUGE_PAGE) {
+        /* a random probe into tens of MiB costs a TLB miss on top of the
+         * cache miss with 4 KiB pages: ask for transparent huge pages */
+        void *p = NULL;
+        if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+            DIE_BUG("out of memory (%zu bytes)", bytes);
+        madvise(p, bytes, MADV_HUGEPAGE); /* advice only: may be refused */
+        memset(p, 0, bytes);
+        m->dk = p;
+    } else {
+        m->dk = xcalloc(m->dk_mask + 1, sizeof *m->dk);
+    }
+    m->dk_n = 0;
+    for (size_t i = 0; i < cells; i++)
+        if (old[i].len)
+            dk_put(m, old[i].algo, old[i].digest, old[i].len, old[i].entry);
+    free(old);
+}
+
+static void dk_put(struct capsmodel *m, uint8_t algo, const uint8_t *d,
+                   size_t len, uint32_t entry)
+{
+    if (m->dk == NULL || (m->dk_n + 1) * 10 > (m->dk_mask + 1) * 7)
+        dk_grow(m);
+    size_t i = dk_slot(d, len, algo, m->dk_mask);
+    while (m->dk[i].len)
+        i = (i + 1) & m->dk_mask;
+    m->dk[i].entry = entry;
+    m->dk[i].algo = algo;
+    m->dk[i].len = (uint8_t)len;
+    memcpy(m->dk[i].digest, d, len);
+    m->dk_n++;
+}
+
+static uint32_t dk_get(const struct capsmodel *m, uint8_t algo,
+                       const uint8_t *d, size_t len)
+{
+    if (m->dk == NULL)
+        return CM_NONE;
+    size_t i = dk_slot(d, len, algo, m->dk_mask);
+    for (; m->dk[i].len; i = (i + 1) & m->dk_mask)
+        if (m->dk[i].len == len && m->dk[i].algo == algo &&
+            memcmp(m->dk[i].digest, d, len) == 0)
+            return m->dk[i].entry;
+    return CM_NONE;
+}
 
 struct capsmodel *capsmodel_new(void)
 {
@@ -71,6 +205,7 @@ void capsmodel_free(struct capsmodel *m)
     free(m->fsets);
     free(m->entries);
     free(m->nodever_entry);
+    free(m->dk);
     postings_free(m);
     strtab_free(m->strings);
     strtab_free(m->keys);
@@ -219,6 +354,10 @@ uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
     struct cm_entry *e = &m->entries[key];
     memset(e, 0, sizeof *e);
     m->n++;
+    uint8_t digest[DK_MAX];
+    size_t dlen = dk_decode(in->ver, digest);
+    if (dlen)
+        dk_put(m, (uint8_t)in->algo, digest, dlen, key);
     e->key = key;
     e->algo = (uint8_t)in->algo;
     e->observations = in->observations;
@@ -333,21 +472,34 @@ const char *capsmodel_stripped_key(const struct capsmodel *m, uint32_t i)
 uint32_t capsmodel_lookup(const struct capsmodel *m, enum hash_algo algo,
                           const char *ver)
 {
-    char key[HASH_B64_MAX + 32];
-    int len = snprintf(key, sizeof key, "%s %s", hash_algo_name(algo), ver);
-    if (len < 0 || (size_t)len >= sizeof key)
+    uint8_t digest[DK_MAX];
+    size_t dlen = dk_decode(ver, digest);
+    if (dlen)
+        return dk_get(m, (uint8_t)algo, digest, dlen);
+    /* the rest: "ALGO VER" in the string table, built without printf */
+    char key[HASH_B64_MAX + 1100];
+    const char *name = hash_algo_name(algo);
+    size_t ln = strlen(name), lv = strlen(ver);
+    if (ln + 1 + lv > sizeof key)
         return CM_NONE;
-    uint32_t id = strtab_find(m->keys, key, (size_t)len);
+    memcpy(key, name, ln);
+    key[ln] = ' ';
+    memcpy(key + ln + 1, ver, lv);
+    uint32_t id = strtab_find(m->keys, key, ln + 1 + lv);
     return id == STRTAB_NONE ? CM_NONE : id;
 }
 
 uint32_t capsmodel_lookup_nodever(const struct capsmodel *m, const char *node,
                                   const char *ver)
 {
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "%s#%s", node, ver);
-    uint32_t id = strtab_find(m->nodevers, b.data, b.len);
-    buf_free(&b);
+    char key[2200];
+    size_t ln = strlen(node), lv = strlen(ver);
+    if (ln + 1 + lv > sizeof key)
+        return CM_NONE;
+    memcpy(key, node, ln);
+    key[ln] = '#';
+    memcpy(key + ln + 1, ver, lv);
+    uint32_t id = strtab_find(m->nodevers, key, ln + 1 + lv);
     return id == STRTAB_NONE ? CM_NONE : m->nodever_entry[id];
 }
 
@@ -429,21 +581,45 @@ size_t capsmodel_search_index(const struct capsmodel *m,
     for (size_t i = 0; i < n; i++)
         if (ids[i] >= m->n_postings)
             goto done;
-    /* smallest list first; the others are probed by binary search */
+    /* smallest list first; each other list is walked with a cursor that
+     * gallops (doubling steps, then binary search) to the next candidate,
+     * so the cost is O(small * log(gap)) rather than O(small * log(n)) */
     qsort_r(ids, n, sizeof *ids, cmp_posting_len, (void *)m);
     const struct posting *first = &m->postings[ids[0]];
+    uint32_t *cur = xcalloc(n, sizeof *cur);
     for (uint32_t j = 0; j < first->n; j++) {
         uint32_t e = first->ids[j];
         size_t k = 1;
-        while (k < n && bsearch(&e, m->postings[ids[k]].ids,
-                                m->postings[ids[k]].n, sizeof e, cmp_u32))
-            k++;
+        for (; k < n; k++) {
+            const struct posting *pl = &m->postings[ids[k]];
+            uint32_t lo = cur[k], step = 1;
+            while (lo + step < pl->n && pl->ids[lo + step] < e) {
+                lo += step;
+                step *= 2;
+            }
+            uint32_t hi = lo + step < pl->n ? lo + step : pl->n;
+            while (lo < hi) { /* first index with ids[] >= e */
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (pl->ids[mid] < e)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            cur[k] = lo;
+            if (lo == pl->n) {
+                j = first->n; /* this list is exhausted: no more matches */
+                break;
+            }
+            if (pl->ids[lo] != e)
+                break;
+        }
         if (k == n) {
             if (found < cap)
                 out[found] = e;
             found++;
         }
     }
+    free(cur);
 done:
     free(ids);
     return found;
@@ -460,5 +636,6 @@ size_t capsmodel_memory(const struct capsmodel *m)
         bytes += m->fsets[i].n * sizeof(uint32_t);
     for (size_t i = 0; i < m->n_postings; i++)
         bytes += m->postings[i].cap * sizeof(uint32_t);
+    bytes += m->dk ? (m->dk_mask + 1) * sizeof *m->dk : 0;
     return bytes;
 }
