@@ -260,10 +260,23 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
+/* libpq's notices (and the server's messages while idle, such as
+ * "terminating connection due to administrator command") go to our log,
+ * not to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    struct pgasync *p = arg;
+    size_t n = strlen(message);
+    while (n > 0 && message[n - 1] == '\n')
+        n--;
+    log_info("%s: database: %.*s", p->name, (int)n, message);
+}
+
 static void connected(struct pgasync *p)
 {
     evtimer_del(p->timer);
     PQsetnonblocking(p->conn, 1);
+    PQsetNoticeProcessor(p->conn, on_notice, p);
     p->sock = PQsocket(p->conn);
     p->rev = event_new(p->base, p->sock, EV_READ | EV_PERSIST, on_read, p);
     p->wev = event_new(p->base, p->sock, EV_WRITE, on_write, p);
