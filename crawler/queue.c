@@ -1161,7 +1161,9 @@ void queue_enqueue_discovered(struct queue *q, const char *const *names,
                  DISCOVERED_MAX);
         n = DISCOVERED_MAX;
     }
-    /* normalised names are [a-z0-9.-] only: safe in an array literal */
+    /* normalised names are [a-z0-9.-] only, so double quotes need no
+     * escaping inside; they are still needed: an unquoted element "null"
+     * (a valid single-label name) would be read as SQL NULL */
     struct buf arr = BUF_INIT;
     buf_putc(&arr, '{');
     size_t good = 0;
@@ -1173,7 +1175,7 @@ void queue_enqueue_discovered(struct queue *q, const char *const *names,
                       names[i] ? err.msg : "NULL");
             continue;
         }
-        buf_printf(&arr, "%s%s", good ? "," : "", norm);
+        buf_printf(&arr, "%s\"%s\"", good ? "," : "", norm);
         good++;
     }
     buf_putc(&arr, '}');

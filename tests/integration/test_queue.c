@@ -652,6 +652,15 @@ static void test_discovered(void **state)
     struct rec c = claim(q, 10);
     assert_int_equal(c.n, 2);
     assert_false(c.jobs[0].check_opt_in);
+    /* hostile names: "null" is a valid host name, not SQL NULL; quotes,
+     * braces and commas never reach the array literal */
+    const char *odd[] = {"null", "NULL.", "a\",b", "{x}", "c,d.test"};
+    r = (struct rec){0};
+    queue_enqueue_discovered(q, odd, 5, on_count, &r);
+    run_until(&r.done);
+    assert_int_equal(r.rows, 1);
+    assert_int_equal(
+        sql_num("SELECT count(*) FROM domains WHERE name = 'null'"), 1);
     queue_free(q);
     /* opt-in scope: a discovered domain must be checked, a seeded one not */
     p.crawl = "t-optin";
