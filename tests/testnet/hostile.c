@@ -187,8 +187,12 @@ static void send_header(struct hconn *c)
 static void send_features(struct hconn *c)
 {
     if (c->s2s)
+        /* XEP-0288 bidi lets the connecting server take our answers on
+         * its own stream (Prosody mod_s2s_bidi); without it the answers
+         * would need a connection back to it */
         hc_puts(c, "<stream:features><dialback "
-                   "xmlns='urn:xmpp:features:dialback'/></stream:features>");
+                   "xmlns='urn:xmpp:features:dialback'/><bidi "
+                   "xmlns='urn:xmpp:features:bidi'/></stream:features>");
     else if (!c->authed)
         hc_printf(c,
                   "<stream:features><mechanisms xmlns='%s'><mechanism>PLAIN"
