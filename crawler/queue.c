@@ -162,6 +162,58 @@ int64_t queue_backoff_delay(const struct queue_backoff *table,
     return d > b->cap_ms ? b->cap_ms : d;
 }
 
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid
+ * (overlong forms, surrogates and values above U+10FFFF included). */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    unsigned v = c & (0x3F >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+char *queue_detail_clean(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = xmalloc(QUEUE_DETAIL_MAX + 1);
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq(p + i, n - i);
+        size_t w = l ? l : 1;
+        if (o + w > QUEUE_DETAIL_MAX)
+            break;
+        if (l)
+            memcpy(out + o, p + i, l);
+        else
+            out[o] = '?';
+        o += w;
+        i += w;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void set_err(struct parse_err *err, int code, const char *msg)
 {
     err->code = code;
@@ -910,13 +962,7 @@ void queue_complete(struct queue *q, int64_t id, int64_t token,
     char ids[32], tok[32];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     snprintf(tok, sizeof tok, "%" PRId64, token);
-    char *det = NULL;
-    if (detail) {
-        size_t l = strnlen(detail, 2000);
-        while (l > 0 && ((unsigned char)detail[l] & 0xC0) == 0x80)
-            l--; /* do not cut a UTF-8 sequence */
-        det = xstrndup(detail, l);
-    }
+    char *det = detail ? queue_detail_clean(detail) : NULL;
     const struct queue_backoff *b = &q->backoff[c];
     char base[32], cap[32];
     ms_text(base, sizeof base, c == QUEUE_OK || b->final ? 0 : b->base_ms);

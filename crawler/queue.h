@@ -87,6 +87,15 @@ int64_t queue_backoff_delay(const struct queue_backoff *table,
 bool queue_domain_normalize(const char *s, char out[256],
                             struct parse_err *err) MUST_CHECK;
 
+/* Longest jobs.last_error kept, in bytes. */
+#define QUEUE_DETAIL_MAX 2000
+
+/* Returns a new copy of s fit for jobs.last_error: at most
+ * QUEUE_DETAIL_MAX bytes, cut between characters, every byte that is not
+ * part of valid UTF-8 replaced by '?' (remote text may be anything; the
+ * database would refuse it). Caller frees with free(). */
+char *queue_detail_clean(const char *s);
+
 /* How a deny-list pattern matches. */
 enum queue_deny_match {
     QUEUE_DENY_DOMAIN, /* "domain": exactly this name */
@@ -191,7 +200,8 @@ void queue_claim(struct queue *q, int n, queue_claim_cb cb, void *arg);
 /* Completes job id claimed with token: QUEUE_OK -> done (next_crawl_at =
  * now + the crawl's recrawl_interval); a failure -> queued with
  * next_attempt_at = now + backoff, or failed when attempts are used up or
- * the class is final. detail (NULL = none) is truncated to 2000 bytes.
+ * the class is final. detail (NULL = none) goes through
+ * queue_detail_clean().
  * Re-sent whole after a lost connection (idempotent). cb may be NULL. */
 void queue_complete(struct queue *q, int64_t id, int64_t token,
                     enum queue_class c, const char *detail,

@@ -413,6 +413,17 @@ static void test_backoff_and_cap(void **state)
     expect_field(id, "state", "failed");
     expect_field(id, "attempts", "4");
     assert_int_equal(claim(q, 1).n, 0);
+    /* remote text in the detail: invalid UTF-8 is stored cleaned, not
+     * refused (a refused completion would leave the lease to expire) */
+    add_jobs(q, "utf8.test", "domain", 4);
+    struct rec u = claim(q, 1);
+    assert_int_equal(u.n, 1);
+    struct rec uc = {0};
+    queue_complete(q, u.jobs[0].id, u.jobs[0].token, QUEUE_TIMEOUT,
+                   "server said \xff\xfe", on_complete, &uc);
+    run_until(&uc.done);
+    assert_int_equal(uc.d, QUEUE_DONE_APPLIED);
+    expect_field(u.jobs[0].id, "last_error", "server said ??");
     /* a final class fails at once */
     add_jobs(q, "final.test", "domain", 4);
     struct rec r = claim(q, 1);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "queue.h"
@@ -118,6 +119,40 @@ static void test_backoff_config(void **state)
     /* a base above max: max wins */
     assert_int_equal(queue_backoff_delay(t, QUEUE_POLICY_VIOLATION, 1), 5000);
     xc_config_free(&cfg);
+}
+
+static void test_detail_clean(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"", ""},
+        {"plain text", "plain text"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"bad \xff byte", "bad ? byte"},
+        {"cut \xc3", "cut ?"},                  /* truncated sequence */
+        {"over \xc0\xaf long", "over ?? long"}, /* overlong '/' */
+        {"surrogate \xed\xa0\x80", "surrogate ???"},
+        {"too big \xf4\x90\x80\x80", "too big ????"},
+        {"lone \x80 cont", "lone ? cont"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = queue_detail_clean(cases[i].in);
+        assert_string_equal(out, cases[i].want);
+        free(out);
+    }
+    /* long input: cut at the limit, never inside a character */
+    char *big = malloc(3 * QUEUE_DETAIL_MAX + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i < QUEUE_DETAIL_MAX; i++)
+        memcpy(big + 3 * i, "\xe2\x82\xac", 3);
+    big[3 * QUEUE_DETAIL_MAX] = '\0';
+    char *out = queue_detail_clean(big);
+    assert_int_equal(strlen(out), QUEUE_DETAIL_MAX / 3 * 3);
+    free(out);
+    free(big);
 }
 
 static void test_normalize(void **state)
@@ -255,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_backoff_table),
         cmocka_unit_test(test_backoff_delay),
         cmocka_unit_test(test_backoff_config),
+        cmocka_unit_test(test_detail_clean),
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_deny_lines),
     };
