@@ -598,9 +598,11 @@ static bool read_deny_file(const char *path, struct buf *rows, size_t *count,
         buf_putc(rows, '\t');
         pg_copy_str(rows, queue_deny_match_name(m));
         buf_putc(rows, '\t');
-        if (reason[0])
-            pg_copy_str(rows, reason);
-        else
+        if (reason[0]) {
+            char *clean = queue_detail_clean(reason); /* any bytes in a file */
+            pg_copy_str(rows, clean);
+            free(clean);
+        } else
             pg_copy_null(rows);
         buf_putc(rows, '\n');
         (*count)++;

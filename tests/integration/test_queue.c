@@ -492,7 +492,7 @@ static void test_deny(void **state)
     assert_true(fd >= 0);
     const char *text = "# test deny file\n"
                        "*.denied.test   whole zone\n"
-                       "bad.test # asked us\n"
+                       "bad.test # asked us \xff\n"
                        "gone.test\n";
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
@@ -509,6 +509,9 @@ static void test_deny(void **state)
         sql_str("SELECT match || ' ' || coalesce(reason, '') FROM deny_list"
                 " WHERE pattern = 'denied.test'");
     assert_string_equal(v, "suffix whole zone");
+    free(v);
+    v = sql_str("SELECT reason FROM deny_list WHERE pattern = 'bad.test'");
+    assert_string_equal(v, "asked us ?"); /* invalid UTF-8 cleaned */
     free(v);
     add_jobs(q,
              "denied.test a.denied.test b.a.denied.test bad.test manual.test "
