@@ -299,6 +299,8 @@ static void start_error_child(struct direct_reader *r, const char *name)
 static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 {
     struct direct_reader *r = ud;
+    if (r->err.code != 0)
+        return;
     if (++r->elements > r->lim.max_elements) {
         xml_fail(&r->g, DOUT_TOO_LARGE, "more than %zu elements",
                  r->lim.max_elements);
@@ -336,6 +338,10 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 static void XMLCALL on_end(void *ud, const char *name)
 {
     struct direct_reader *r = ud;
+    /* expat calls the end handler of an empty element even after the
+     * start handler stopped the parser */
+    if (r->err.code != 0)
+        return;
     r->cap_buf = NULL;
     switch (r->depth) {
     case 1:
@@ -361,7 +367,7 @@ static void XMLCALL on_end(void *ud, const char *name)
 static void XMLCALL on_text(void *ud, const char *s, int len)
 {
     struct direct_reader *r = ud;
-    if (r->cap_buf == NULL || len <= 0)
+    if (r->cap_buf == NULL || len <= 0 || r->err.code != 0)
         return;
     size_t room = r->cap_size - 1 - r->cap_len;
     size_t n = XC_MIN(room, (size_t)len);
@@ -391,6 +397,11 @@ struct direct_reader *direct_reader_new(const struct direct_reader_limits *l)
     XML_Parser p = xml_parser_new(&r->g);
     XML_SetElementHandler(p, on_start, on_end);
     XML_SetCharacterDataHandler(p, on_text);
+    /* a server sends its features and waits: expat must not hold back a
+     * complete end tag waiting for more input (reparse deferral: expat
+     * 2.6, and Debian 12's 2.5.0-1+deb12u2 onwards); the byte cap bounds
+     * the re-parsing it guards against */
+    XML_SetReparseDeferralEnabled(p, XML_FALSE);
     return r;
 }
 
