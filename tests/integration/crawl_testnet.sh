@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Crawls a small test network (Prosody and ejabberd over real s2s and DNS,
+# unreachable, slow and hostile domains) with one crawler process running
+# inside the network's namespace, then checks what the database holds
+# against the network's truth file (crawl_testnet_check.py).
+#   crawl_testnet.sh BIN_DIR WORK_DIR
+. "$(dirname "$0")/pg_lib.sh"
+bin=$1 work=$2
+[ "$(id -u)" -eq 0 ] || xc_skip_or_fail "needs root for network namespaces"
+command -v ip >/dev/null || xc_skip_or_fail "iproute2 missing"
+[ -x "$bin/xc-population" ] || fail "test network programs not built in $bin"
+
+net="xccrawl$$"
+state="$work/state"
+rm -rf "$work"; mkdir -p "$work"
+tn() { python3 "$XC_SOURCE_DIR/tests/testnet/testnet" "$@"; }
+cleanup() { tn down --state "$state" >"$work/down.log" 2>&1 || true; }
+trap cleanup EXIT
+
+tn up --domains 14 --rooms 6 --clients 30 --state "$state" --name "$net" \
+  --bin-dir "$bin" --slow-delay 6 >"$work/up.log" 2>&1 || { tail -30 "$work/up.log"; fail "testnet up"; }
+truth="$state/truth.json"
+host=$(python3 -c "import json; print(json.load(open('$truth'))['crawler']['host'])")
+
+db=$(xc_newdb crawl_testnet)
+cat >"$work/xcensus.yaml" <<YAML
+crawl:
+  name: testnet
+  max_attempts: 2
+  backoff: {timeout: 1s, remote_server_not_found: 1s, service_unavailable: 1s, other: 1s, max: 2s}
+politeness: {min_interval: 0s}
+limits: {iq_timeout: 4s}
+log: {progress: never}
+database: {spill_dir: $work/spill}
+accounts:
+  - jid: crawler@hub.xnet
+    password_file: $state/crawler.password
+    host: $host
+    port: 5222
+    tls: plaintext-loopback-only
+YAML
+"$XCENSUS" migrate -d "$db" >"$work/migrate.log" 2>&1
+python3 -c "import json; [print(d) for d in json.load(open('$truth'))['domains']]" >"$work/domains.txt"
+"$XCENSUS" --config "$work/xcensus.yaml" seed -d "$db" --file "$work/domains.txt" >"$work/seed.log" 2>&1 \
+  || { cat "$work/seed.log"; fail "seed"; }
+timeout 400 ip netns exec "$net" "$XCENSUS" --config "$work/xcensus.yaml" crawl -d "$db" \
+  --exit-when-done >"$work/crawl.log" 2>&1 || { tail -30 "$work/crawl.log"; fail "crawl"; }
+
+dump() { xc_psql -d "$db" -c "$1"; }
+dump "SELECT coalesce(json_object_agg(e.address, json_build_object(
+    'kind', e.kind,
+    'identities', (SELECT coalesce(json_agg(json_build_object('category', i.category, 'type', i.type,
+                   'name', i.name, 'lang', i.lang)), '[]') FROM disco_identities i WHERE i.content_id = s.content_id),
+    'features', (SELECT coalesce(json_agg(f.var), '[]') FROM v_content_features f WHERE f.content_id = s.content_id),
+    'form_types', (SELECT coalesce(json_agg(fm.form_type), '[]') FROM disco_forms fm WHERE fm.content_id = s.content_id))), '{}')
+  FROM entities e JOIN LATERAL (SELECT content_id FROM disco_snapshots x WHERE x.entity_id = e.id
+                                ORDER BY x.observed_at DESC LIMIT 1) s ON true" >"$work/entities.json"
+dump "SELECT coalesce(json_object_agg(e.address, json_build_object('name', v.name, 'version', v.version)), '{}')
+  FROM software_versions v JOIN entities e ON e.id = v.entity_id" >"$work/versions.json"
+dump "SELECT coalesce(json_object_agg(d.name, json_build_object('state', j.state, 'class', j.last_error_class)), '{}')
+  FROM jobs j JOIN domains d ON d.id = j.domain_id" >"$work/jobs.json"
+dump "SELECT coalesce(json_agg(json_build_object('address', e.address, 'probe', o.probe, 'outcome', o.outcome,
+    'condition', o.condition)), '[]') FROM probe_outcomes o JOIN entities e ON e.id = o.entity_id" >"$work/outcomes.json"
+python3 "$(dirname "$0")/crawl_testnet_check.py" "$truth" "$work"
