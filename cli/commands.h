@@ -28,6 +28,7 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g); /* cmd_anal
 int cmd_seed(int argc, char **argv, const struct cli_globals *g);    /* cmd_seed.c */
 int cmd_status(int argc, char **argv, const struct cli_globals *g);  /* cmd_status.c */
 int cmd_crawl(int argc, char **argv, const struct cli_globals *g);   /* cmd_crawl.c */
+int cmd_probe(int argc, char **argv, const struct cli_globals *g);   /* cmd_probe.c */
 
 struct pg_conn;
 struct xc_config;

@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"seed", cmd_seed, "add domains to a crawl"},
     {"status", cmd_status, "show the job queue of each crawl"},
     {"crawl", cmd_crawl, "run a crawler process on a crawl"},
+    {"probe", cmd_probe, "pre-login stream and TLS probe of domains"},
 };
 
 static void usage(FILE *f)
