@@ -6,10 +6,17 @@
 # otherwise, except when CI=true). The state dir lives in the build tree.
 if(TARGET xc-xmpp-query AND TARGET xc-population)
   find_program(XC_PYTHON3 python3 REQUIRED)
+  # cli/ is configured before tests/: with the xcensus binary the self-test
+  # also checks the population's hashes with `xcensus caps verify`
+  set(XC_SELFTEST_XCENSUS)
+  if(TARGET xcensus)
+    set(XC_SELFTEST_XCENSUS --xcensus $<TARGET_FILE:xcensus>)
+  endif()
   add_test(NAME testnet.selftest
     COMMAND ${XC_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/selftest
       --bin-dir ${CMAKE_BINARY_DIR}/tests/testnet
-      --state ${CMAKE_BINARY_DIR}/tests/testnet/selftest-state)
+      --state ${CMAKE_BINARY_DIR}/tests/testnet/selftest-state
+      ${XC_SELFTEST_XCENSUS})
   set_tests_properties(testnet.selftest PROPERTIES
     LABELS integration RUN_SERIAL TRUE TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()
