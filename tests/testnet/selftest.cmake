@@ -17,6 +17,13 @@ if(TARGET xc-xmpp-query AND TARGET xc-population)
       --bin-dir ${CMAKE_BINARY_DIR}/tests/testnet
       --state ${CMAKE_BINARY_DIR}/tests/testnet/selftest-state
       ${XC_SELFTEST_XCENSUS})
-  set_tests_properties(testnet.selftest PROPERTIES
+  # the same with servers offering STARTTLS with the test CA's certificate
+  # (s2s verified against it; population and query stay plaintext)
+  add_test(NAME testnet.selftest_tls
+    COMMAND ${XC_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/selftest --tls
+      --bin-dir ${CMAKE_BINARY_DIR}/tests/testnet
+      --state ${CMAKE_BINARY_DIR}/tests/testnet/selftest-tls-state
+      ${XC_SELFTEST_XCENSUS})
+  set_tests_properties(testnet.selftest testnet.selftest_tls PROPERTIES
     LABELS integration RUN_SERIAL TRUE TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()
