@@ -194,6 +194,16 @@ def main():
                 else:
                     fail(f"client {cid} XEP-0390: {got2}, expected {want2}")
 
+        # the crawler's way: joined, ask an occupant through its room JID
+        x1 = by_id[1]
+        rc, out, err = run("--join", f"{room}/joiner", "--json", "disco-info",
+                           f"{room}/n1", f"{x1['node']}#{x1['ver']}")
+        got = json.loads(out).get("caps", {}) if rc == 0 else {}
+        if got.get("outcome") == "valid":
+            ok("--join: occupant answers through its room JID, valid")
+        else:
+            fail(f"--join: rc {rc} {got} {err.strip()}")
+
         # a room that does not exist is an error, not a new room
         rc, out, err = run("room-caps", f"nosuchroom@conference.{host}", "c")
         rc2, out2, _ = run("--json", "disco-items", f"conference.{host}")

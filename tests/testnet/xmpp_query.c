@@ -12,6 +12,8 @@
  *   room-caps ROOM NICK     joins ROOM as NICK, prints the caps of every
  *                           other occupant as JSON lines {node, hash, ver,
  *                           caps2}, without nicks or JIDs, then leaves
+ * --join ROOM/NICK joins a room first (what a query to an occupant's room
+ * JID needs: MUC services forward it only from occupants).
  * Exit status: 0 on a result, 1 on an iq (or join) error with the
  * condition on stderr, 2 on timeout or connection failure, 3 on usage.
  */
@@ -59,6 +61,9 @@ struct query {
     const char *target; /* JID or room */
     const char *arg;    /* node or nick */
     const char *room_password;
+    char *join_room; /* --join ROOM/NICK: joined before the query */
+    const char *join_nick;
+    bool joining; /* waiting for our own presence in join_room */
     bool json;
     bool done;
     unsigned page;        /* disco#items RSM page, 0-based */
@@ -256,6 +261,21 @@ static void on_result(struct query *q, xmpp_stanza_t *st)
         xmpp_free(xmpp_stanza_get_context(st), text);
 }
 
+/* True if a muc#user <status code='code'/> is in the presence. */
+static bool has_status(xmpp_stanza_t *st, const char *code)
+{
+    xmpp_stanza_t *x =
+        xmpp_stanza_get_child_by_name_and_ns(st, "x", NS_MUC_USER);
+    for (xmpp_stanza_t *s = x ? xmpp_stanza_get_children(x) : NULL; s;
+         s = xmpp_stanza_get_next(s)) {
+        const char *name = xmpp_stanza_get_name(s);
+        const char *v = xmpp_stanza_get_attribute(s, "code");
+        if (name && v && strcmp(name, "status") == 0 && strcmp(v, code) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* room-caps: one presence of the room. */
 static void on_room_presence(struct query *q, xmpp_stanza_t *st)
 {
@@ -319,6 +339,33 @@ static void on_room_presence(struct query *q, xmpp_stanza_t *st)
         c ? xmpp_stanza_get_attribute(c, "ver") : NULL, "caps2", caps2));
 }
 
+/* --join: our own presence in the room means joined (XEP-0045 s7.2.3:
+ * it comes after every other occupant's), then the query goes out. */
+static void on_join_presence(struct query *q, xmpp_stanza_t *st)
+{
+    const char *from = xmpp_stanza_get_from(st);
+    const char *type = xmpp_stanza_get_type(st);
+    size_t rlen = strlen(q->join_room);
+
+    if (!from || strncasecmp(from, q->join_room, rlen) != 0 ||
+        from[rlen] != '/')
+        return;
+    if (type && strcmp(type, "error") == 0) {
+        fprintf(stderr, "could not join: %s\n", error_condition(st));
+        finish(q, 1);
+        return;
+    }
+    if (type || !has_status(st, "110"))
+        return;
+    if (has_status(st, "201")) {
+        fprintf(stderr, "room did not exist\n");
+        finish(q, 1);
+        return;
+    }
+    q->joining = false;
+    send_query(q, NULL);
+}
+
 static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st, void *ud)
 {
     struct query *q = ud;
@@ -329,6 +376,11 @@ static void stanza_cb(struct strophe_ev_conn *conn, xmpp_stanza_t *st, void *ud)
     if (q->cmd == Q_ROOM_CAPS) {
         if (strcmp(name, "presence") == 0)
             on_room_presence(q, st);
+        return;
+    }
+    if (q->joining) {
+        if (strcmp(name, "presence") == 0)
+            on_join_presence(q, st);
         return;
     }
     if (strcmp(name, "iq") != 0)
@@ -391,60 +443,70 @@ static void on_items(struct query *q, xmpp_stanza_t *child)
         xmpp_free(xmpp_stanza_get_context(child), after);
 }
 
+/* XEP-0045 s7.2: joins room as nick (with --room-password if given). */
+static void send_join(struct query *q, const char *room, const char *nick)
+{
+    xmpp_ctx_t *ctx = strophe_ev_conn_ctx(q->conn);
+    char *to = xasprintf("%s/%s", room, nick);
+    xmpp_stanza_t *st = xmpp_presence_new(ctx);
+    xmpp_stanza_t *x = xmpp_stanza_new(ctx);
+
+    xmpp_stanza_set_to(st, to);
+    xmpp_stanza_set_name(x, "x");
+    xmpp_stanza_set_ns(x, NS_MUC);
+    if (q->room_password) {
+        xmpp_stanza_t *pw = xmpp_stanza_new(ctx);
+        xmpp_stanza_t *t = xmpp_stanza_new(ctx);
+        xmpp_stanza_set_name(pw, "password");
+        xmpp_stanza_set_text(t, q->room_password);
+        xmpp_stanza_add_child(pw, t);
+        xmpp_stanza_add_child(x, pw);
+        xmpp_stanza_release(t);
+        xmpp_stanza_release(pw);
+    }
+    xmpp_stanza_add_child(st, x);
+    strophe_ev_conn_send(q->conn, st);
+    xmpp_stanza_release(x);
+    xmpp_stanza_release(st);
+    free(to);
+}
+
 static void send_query(struct query *q, const char *after)
 {
     xmpp_ctx_t *ctx = strophe_ev_conn_ctx(q->conn);
-    xmpp_stanza_t *st;
 
     if (q->cmd == Q_ROOM_CAPS) {
-        char *to = xasprintf("%s/%s", q->target, q->arg);
-        xmpp_stanza_t *x = xmpp_stanza_new(ctx);
-        st = xmpp_presence_new(ctx);
-        xmpp_stanza_set_to(st, to);
-        xmpp_stanza_set_name(x, "x");
-        xmpp_stanza_set_ns(x, NS_MUC);
-        if (q->room_password) {
-            xmpp_stanza_t *pw = xmpp_stanza_new(ctx);
-            xmpp_stanza_t *t = xmpp_stanza_new(ctx);
-            xmpp_stanza_set_name(pw, "password");
-            xmpp_stanza_set_text(t, q->room_password);
-            xmpp_stanza_add_child(pw, t);
-            xmpp_stanza_add_child(x, pw);
-            xmpp_stanza_release(t);
-            xmpp_stanza_release(pw);
-        }
-        xmpp_stanza_add_child(st, x);
-        xmpp_stanza_release(x);
-        free(to);
-    } else {
-        xmpp_stanza_t *qe = xmpp_stanza_new(ctx);
-        snprintf(q->id, sizeof q->id, "xq%u", q->page + 1);
-        st = xmpp_iq_new(ctx, "get", q->id);
-        xmpp_stanza_set_to(st, q->target);
-        xmpp_stanza_set_name(qe, "query");
-        xmpp_stanza_set_ns(qe, q->cmd == Q_DISCO_INFO    ? DISCO_NS_INFO
-                               : q->cmd == Q_DISCO_ITEMS ? NS_ITEMS
-                                                         : SOFTINFO_NS_VERSION);
-        if (q->arg && q->cmd != Q_VERSION)
-            xmpp_stanza_set_attribute(qe, "node", q->arg);
-        if (after) {
-            xmpp_stanza_t *set = xmpp_stanza_new(ctx);
-            xmpp_stanza_t *a = xmpp_stanza_new(ctx);
-            xmpp_stanza_t *t = xmpp_stanza_new(ctx);
-            xmpp_stanza_set_name(set, "set");
-            xmpp_stanza_set_ns(set, NS_RSM);
-            xmpp_stanza_set_name(a, "after");
-            xmpp_stanza_set_text(t, after);
-            xmpp_stanza_add_child(a, t);
-            xmpp_stanza_add_child(set, a);
-            xmpp_stanza_add_child(qe, set);
-            xmpp_stanza_release(t);
-            xmpp_stanza_release(a);
-            xmpp_stanza_release(set);
-        }
-        xmpp_stanza_add_child(st, qe);
-        xmpp_stanza_release(qe);
+        send_join(q, q->target, q->arg);
+        return;
     }
+    xmpp_stanza_t *qe = xmpp_stanza_new(ctx);
+    snprintf(q->id, sizeof q->id, "xq%u", q->page + 1);
+    xmpp_stanza_t *st = xmpp_iq_new(ctx, "get", q->id);
+    xmpp_stanza_set_to(st, q->target);
+    xmpp_stanza_set_name(qe, "query");
+    xmpp_stanza_set_ns(qe, q->cmd == Q_DISCO_INFO    ? DISCO_NS_INFO
+                           : q->cmd == Q_DISCO_ITEMS ? NS_ITEMS
+                                                     : SOFTINFO_NS_VERSION);
+    if (q->arg && q->cmd != Q_VERSION)
+        xmpp_stanza_set_attribute(qe, "node", q->arg);
+    if (after) {
+        /* XEP-0059 s2.2 */
+        xmpp_stanza_t *set = xmpp_stanza_new(ctx);
+        xmpp_stanza_t *a = xmpp_stanza_new(ctx);
+        xmpp_stanza_t *t = xmpp_stanza_new(ctx);
+        xmpp_stanza_set_name(set, "set");
+        xmpp_stanza_set_ns(set, NS_RSM);
+        xmpp_stanza_set_name(a, "after");
+        xmpp_stanza_set_text(t, after);
+        xmpp_stanza_add_child(a, t);
+        xmpp_stanza_add_child(set, a);
+        xmpp_stanza_add_child(qe, set);
+        xmpp_stanza_release(t);
+        xmpp_stanza_release(a);
+        xmpp_stanza_release(set);
+    }
+    xmpp_stanza_add_child(st, qe);
+    xmpp_stanza_release(qe);
     strophe_ev_conn_send(q->conn, st);
     xmpp_stanza_release(st);
 }
@@ -455,10 +517,15 @@ static void state_cb(struct strophe_ev_conn *conn, enum strophe_ev_event ev,
     struct query *q = ud;
 
     if (ev == STROPHE_EV_ONLINE) {
-        if (q->cmd == Q_ROOM_CAPS) {
+        if (q->cmd == Q_ROOM_CAPS || q->join_room) {
             xmpp_stanza_t *p = xmpp_presence_new(strophe_ev_conn_ctx(conn));
             strophe_ev_conn_send(conn, p);
             xmpp_stanza_release(p);
+        }
+        if (q->join_room) {
+            q->joining = true;
+            send_join(q, q->join_room, q->join_nick);
+            return;
         }
         send_query(q, NULL);
         return;
@@ -517,7 +584,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: xc-xmpp-query --jid J --password-file F --host IP "
                "--port P [--plaintext]\n"
                "                     [--trust-tls] [--timeout S] [--json] "
-               "[--room-password PW] [--log-level L] CMD ...\n"
+               "[--room-password PW] [--join ROOM/NICK]\n"
+               "                     [--log-level L] CMD ...\n"
                "commands: disco-info JID [NODE] | disco-items JID [NODE] | "
                "version JID | room-caps ROOM NICK\n"
                "exit: 0 result, 1 iq error, 2 timeout or connection failure\n");
@@ -535,6 +603,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'J'},
         {"room-password", required_argument, NULL, 'r'},
+        {"join", required_argument, NULL, 'R'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -575,6 +644,17 @@ int main(int argc, char **argv)
         case 'r':
             q.room_password = optarg;
             break;
+        case 'R': {
+            const char *slash = strchr(optarg, '/');
+            if (!slash || slash == optarg || !slash[1]) {
+                fprintf(stderr, "--join needs ROOM/NICK\n");
+                return 3;
+            }
+            free(q.join_room);
+            q.join_room = xstrndup(optarg, (size_t)(slash - optarg));
+            q.join_nick = slash + 1;
+            break;
+        }
         case 'L': {
             enum log_level l;
             if (!log_level_parse(optarg, &l)) {
@@ -642,6 +722,7 @@ int main(int argc, char **argv)
     event_base_free(q.base);
     free(password);
     buf_free(&q.items_xml);
+    free(q.join_room);
     fflush(stdout);
     return q.status;
 }
