@@ -88,8 +88,10 @@ flood=$("$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" hu
 cat >"$work/bench.yaml" <<YAML
 crawl:
   name: bench
-  max_domains_in_flight: 300
+  max_domains_in_flight: ${XC_BENCH_INFLIGHT:-300}
   claim_batch: 100
+database:
+  flush_interval: ${XC_BENCH_FLUSH:-200ms}
 politeness: {min_interval: 0s}
 log: {progress: never, level: warn}
 accounts:

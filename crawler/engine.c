@@ -28,6 +28,10 @@
 #include "xalloc.h"
 
 #define MAX_DISCOVERED 10000
+/* Jobs waiting for their results to commit before the open store batches
+ * are closed early, rather than after database.flush_interval: a crawl
+ * with many jobs in flight would otherwise hold each one that long. */
+#define SYNC_FLUSH_AT 32
 
 enum job_state { J_PROBING, J_SYNCING, J_COMPLETING };
 
@@ -55,6 +59,7 @@ struct engine {
     struct event *tick;
     TAILQ_HEAD(, job) jobs;
     size_t in_flight;
+    size_t syncing; /* jobs waiting in store_sync() */
     bool started, claiming, paused, stopping, abandoned, finishing;
     int idle;
     long long remaining; /* queued + leased jobs of the crawl, -1 unknown */
@@ -229,6 +234,7 @@ static void on_synced(void *arg, bool ok)
 {
     struct job *j = arg;
     struct engine *s = j->s;
+    s->syncing--;
     if (j->lost || s->abandoned || !ok) {
         if (!ok)
             log_warn("J %s: results not committed; the lease will expire", j->domain);
@@ -289,7 +295,10 @@ static void on_probed(void *arg, const struct probe_domain_result *r)
               queue_class_name(j->cls), r->queries, r->entities);
     j->state = J_SYNCING;
     /* complete only once every result of this job is committed */
+    s->syncing++;
     store_sync(s->st, on_synced, j);
+    if (s->syncing % SYNC_FLUSH_AT == 0) /* once per 32 waiting jobs */
+        store_flush(s->st);
 }
 
 static struct session *pick_session(struct engine *s)
@@ -332,6 +341,7 @@ static void on_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t 
             j->cls = QUEUE_CONNECTION;
             snprintf(j->detail, sizeof j->detail, "no account session online");
             j->state = J_SYNCING;
+            s->syncing++;
             store_sync(s->st, on_synced, j);
             continue;
         }
