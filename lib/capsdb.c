@@ -238,9 +238,9 @@ static void digest_set_free(struct digest_set *s)
 /* ------------------------------------------------------------------ */
 
 enum stage {
+    ST_FVARS,
     ST_CONTENTS,
     ST_IDENTITIES,
-    ST_FEATURES,
     ST_FORMS,
     ST_FIELDS,
     ST_VALUES,
@@ -254,13 +254,14 @@ static const struct {
     const char *name;
     const char *columns; /* CREATE TEMP TABLE column list */
 } stages[] = {
+    [ST_FVARS] = {"st_fvars", "lid int, var text"},
     [ST_CONTENTS] = {"st_contents",
                      "digest text, xml text, identity_count int, "
-                     "feature_count int, form_count int, has_softinfo bool"},
+                     "feature_count int, form_count int, lids int[], "
+                     "dup_lids int[], has_softinfo bool"},
     [ST_IDENTITIES] = {"st_identities",
                        "digest text, pos int, category text, type text, "
                        "lang text, name text"},
-    [ST_FEATURES] = {"st_features", "digest text, var text, occurrences int"},
     [ST_FORMS] =
         {"st_forms",
          "digest text, pos int, form_type text, type text, hidden bool"},
@@ -284,11 +285,79 @@ _Static_assert(ARRAY_LEN(stages) == ST__COUNT, "stage table");
 /* Flush the stage buffers to the server beyond this many bytes. */
 #define STAGE_FLUSH_BYTES (8u << 20)
 
+/* The features seen by this import: var -> local id. */
+struct fmap_slot {
+    char *var; /* NULL: free */
+    int id;
+};
+
+struct fmap {
+    struct fmap_slot *slots;
+    size_t cap, n;
+};
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* Returns the id of var, 0 if unknown (ids start at 1). */
+static int fmap_get(const struct fmap *m, const char *var)
+{
+    if (m->cap == 0)
+        return 0;
+    for (size_t j = str_hash(var) & (m->cap - 1); m->slots[j].var;
+         j = (j + 1) & (m->cap - 1))
+        if (strcmp(m->slots[j].var, var) == 0)
+            return m->slots[j].id;
+    return 0;
+}
+
+static void fmap_put(struct fmap *m, const char *var, int id)
+{
+    if (fmap_get(m, var))
+        return;
+    if (2 * (m->n + 1) > m->cap) {
+        size_t ncap = m->cap ? 2 * m->cap : 1024;
+        struct fmap_slot *ns = xcalloc(ncap, sizeof *ns);
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->slots[i].var)
+                continue;
+            size_t j = str_hash(m->slots[i].var) & (ncap - 1);
+            while (ns[j].var)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = m->slots[i];
+        }
+        free(m->slots);
+        m->slots = ns;
+        m->cap = ncap;
+    }
+    size_t j = str_hash(var) & (m->cap - 1);
+    while (m->slots[j].var)
+        j = (j + 1) & (m->cap - 1);
+    m->slots[j].var = xstrdup(var);
+    m->slots[j].id = id;
+    m->n++;
+}
+
+static void fmap_free(struct fmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].var);
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
 struct importer {
     struct pg_conn *c;
     struct buf st[ST__COUNT];
     size_t staged_bytes;
     struct digest_set seen;
+    struct fmap features; /* var -> local id (1, 2, ... in this import) */
+    int nlocal;
     struct pg_err err;
     bool failed;
 };
@@ -338,40 +407,66 @@ static int cmp_strp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static void int_array(struct buf *b, int *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_int);
+    buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++)
+        buf_printf(b, i ? ",%d" : "%d", v[i]);
+    buf_puts(b, "}\t");
+}
+
 /* Stages the normalized content of info under digest hex. */
 static void stage_content(struct importer *im, const char *hex,
                           const struct capsdb_entry *e,
                           const struct disco_info *info,
                           const struct softinfo *si)
 {
-    /* features: distinct, with occurrence counts (duplicates are data) */
-    const char **fs =
-        xcalloc(info->n_features ? info->n_features : 1, sizeof *fs);
-    for (size_t i = 0; i < info->n_features; i++)
+    /* features: distinct, as local ids that the merge maps to features.id
+     * (one st_fvars row per distinct var of the whole import); duplicates
+     * are data (XEP-0115 ill-formed) */
+    size_t nf = info->n_features;
+    const char **fs = xcalloc(nf ? nf : 1, sizeof *fs);
+    int *ids = xcalloc(nf ? nf : 1, sizeof *ids);
+    int *dups = xcalloc(nf ? nf : 1, sizeof *dups);
+    for (size_t i = 0; i < nf; i++)
         fs[i] = info->features[i];
-    qsort(fs, info->n_features, sizeof *fs, cmp_strp);
-    size_t distinct = 0;
-    struct buf *b = &im->st[ST_FEATURES];
-    for (size_t i = 0; i < info->n_features;) {
+    qsort(fs, nf, sizeof *fs, cmp_strp);
+    size_t distinct = 0, ndups = 0;
+    for (size_t i = 0; i < nf;) {
         size_t j = i + 1;
-        while (j < info->n_features && strcmp(fs[i], fs[j]) == 0)
+        while (j < nf && strcmp(fs[i], fs[j]) == 0)
             j++;
-        col_str(b, hex);
-        col_str(b, fs[i]);
-        col_int(b, (long long)(j - i));
-        row_end(b);
-        distinct++;
+        int lid = fmap_get(&im->features, fs[i]);
+        if (!lid) {
+            lid = ++im->nlocal;
+            fmap_put(&im->features, fs[i], lid);
+            struct buf *fb = &im->st[ST_FVARS];
+            col_int(fb, lid);
+            col_str(fb, fs[i]);
+            row_end(fb);
+        }
+        ids[distinct++] = lid;
+        if (j - i > 1)
+            dups[ndups++] = lid;
         i = j;
     }
-    free(fs);
 
-    b = &im->st[ST_CONTENTS];
+    struct buf *b = &im->st[ST_CONTENTS];
     col_str(b, hex);
     pg_copy_escape(b, e->xml, e->xml_len);
     buf_putc(b, '\t');
     col_int(b, (long long)info->n_identities);
     col_int(b, (long long)distinct);
     col_int(b, (long long)info->n_forms);
+    int_array(b, ids, distinct);
+    int_array(b, dups, ndups);
     col_bool(b, si->present);
     row_end(b);
 
@@ -442,6 +537,9 @@ static void stage_content(struct importer *im, const char *hex,
         }
     }
     softinfo_contacts_free(&contacts);
+    free(fs);
+    free(ids);
+    free(dups);
 }
 
 /* Verifies one parsed line and stages it; false with msg on a bad line. */
@@ -524,26 +622,22 @@ static const struct {
     int nparams;
     enum merge_count count;
 } merge[] = {
-    {"INSERT INTO features (var) SELECT DISTINCT var FROM st_features ORDER BY "
-     "var "
+    {"INSERT INTO features (var) SELECT var FROM st_fvars ORDER BY var "
      "ON CONFLICT (var) DO NOTHING",
      0, MC_FEATURES},
-    {"WITH fa AS (SELECT s.digest, array_agg(f.id ORDER BY f.id) AS ids, "
-     "   array_agg(f.id ORDER BY f.id) FILTER (WHERE s.occurrences > 1) AS "
-     "dups "
-     "  FROM st_features s JOIN features f ON f.var = s.var GROUP BY "
-     "s.digest), "
+    /* map[lid] = features.id: local ids are dense from 1 */
+    {"WITH m AS (SELECT array_agg(f.id ORDER BY s.lid) AS map "
+     "  FROM st_fvars s JOIN features f USING (var)), "
      "ins AS (INSERT INTO disco_contents (digest, xml, identity_count, "
-     "feature_count, "
-     " form_count, feature_ids, duplicate_feature_ids, has_softinfo) "
+     " feature_count, form_count, feature_ids, duplicate_feature_ids, "
+     " has_softinfo) "
      " SELECT DISTINCT ON (c.digest) decode(c.digest, 'hex'), c.xml, "
-     "c.identity_count, "
-     " c.feature_count, c.form_count, coalesce(fa.ids, '{}'), "
-     "coalesce(fa.dups, '{}'), "
-     " c.has_softinfo FROM st_contents c LEFT JOIN fa USING (digest) ORDER BY "
-     "c.digest "
-     " ON CONFLICT (digest) DO NOTHING RETURNING id, encode(digest, 'hex') AS "
-     "digest) "
+     " c.identity_count, c.feature_count, c.form_count, "
+     " ARRAY(SELECT m.map[l] FROM unnest(c.lids) AS l ORDER BY 1), "
+     " ARRAY(SELECT m.map[l] FROM unnest(c.dup_lids) AS l ORDER BY 1), "
+     " c.has_softinfo FROM st_contents c CROSS JOIN m ORDER BY c.digest "
+     " ON CONFLICT (digest) DO NOTHING "
+     " RETURNING id, encode(digest, 'hex') AS digest) "
      "INSERT INTO st_new SELECT id, digest FROM ins",
      0, MC_CONTENTS},
     {"INSERT INTO disco_identities (content_id, pos, category, type, lang, "
@@ -739,6 +833,8 @@ enum capsdb_result capsdb_import(struct pg_conn *c, const char *path,
             ok = stage_line(&im, lineno, &e, st, &r, msg, sizeof msg);
             capsdb_entry_free(&e);
         }
+        if (im.failed)
+            goto done;
         if (!ok) {
             st->skipped++;
             fprintf(errs, "%s:%ld: %s\n", path, lineno, msg);
@@ -783,6 +879,7 @@ done:
     for (int i = 0; i < ST__COUNT; i++)
         buf_free(&im.st[i]);
     digest_set_free(&im.seen);
+    fmap_free(&im.features);
     caps_result_free(&r);
     st->seconds = now_seconds() - t0;
     if (im.failed)
