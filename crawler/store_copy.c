@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pg.h"
 #include "xalloc.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
@@ -114,44 +115,15 @@ size_t store_utf8_chars(const char *s, size_t len)
     return n;
 }
 
-/* Appends valid text t (tlen bytes) escaped for COPY. */
-static void escape_into(struct buf *b, const char *t, size_t tlen)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < tlen; i++) {
-        const char *rep;
-        switch (t[i]) {
-        case '\\':
-            rep = "\\\\";
-            break;
-        case '\t':
-            rep = "\\t";
-            break;
-        case '\n':
-            rep = "\\n";
-            break;
-        case '\r':
-            rep = "\\r";
-            break;
-        default:
-            continue;
-        }
-        buf_append(b, t + start, i - start);
-        buf_append(b, rep, 2);
-        start = i + 1;
-    }
-    buf_append(b, t + start, tlen - start);
-}
-
 size_t store_copy_text(struct buf *b, const char *s, size_t len)
 {
     if (store_utf8_valid(s, len)) {
-        escape_into(b, s, len);
+        pg_copy_escape(b, s, len);
         return 0;
     }
     struct buf c = BUF_INIT;
     size_t n = clean_into(&c, s, len);
-    escape_into(b, c.data ? c.data : "", c.len);
+    pg_copy_escape(b, c.data ? c.data : "", c.len);
     buf_free(&c);
     return n;
 }
@@ -182,7 +154,7 @@ size_t store_copy_str_clip(struct buf *b, const char *s, size_t max_chars)
         }
         i++;
     }
-    escape_into(b, c, i);
+    pg_copy_escape(b, c, i);
     free(c);
     return n;
 }
@@ -212,7 +184,7 @@ size_t store_copy_array(struct buf *b, const char *const *items, size_t n)
         free(c);
     }
     buf_putc(&lit, '}');
-    escape_into(b, lit.data, lit.len);
+    pg_copy_escape(b, lit.data, lit.len);
     buf_free(&lit);
     return rep;
 }
