@@ -63,9 +63,18 @@ static bool run_until(bool (*pred)(void), int seconds)
     return ok;
 }
 
-static bool is_online(void) { return online; }
-static bool is_joined(void) { return joined; }
-static bool all_resolved(void) { return resolved + failed >= n_clients; }
+static bool is_online(void)
+{
+    return online;
+}
+static bool is_joined(void)
+{
+    return joined;
+}
+static bool all_resolved(void)
+{
+    return resolved + failed >= n_clients;
+}
 
 static void on_state(void *arg, struct session *s, bool on, const char *d)
 {
@@ -175,15 +184,15 @@ int main(int argc, char **argv)
             "{s:i, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:[s], "
             "s:{s:s, s:s, s:s, s:s}, s:[]}",
             "id", i, "jid", jid, "password", pw, "host", "127.0.0.1", "port",
-            port, "resource", "b", "nick", nick, "profile", "gajim", "caps2",
-            0, "behaviour", "normal", "rooms", ROOM, "softinfo", "os", "Linux",
+            port, "resource", "b", "nick", nick, "profile", "gajim", "caps2", 0,
+            "behaviour", "normal", "rooms", ROOM, "softinfo", "os", "Linux",
             "os_version", osv, "software", "Gajim", "software_version", "2.5.0",
             "creates");
         if (i == 1)
-            json_array_append_new(
-                json_object_get(c, "creates"),
-                json_pack("{s:s, s:b, s:b, s:n}", "room", ROOM, "public", 1,
-                          "members_only", 0, "password"));
+            json_array_append_new(json_object_get(c, "creates"),
+                                  json_pack("{s:s, s:b, s:b, s:n}", "room",
+                                            ROOM, "public", 1, "members_only",
+                                            0, "password"));
         json_array_append_new(clients, c);
     }
     char plan_path[4096], out[4096], pop[4096];
@@ -220,19 +229,31 @@ int main(int argc, char **argv)
     base = event_base_new();
     struct strophe_ev *sev = strophe_ev_new(base, 50);
     struct session_params sp = {
-        .jid = "crawler@" HOST, .password = "secret1", .host = "127.0.0.1",
-        .port = (unsigned short)port, .plaintext = true, .rate = 10000,
-        .burst = 1000, .max_inflight = inflight, .reconnect_max_ms = 2000,
-        .ident_name = "xcensus-bench", .ident_version = "0",
+        .jid = "crawler@" HOST,
+        .password = "secret1",
+        .host = "127.0.0.1",
+        .port = (unsigned short)port,
+        .plaintext = true,
+        .rate = 10000,
+        .burst = 1000,
+        .max_inflight = inflight,
+        .reconnect_max_ms = 2000,
+        .ident_name = "xcensus-bench",
+        .ident_version = "0",
     };
     struct session *s = session_new(base, sev, NULL, &sp, on_state, NULL);
     struct capscache_params cp = {.timeout_ms = 10000, .max_attempts = 3};
     struct capscache_sink ck = {NULL, on_resolved, on_attempt, on_failed};
     struct capscache *cache = capscache_new(&cp, &ck);
     struct census_params p = {
-        .nick = "xcensus", .status = "bench", .rooms_per_service = 1,
-        .min_occupants = 1, .join_duration_ms = 120000,
-        .join_timeout_ms = 10000, .iq_timeout_ms = 10000, .items_max = 100,
+        .nick = "xcensus",
+        .status = "bench",
+        .rooms_per_service = 1,
+        .min_occupants = 1,
+        .join_duration_ms = 120000,
+        .join_timeout_ms = 10000,
+        .iq_timeout_ms = 10000,
+        .items_max = 100,
         .items_pages = 2,
     };
     struct census_sink k = {.joined = on_joined};
@@ -254,9 +275,10 @@ int main(int argc, char **argv)
     double t0 = t_first > 0 && t_first < t_join ? t_first : t_join;
     double secs = t_last - t0;
     qsort(lat, (size_t)n_lat, sizeof lat[0], cmp_int);
-    printf("census: %d distinct hashes resolved in %.3f s from the first query: "
-           "%.0f hashes/s (in flight <= %u)\n",
-           resolved, secs, secs > 0 ? resolved / secs : 0.0, inflight);
+    printf(
+        "census: %d distinct hashes resolved in %.3f s from the first query: "
+        "%.0f hashes/s (in flight <= %u)\n",
+        resolved, secs, secs > 0 ? resolved / secs : 0.0, inflight);
     printf("queries %llu, failed %d, latency median %d ms, max %d ms\n",
            (unsigned long long)capscache_stats(cache)->queries, failed,
            n_lat ? lat[n_lat / 2] : 0, n_lat ? lat[n_lat - 1] : 0);

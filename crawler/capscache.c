@@ -31,7 +31,7 @@ static const char *const kind_names[] = {
 _Static_assert(ARRAY_LEN(kind_names) == CAPSCACHE_KIND__COUNT, "names table");
 
 static const char *const state_names[] = {
-    [CCS_UNKNOWN] = "unknown", [CCS_PENDING] = "pending",
+    [CCS_UNKNOWN] = "unknown",   [CCS_PENDING] = "pending",
     [CCS_RESOLVED] = "resolved", [CCS_KNOWN] = "known",
     [CCS_FAILED] = "failed",
 };
@@ -263,6 +263,8 @@ struct capscache *capscache_new(const struct capscache_params *p,
         c->p.query = default_query;
     if (c->p.disco.max_input == 0)
         c->p.disco = disco_limits_default;
+    if (c->p.max_entries == 0)
+        c->p.max_entries = 1000000;
     if (sink)
         c->sink = *sink;
     c->n_buckets = 64;
@@ -297,9 +299,8 @@ static bool key_ok(enum capscache_kind kind, const char *algo, const char *ver)
 {
     enum hash_algo a;
     return (unsigned)kind < CAPSCACHE_KIND__COUNT && algo && ver &&
-           *ver != '\0' && strlen(algo) < MAX_ALGO &&
-           strlen(ver) < MAX_VER && hash_algo_parse(algo, &a) &&
-           hash_algo_available(a);
+           *ver != '\0' && strlen(algo) < MAX_ALGO && strlen(ver) < MAX_VER &&
+           hash_algo_parse(algo, &a) && hash_algo_available(a);
 }
 
 bool capscache_preload(struct capscache *c, enum capscache_kind kind,
@@ -317,8 +318,8 @@ bool capscache_preload(struct capscache *c, enum capscache_kind kind,
 }
 
 enum capscache_state capscache_state(const struct capscache *c,
-                                     enum capscache_kind kind,
-                                     const char *algo, const char *ver)
+                                     enum capscache_kind kind, const char *algo,
+                                     const char *ver)
 {
     if (!algo || !ver)
         return CCS_UNKNOWN;
@@ -390,6 +391,10 @@ enum capscache_state capscache_offer(struct capscache *c,
         return capscache_state(c, o->kind, o->algo, o->ver);
     struct cc_entry *e = find(c, o->kind, o->algo, o->ver);
     if (e == NULL) {
+        if (c->n_entries >= c->p.max_entries) {
+            c->st.refused++;
+            return CCS_UNKNOWN;
+        }
         e = insert(c, o->kind, o->algo, o->ver);
         e->state = CCS_PENDING;
         c->st.distinct++;
@@ -505,8 +510,12 @@ static void resolve(struct capscache *c, struct cc_entry *e, const char *node,
                     enum caps2_error err2)
 {
     struct capscache_resolved r = {
-        .kind = e->kind, .algo = e->algo, .ver = e->ver,
-        .xml = xml, .info = info, .attempts = e->attempts,
+        .kind = e->kind,
+        .algo = e->algo,
+        .ver = e->ver,
+        .xml = xml,
+        .info = info,
+        .attempts = e->attempts,
     };
     if (e->kind == CAPSCACHE_CAPS1) {
         r.node = node;

@@ -80,6 +80,8 @@ struct capscache_params {
     unsigned max_attempts; /* queries per hash: 1 + census.fallback_occupants */
     struct disco_limits disco;
     capscache_query_fn query; /* NULL: session_iq() on the offer's via */
+    size_t max_entries;       /* distinct hashes remembered; beyond it new
+                                 hashes are refused (0: 1,000,000) */
 };
 
 /* A resolved entry; every pointer is borrowed for the call. */
@@ -96,7 +98,7 @@ struct capscache_resolved {
                                matched; NULL for XEP-0390 */
     const char *xml;        /* the <query/> as received */
     const struct disco_info *info;
-    unsigned attempts;      /* queries made for this hash */
+    unsigned attempts; /* queries made for this hash */
 };
 
 /* Where results go; every pointer is borrowed for the call. Any callback
@@ -125,12 +127,13 @@ struct capscache_offer {
 };
 
 struct capscache_stats {
-    uint64_t distinct;   /* entries ever offered (preloaded excluded) */
+    uint64_t distinct; /* entries ever offered (preloaded excluded) */
     uint64_t preloaded;
     uint64_t offers;
-    uint64_t queries;    /* disco#info sent */
+    uint64_t queries; /* disco#info sent */
     uint64_t resolved, failed;
-    uint64_t waiting;    /* offers that waited for an earlier query */
+    uint64_t waiting;          /* offers that waited for an earlier query */
+    uint64_t refused;          /* new hashes over max_entries */
     uint64_t mismatch_poison;  /* XEP-0115 resolved mismatch, none matched */
     uint64_t mismatch_variant; /* XEP-0115 resolved mismatch, named variant */
 };
@@ -148,8 +151,8 @@ bool capscache_preload(struct capscache *c, enum capscache_kind kind,
                        const char *algo, const char *ver);
 /* Current state of a hash. */
 enum capscache_state capscache_state(const struct capscache *c,
-                                     enum capscache_kind kind,
-                                     const char *algo, const char *ver);
+                                     enum capscache_kind kind, const char *algo,
+                                     const char *ver);
 /* An occupant advertises a hash: a first offer of an unknown, supported
  * hash sends a query; offers of a pending hash become fallback candidates
  * (at most as many as attempts are left); others are ignored. Returns the

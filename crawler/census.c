@@ -24,6 +24,7 @@
 #include "softinfo.h"
 #include "stanza.h"
 #include "xalloc.h"
+#include "xc_config.h"
 
 #define NS_ITEMS "http://jabber.org/protocol/disco#items"
 #define NS_RSM "http://jabber.org/protocol/rsm"
@@ -116,8 +117,8 @@ static bool copy_bounded(char *out, size_t n, const char *s)
 static void read_caps2(xmpp_stanza_t *c, struct census_caps *out)
 {
     int seen = 0;
-    for (xmpp_stanza_t *h = xmpp_stanza_get_children(c); h && seen < MAX_CHILDREN;
-         h = xmpp_stanza_get_next(h), seen++) {
+    for (xmpp_stanza_t *h = xmpp_stanza_get_children(c);
+         h && seen < MAX_CHILDREN; h = xmpp_stanza_get_next(h), seen++) {
         const char *name = xmpp_stanza_get_name(h);
         const char *ns = xmpp_stanza_get_ns(h);
         if (!xmpp_stanza_is_tag(h) || !name || strcmp(name, "hash") != 0 ||
@@ -159,7 +160,8 @@ bool census_presence_caps(xmpp_stanza_t *presence, struct census_caps *out)
             const char *hash = xmpp_stanza_get_attribute(ch, "hash");
             const char *ver = xmpp_stanza_get_attribute(ch, "ver");
             const char *node = xmpp_stanza_get_attribute(ch, "node");
-            if (ver && *ver && copy_bounded(out->algo, sizeof out->algo, hash) &&
+            if (ver && *ver &&
+                copy_bounded(out->algo, sizeof out->algo, hash) &&
                 copy_bounded(out->ver, sizeof out->ver, ver) &&
                 copy_bounded(out->node, sizeof out->node, node))
                 out->caps1 = true;
@@ -227,7 +229,7 @@ struct cs_query {
     struct cs_query *prev, *next; /* c->queries */
     struct cs_service *sv;        /* NULL: orphaned */
     enum probe_kind kind;
-    size_t room;                  /* index for room disco#info */
+    size_t room; /* index for room disco#info */
     int64_t started;
 };
 
@@ -392,8 +394,7 @@ static void plan_joins(struct cs_service *sv)
         if (sv->rooms[i].info.decision == CD_JOIN)
             sv->order[sv->n_order++] = i;
     sv->res.rooms_eligible = sv->n_order;
-    qsort_r(sv->order, sv->n_order, sizeof *sv->order, by_occupants,
-            sv->rooms);
+    qsort_r(sv->order, sv->n_order, sizeof *sv->order, by_occupants, sv->rooms);
     if (sv->n_order > c->p.rooms_per_service) {
         for (size_t i = c->p.rooms_per_service; i < sv->n_order; i++)
             sv->rooms[sv->order[i]].info.decision = CD_OVER_LIMIT;
@@ -509,8 +510,11 @@ static void end_visit(struct cs_service *sv, enum census_join outcome,
     capscache_withdraw(c->cache, sv);
     if (outcome == CJ_JOINED || outcome == CJ_REMOVED) {
         struct census_visit v = {
-            .service = sv->service, .room = sv->cur->jid, .outcome = outcome,
-            .condition = cond, .occupants = (unsigned)sv->n_occ,
+            .service = sv->service,
+            .room = sv->cur->jid,
+            .outcome = outcome,
+            .condition = cond,
+            .occupants = (unsigned)sv->n_occ,
             .with_caps = sv->with_caps,
             .duration_ms = (int)(now_ms() - sv->visit_started),
         };
@@ -554,8 +558,7 @@ static void join_next(struct cs_service *sv)
         struct buf b = BUF_INIT;
         buf_puts(&b, "<presence to='");
         buf_put_xml(&b, sv->cur_full);
-        buf_puts(&b, "'><x xmlns='" NS_MUC
-                     "'><history maxstanzas='0'/></x>");
+        buf_puts(&b, "'><x xmlns='" NS_MUC "'><history maxstanzas='0'/></x>");
         if (c->status && *c->status) {
             buf_puts(&b, "<status>");
             buf_put_xml(&b, c->status);
@@ -601,19 +604,32 @@ static struct cs_obs *obs_get(struct cs_service *sv, enum capscache_kind kind,
     return o;
 }
 
-/* Counts key for occupant occ unless already counted in this visit. */
-static void observe(struct cs_service *sv, struct cs_occ *occ,
-                    enum capscache_kind kind, const char *algo,
-                    const char *ver, const char *node)
+/* Counts key for occupant occ unless already counted in this visit; true
+ * if it is new for this occupant (then it may be offered to the cache).
+ * An occupant contributes at most OCC_KEYS keys per visit, so that one
+ * changing its caps in every presence cannot make us send queries without
+ * end. */
+static bool observe(struct cs_service *sv, struct cs_occ *occ,
+                    enum capscache_kind kind, const char *algo, const char *ver,
+                    const char *node)
 {
+    for (unsigned i = 0; i < occ->n_keys; i++) {
+        const struct cs_obs *o = occ->keys[i];
+        if (o->kind == kind && strcmp(o->algo, algo) == 0 &&
+            strcmp(o->ver, ver) == 0 &&
+            ((o->node == NULL && node == NULL) ||
+             (o->node && node && strcmp(o->node, node) == 0)))
+            return false;
+    }
+    if (occ->n_keys >= OCC_KEYS) {
+        sv->res.dropped++;
+        return false;
+    }
     struct cs_obs *o = obs_get(sv, kind, algo, ver, node);
-    for (unsigned i = 0; i < occ->n_keys; i++)
-        if (occ->keys[i] == o)
-            return;
-    if (occ->n_keys < OCC_KEYS)
-        occ->keys[occ->n_keys++] = o;
+    occ->keys[occ->n_keys++] = o;
     o->count++;
     sv->res.observations++;
+    return true;
 }
 
 static struct cs_occ *occupant(struct cs_service *sv, const char *nick)
@@ -676,22 +692,32 @@ static void occupant_presence(struct cs_service *sv, xmpp_stanza_t *st,
         occ->caps = true;
         sv->with_caps++;
     }
-    if (caps.caps1) {
-        observe(sv, occ, CAPSCACHE_CAPS1, caps.algo, caps.ver, caps.node);
+    if (caps.caps1 &&
+        observe(sv, occ, CAPSCACHE_CAPS1, caps.algo, caps.ver, caps.node)) {
         if (caps.algo[0]) {
             struct capscache_offer o = {
-                .kind = CAPSCACHE_CAPS1, .algo = caps.algo, .ver = caps.ver,
-                .node = caps.node, .via = c->s, .owner = sv, .to = from,
+                .kind = CAPSCACHE_CAPS1,
+                .algo = caps.algo,
+                .ver = caps.ver,
+                .node = caps.node,
+                .via = c->s,
+                .owner = sv,
+                .to = from,
             };
             (void)capscache_offer(c->cache, &o);
         }
     }
     for (size_t i = 0; i < caps.n_caps2; i++) {
-        observe(sv, occ, CAPSCACHE_CAPS2, caps.caps2[i].algo,
-                caps.caps2[i].value, NULL);
+        if (!observe(sv, occ, CAPSCACHE_CAPS2, caps.caps2[i].algo,
+                     caps.caps2[i].value, NULL))
+            continue;
         struct capscache_offer o = {
-            .kind = CAPSCACHE_CAPS2, .algo = caps.caps2[i].algo,
-            .ver = caps.caps2[i].value, .via = c->s, .owner = sv, .to = from,
+            .kind = CAPSCACHE_CAPS2,
+            .algo = caps.caps2[i].algo,
+            .ver = caps.caps2[i].value,
+            .via = c->s,
+            .owner = sv,
+            .to = from,
         };
         (void)capscache_offer(c->cache, &o);
     }
@@ -736,8 +762,7 @@ static void room_presence(struct cs_service *sv, xmpp_stanza_t *st,
 {
     struct census *c = sv->c;
     const char *type = xmpp_stanza_get_type(st);
-    bool self = has_status(st, "110") ||
-                (nick && strcmp(nick, c->nick) == 0);
+    bool self = has_status(st, "110") || (nick && strcmp(nick, c->nick) == 0);
     if (type && strcmp(type, "error") == 0) {
         if (sv->state == SV_JOINING && (self || nick == NULL)) {
             char cond[64];
@@ -838,8 +863,12 @@ static void finish(struct cs_service *sv)
     sv->state = SV_DONE;
     for (struct cs_obs *o = sv->obs; o; o = o->next) {
         struct census_obs ob = {
-            .service = sv->service, .kind = o->kind, .algo = o->algo,
-            .ver = o->ver, .node = o->node, .count = o->count,
+            .service = sv->service,
+            .kind = o->kind,
+            .algo = o->algo,
+            .ver = o->ver,
+            .node = o->node,
+            .count = o->count,
         };
         if (c->sink->observed)
             c->sink->observed(c->sink->arg, &ob);
@@ -932,4 +961,33 @@ void census_service(struct census *c, const char *service, census_done_cb done,
 size_t census_running(const struct census *c)
 {
     return c->running;
+}
+
+void census_params_from_config(const struct xc_config *cfg,
+                               struct census_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->nick = cfg->census.nick;
+    p->status = cfg->census.status;
+    p->rooms_per_service = (unsigned)cfg->census.rooms_per_service;
+    p->min_occupants = (unsigned)cfg->census.min_occupants;
+    p->join_duration_ms = (int)cfg->census.join_duration;
+    p->join_timeout_ms = (int)cfg->limits.iq_timeout;
+    p->iq_timeout_ms = (int)cfg->limits.iq_timeout;
+    p->items_max = (size_t)cfg->limits.items_max;
+    p->items_pages = (size_t)cfg->limits.items_pages;
+    p->disco = disco_limits_default;
+    if (cfg->limits.stanza_max_bytes > 0)
+        p->disco.max_input = (size_t)cfg->limits.stanza_max_bytes;
+}
+
+void census_cache_params_from_config(const struct xc_config *cfg,
+                                     struct capscache_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->timeout_ms = (int)cfg->census.resolve_timeout;
+    p->max_attempts = 1 + (unsigned)cfg->census.fallback_occupants;
+    p->disco = disco_limits_default;
+    if (cfg->limits.stanza_max_bytes > 0)
+        p->disco.max_input = (size_t)cfg->limits.stanza_max_bytes;
 }

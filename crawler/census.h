@@ -45,16 +45,16 @@ struct census;
 
 /* Why a room is (not) joined; names are stable. */
 enum census_decision {
-    CD_JOIN,          /* "join": public, open, unprotected, populated */
-    CD_HIDDEN,        /* "hidden": not muc_public */
-    CD_MEMBERS_ONLY,  /* "members-only": muc_membersonly or no muc_open */
-    CD_PASSWORD,      /* "password-protected": muc_passwordprotected or
-                         no muc_unsecured */
-    CD_TOO_FEW,       /* "too-few-occupants": below min_occupants or
-                         unknown */
-    CD_OVER_LIMIT,    /* "over-limit": beyond rooms_per_service */
-    CD_NO_INFO,       /* "no-info": its disco#info failed */
-    CD_NOT_A_ROOM,    /* "not-a-room": no conference identity */
+    CD_JOIN,         /* "join": public, open, unprotected, populated */
+    CD_HIDDEN,       /* "hidden": not muc_public */
+    CD_MEMBERS_ONLY, /* "members-only": muc_membersonly or no muc_open */
+    CD_PASSWORD,     /* "password-protected": muc_passwordprotected or
+                        no muc_unsecured */
+    CD_TOO_FEW,      /* "too-few-occupants": below min_occupants or
+                        unknown */
+    CD_OVER_LIMIT,   /* "over-limit": beyond rooms_per_service */
+    CD_NO_INFO,      /* "no-info": its disco#info failed */
+    CD_NOT_A_ROOM,   /* "not-a-room": no conference identity */
     CD__COUNT
 };
 
@@ -78,10 +78,10 @@ struct census_params {
     unsigned rooms_per_service;
     unsigned min_occupants;
     int join_duration_ms;
-    int join_timeout_ms; /* wait for the self-presence */
-    int iq_timeout_ms;   /* disco#items / disco#info of rooms */
-    size_t items_max;    /* rooms listed per service */
-    size_t items_pages;  /* RSM pages per service */
+    int join_timeout_ms;  /* wait for the self-presence */
+    int iq_timeout_ms;    /* disco#items / disco#info of rooms */
+    size_t items_max;     /* rooms listed per service */
+    size_t items_pages;   /* RSM pages per service */
     size_t occupants_max; /* occupants handled per room visit */
     struct disco_limits disco;
 };
@@ -89,9 +89,9 @@ struct census_params {
 /* What a room's disco#info said (borrowed for the call). */
 struct census_room {
     const char *service;
-    const char *room;   /* bare room JID */
+    const char *room; /* bare room JID */
     bool is_public, members_only, password;
-    long occupants;     /* muc#roominfo_occupants, -1 if unknown */
+    long occupants; /* muc#roominfo_occupants, -1 if unknown */
     enum census_decision decision;
 };
 
@@ -141,8 +141,9 @@ struct census_service_result {
     const char *service;
     enum probe_outcome outcome; /* of the service's disco#items */
     size_t rooms_listed, rooms_eligible, rooms_joined;
-    size_t presences;           /* occupant presences read */
-    size_t observations;        /* occupant observations counted */
+    size_t presences;    /* occupant presences read */
+    size_t observations; /* occupant observations counted */
+    size_t dropped;      /* keys over the per-occupant bound */
 };
 
 typedef void (*census_done_cb)(void *arg,
@@ -168,6 +169,16 @@ void census_service(struct census *c, const char *service, census_done_cb done,
 /* Services started and not yet done. */
 size_t census_running(const struct census *c);
 
+struct xc_config;
+/* Fills *p from the configuration (census.*, limits.*); strings are
+ * borrowed from cfg (census_new() copies them). */
+void census_params_from_config(const struct xc_config *cfg,
+                               struct census_params *p);
+/* Fills the caps cache's parameters (census.resolve_timeout,
+ * census.fallback_occupants, limits.stanza_max_bytes); query NULL. */
+void census_cache_params_from_config(const struct xc_config *cfg,
+                                     struct capscache_params *p);
+
 /* Pure parts, exposed for unit tests. */
 
 /* The decision for a room's disco#info (info NULL: CD_NO_INFO); fills
@@ -181,7 +192,7 @@ enum census_decision census_room_decide(const struct disco_info *info,
 /* Caps found in one presence; strings are bounded copies. */
 struct census_caps {
     bool caps1;
-    char algo[32];   /* "" when the hash attribute is absent (legacy) */
+    char algo[32]; /* "" when the hash attribute is absent (legacy) */
     char ver[128];
     char node[512];
     size_t n_caps2;

@@ -117,7 +117,7 @@ static bool flag_set(void *arg)
 struct spec {
     const char *behaviour, *profile;
     bool softinfo, caps2;
-    const char *room;   /* the one room it is in */
+    const char *room; /* the one room it is in */
     bool creates;
     bool members_only;
     const char *password;
@@ -126,11 +126,14 @@ struct spec {
 
 static const struct spec specs[N_CLIENTS] = {
     {"normal", "gajim_2.5.0", true, true, PUB, true, false, NULL, 1},
-    {"normal", "converse.js_14.0.0", false, false, MEMBERS, true, true, NULL, 1},
-    {"normal", "monal_ios-build-982", false, false, SECRET, true, false, "pw1", 1},
+    {"normal", "converse.js_14.0.0", false, false, MEMBERS, true, true, NULL,
+     1},
+    {"normal", "monal_ios-build-982", false, false, SECRET, true, false, "pw1",
+     1},
     {"normal", "movim_0.34.1", false, false, LONELY, true, false, NULL, 1},
     {"poison", "conversations_2.12.8", false, true, PUB, false, false, NULL, 1},
-    {"variant:escape-lt", "conversations_2.12.8", false, false, PUB, false, false, NULL, 1},
+    {"variant:escape-lt", "conversations_2.12.8", false, false, PUB, false,
+     false, NULL, 1},
     {"lenient-dups", "gajim_2.5.0", false, false, PUB, false, false, NULL, 1},
     {"slow-answer:800", "dino_0.5.1", false, false, PUB, false, false, NULL, 1},
     {"normal", "gajim_2.5.0", true, true, PUB, false, false, NULL, 1},
@@ -151,7 +154,8 @@ static void write_plan(const char *path)
         const struct spec *s = &specs[i];
         if (!json_object_get(profiles, s->profile)) {
             char file[4096];
-            snprintf(file, sizeof file, "%s/clients/%s.json", datadir, s->profile);
+            snprintf(file, sizeof file, "%s/clients/%s.json", datadir,
+                     s->profile);
             json_error_t e;
             json_t *p = json_load_file(file, 0, &e);
             assert_non_null(p);
@@ -164,9 +168,9 @@ static void write_plan(const char *path)
         json_t *c = json_pack(
             "{s:i, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:[s], s:i}",
             "id", i + 1, "jid", jid, "password", pw, "host", "127.0.0.1",
-            "port", port, "resource", "xc", "nick", nick, "profile",
-            s->profile, "caps2", s->caps2, "behaviour", s->behaviour, "rooms",
-            s->room, "part", s->part);
+            "port", port, "resource", "xc", "nick", nick, "profile", s->profile,
+            "caps2", s->caps2, "behaviour", s->behaviour, "rooms", s->room,
+            "part", s->part);
         json_object_set_new(
             c, "softinfo",
             s->softinfo ? json_pack("{s:s, s:s, s:s, s:s}", "os", "Linux",
@@ -176,11 +180,11 @@ static void write_plan(const char *path)
         json_t *creates = json_array();
         if (s->creates)
             json_array_append_new(
-                creates, json_pack("{s:s, s:b, s:b, s:o}", "room", s->room,
-                                   "public", 1, "members_only",
-                                   s->members_only, "password",
-                                   s->password ? json_string(s->password)
-                                               : json_null()));
+                creates,
+                json_pack("{s:s, s:b, s:b, s:o}", "room", s->room, "public", 1,
+                          "members_only", s->members_only, "password",
+                          s->password ? json_string(s->password)
+                                      : json_null()));
         json_object_set_new(c, "creates", creates);
         json_array_append_new(clients, c);
     }
@@ -521,10 +525,17 @@ static void test_census_public_room(void **state)
 
     struct online_flag f = {0};
     struct session_params sp = {
-        .jid = "crawler@" HOST, .password = "secret1", .host = "127.0.0.1",
-        .port = (unsigned short)port, .plaintext = true, .rate = 100,
-        .burst = 20, .max_inflight = 20, .reconnect_max_ms = 2000,
-        .ident_name = "xcensus-test", .ident_version = "0",
+        .jid = "crawler@" HOST,
+        .password = "secret1",
+        .host = "127.0.0.1",
+        .port = (unsigned short)port,
+        .plaintext = true,
+        .rate = 100,
+        .burst = 20,
+        .max_inflight = 20,
+        .reconnect_max_ms = 2000,
+        .ident_name = "xcensus-test",
+        .ident_version = "0",
     };
     struct session *s = session_new(base, sev, NULL, &sp, on_state, &f);
     assert_true(run_until(flag_set, &f.online, 15));
@@ -533,13 +544,18 @@ static void test_census_public_room(void **state)
     struct capscache_sink csink = {NULL, c_resolved, c_attempt, c_failed};
     struct capscache *cache = capscache_new(&cp, &csink);
     struct census_params p = {
-        .nick = "xcensus-test", .status = "census test: stores no nicks",
-        .rooms_per_service = 5, .min_occupants = 2,
-        .join_duration_ms = 15000, .join_timeout_ms = 10000,
-        .iq_timeout_ms = 5000, .items_max = 100, .items_pages = 5,
+        .nick = "xcensus-test",
+        .status = "census test: stores no nicks",
+        .rooms_per_service = 5,
+        .min_occupants = 2,
+        .join_duration_ms = 15000,
+        .join_timeout_ms = 10000,
+        .iq_timeout_ms = 5000,
+        .items_max = 100,
+        .items_pages = 5,
     };
-    struct census_sink sink = {NULL, s_room, s_joined, s_visit, s_observed,
-                               s_outcome};
+    struct census_sink sink = {NULL,    s_room,     s_joined,
+                               s_visit, s_observed, s_outcome};
     struct census *c = census_new(base, s, cache, &p, &sink);
     census_service(c, SERVICE, s_done, NULL);
     assert_true(run_until(flag_set, &rec.pub_joined, 30));
@@ -561,12 +577,11 @@ static void test_census_public_room(void **state)
     assert_int_equal(rec.n_rooms, 4);
     for (int i = 0; i < rec.n_rooms; i++) {
         const char *r = rec.room_jids[i];
-        enum census_decision want =
-            strcmp(r, PUB) == 0       ? CD_JOIN
-            : strcmp(r, MEMBERS) == 0 ? CD_MEMBERS_ONLY
-            : strcmp(r, SECRET) == 0  ? CD_PASSWORD
-            : strcmp(r, LONELY) == 0  ? CD_TOO_FEW
-                                      : CD__COUNT;
+        enum census_decision want = strcmp(r, PUB) == 0       ? CD_JOIN
+                                    : strcmp(r, MEMBERS) == 0 ? CD_MEMBERS_ONLY
+                                    : strcmp(r, SECRET) == 0  ? CD_PASSWORD
+                                    : strcmp(r, LONELY) == 0  ? CD_TOO_FEW
+                                                              : CD__COUNT;
         print_message("room %s: %s (%ld occupants)\n", r,
                       census_decision_name(rec.rooms[i].decision),
                       rec.rooms[i].occupants);
@@ -620,10 +635,10 @@ static void test_census_public_room(void **state)
             find_res(CAPSCACHE_CAPS2, jstr(c2, "sha-256"));
         assert_non_null(r);
         assert_string_equal(r->algo, "sha-256");
-        assert_string_equal(r->outcome, strcmp(specs[id - 1].behaviour,
-                                               "poison") == 0
-                                             ? "mismatch"
-                                             : "valid");
+        assert_string_equal(r->outcome,
+                            strcmp(specs[id - 1].behaviour, "poison") == 0
+                                ? "mismatch"
+                                : "valid");
         caps2_distinct += id != 9; /* 9 presents what 1 does */
     }
     assert_int_equal(rec.n_res - caps1_res, caps2_distinct);
@@ -679,7 +694,7 @@ static void test_census_public_room(void **state)
             caps2_obs += rec.obs[i].count;
     }
     assert_int_equal(caps1_keys, want_keys);
-    assert_int_equal(caps2_obs, 3); /* clients 1, 5, 9 */
+    assert_int_equal(caps2_obs, 3);           /* clients 1, 5, 9 */
     assert_int_equal(rec.visit_occupants, 8); /* clients in pub */
 
     /* privacy: no occupant nick or JID anywhere we wrote or reported */

@@ -135,8 +135,8 @@ static int reset(void **state)
 
 static struct capscache *new_cache(unsigned attempts)
 {
-    struct capscache_params p = {.timeout_ms = 1000, .max_attempts = attempts,
-                                 .query = fake_query};
+    struct capscache_params p = {
+        .timeout_ms = 1000, .max_attempts = attempts, .query = fake_query};
     struct capscache_sink k = {NULL, r_resolved, r_attempt, r_failed};
     return capscache_new(&p, &k);
 }
@@ -144,9 +144,13 @@ static struct capscache *new_cache(unsigned attempts)
 static enum capscache_state offer(struct capscache *c, const char *to,
                                   const void *owner, void *via)
 {
-    struct capscache_offer o = {.kind = CAPSCACHE_CAPS1, .algo = "sha-1",
-                                .ver = ver, .node = NODE, .via = via,
-                                .owner = owner, .to = to};
+    struct capscache_offer o = {.kind = CAPSCACHE_CAPS1,
+                                .algo = "sha-1",
+                                .ver = ver,
+                                .node = NODE,
+                                .via = via,
+                                .owner = owner,
+                                .to = to};
     return capscache_offer(c, &o);
 }
 
@@ -316,8 +320,11 @@ static void test_mismatch_then_other_occupant(void **state)
 static void test_caps2(void **state)
 {
     struct capscache *c = new_cache(3);
-    struct capscache_offer o = {.kind = CAPSCACHE_CAPS2, .algo = "sha-256",
-                                .ver = ver2, .via = &via_a, .owner = &room1,
+    struct capscache_offer o = {.kind = CAPSCACHE_CAPS2,
+                                .algo = "sha-256",
+                                .ver = ver2,
+                                .via = &via_a,
+                                .owner = &room1,
                                 .to = "room@s/a"};
     assert_int_equal(capscache_offer(c, &o), CCS_PENDING);
     assert_int_equal(n_sent, 1);
@@ -334,9 +341,13 @@ static void test_caps2(void **state)
 static void test_unsupported_and_bounds(void **state)
 {
     struct capscache *c = new_cache(3);
-    struct capscache_offer o = {.kind = CAPSCACHE_CAPS1, .algo = "md4",
-                                .ver = "abc", .node = NODE, .via = &via_a,
-                                .owner = &room1, .to = "room@s/a"};
+    struct capscache_offer o = {.kind = CAPSCACHE_CAPS1,
+                                .algo = "md4",
+                                .ver = "abc",
+                                .node = NODE,
+                                .via = &via_a,
+                                .owner = &room1,
+                                .to = "room@s/a"};
     assert_int_equal(capscache_offer(c, &o), CCS_UNKNOWN);
     o.algo = "sha-1";
     o.ver = "";
@@ -348,6 +359,20 @@ static void test_unsupported_and_bounds(void **state)
     assert_int_equal(capscache_offer(c, &o), CCS_UNKNOWN);
     assert_int_equal(n_sent, 0);
     capscache_free(c);
+
+    /* a bounded number of distinct hashes */
+    struct capscache_params p = {.timeout_ms = 1000,
+                                 .max_attempts = 1,
+                                 .query = fake_query,
+                                 .max_entries = 1};
+    c = capscache_new(&p, NULL);
+    assert_int_equal(offer(c, "room@s/a", &room1, &via_a), CCS_PENDING);
+    o.ver = "other=";
+    assert_int_equal(capscache_offer(c, &o), CCS_UNKNOWN);
+    assert_int_equal(capscache_stats(c)->refused, 1);
+    assert_int_equal(n_sent, 1);
+    capscache_free(c);
+    sent[0].cb(sent[0].cbarg, IQT_TIMEOUT, NULL);
 }
 
 static void test_free_in_flight_and_lost_session(void **state)

@@ -16,6 +16,7 @@
 
 #include "census.h"
 #include "disco.h"
+#include "xc_config.h"
 
 static enum census_decision decide(const char *features, const char *occ,
                                    unsigned min, struct census_room *r)
@@ -68,9 +69,9 @@ static void test_decisions(void **state)
     assert_true(r.password);
     assert_int_equal(decide(F("muc_public") F("muc_open"), OCC(9), 1, &r),
                      CD_PASSWORD);
-    assert_int_equal(decide(F("muc_hidden") F("muc_open") F("muc_unsecured"),
-                            OCC(9), 1, &r),
-                     CD_HIDDEN);
+    assert_int_equal(
+        decide(F("muc_hidden") F("muc_open") F("muc_unsecured"), OCC(9), 1, &r),
+        CD_HIDDEN);
     assert_int_equal(census_room_decide(NULL, 1, &r), CD_NO_INFO);
 
     const char *xml = "<query xmlns='" DISCO_NS_INFO "'>"
@@ -99,15 +100,16 @@ static void test_presence_caps(void **state)
 {
     ctx = xmpp_ctx_new(NULL, NULL);
     struct census_caps c;
-    assert_true(caps_of(
-        "<presence from='r@s/n'><x xmlns='http://jabber.org/protocol/muc#user'/>"
-        "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
-        "node='https://gajim.org' ver='abc='/>"
-        "<c xmlns='urn:xmpp:caps'><hash xmlns='urn:xmpp:hashes:2' "
-        "algo='sha-256'>X1=</hash><hash xmlns='urn:xmpp:hashes:2' "
-        "algo='sha3-256'>Y2=</hash><other/></c><status>hello</status>"
-        "</presence>",
-        &c));
+    assert_true(
+        caps_of("<presence from='r@s/n'><x "
+                "xmlns='http://jabber.org/protocol/muc#user'/>"
+                "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                "node='https://gajim.org' ver='abc='/>"
+                "<c xmlns='urn:xmpp:caps'><hash xmlns='urn:xmpp:hashes:2' "
+                "algo='sha-256'>X1=</hash><hash xmlns='urn:xmpp:hashes:2' "
+                "algo='sha3-256'>Y2=</hash><other/></c><status>hello</status>"
+                "</presence>",
+                &c));
     assert_true(c.caps1);
     assert_string_equal(c.algo, "sha-1");
     assert_string_equal(c.ver, "abc=");
@@ -125,8 +127,8 @@ static void test_presence_caps(void **state)
     assert_true(c.caps1);
     assert_string_equal(c.algo, "");
     /* no caps, wrong namespace, missing ver */
-    assert_false(caps_of("<presence><c xmlns='urn:other' ver='x'/></presence>",
-                         &c));
+    assert_false(
+        caps_of("<presence><c xmlns='urn:other' ver='x'/></presence>", &c));
     assert_false(caps_of("<presence><c xmlns='http://jabber.org/protocol/caps' "
                          "hash='sha-1' node='n'/></presence>",
                          &c));
@@ -137,10 +139,11 @@ static void test_presence_caps(void **state)
     char longver[600];
     memset(longver, 'v', sizeof longver - 1);
     longver[sizeof longver - 1] = '\0';
-    int n = snprintf(xml, sizeof xml,
-                     "<presence><c xmlns='http://jabber.org/protocol/caps' "
-                     "hash='sha-1' node='n' ver='%s'/><c xmlns='urn:xmpp:caps'>",
-                     longver);
+    int n =
+        snprintf(xml, sizeof xml,
+                 "<presence><c xmlns='http://jabber.org/protocol/caps' "
+                 "hash='sha-1' node='n' ver='%s'/><c xmlns='urn:xmpp:caps'>",
+                 longver);
     for (int i = 0; i < CENSUS_CAPS2_MAX + 3; i++)
         n += snprintf(xml + n, sizeof xml - (size_t)n,
                       "<hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>H%d"
@@ -154,11 +157,31 @@ static void test_presence_caps(void **state)
     xmpp_ctx_free(ctx);
 }
 
+static void test_params_from_config(void **state)
+{
+    struct xc_config cfg;
+    xc_config_defaults(&cfg);
+    struct census_params p;
+    census_params_from_config(&cfg, &p);
+    assert_string_equal(p.nick, "xcensus");
+    assert_non_null(strstr(p.status, "stores no"));
+    assert_int_equal(p.rooms_per_service, 20);
+    assert_int_equal(p.min_occupants, 2);
+    assert_int_equal(p.join_duration_ms, 60000);
+    struct capscache_params cp;
+    census_cache_params_from_config(&cfg, &cp);
+    assert_int_equal(cp.timeout_ms, 15000);
+    assert_int_equal(cp.max_attempts, 3);
+    assert_null(cp.query);
+    xc_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_presence_caps),
+        cmocka_unit_test(test_params_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
