@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli_db.h"
 #include "common.h"
 #include "log.h"
 #include "migrate.h"
@@ -27,23 +28,27 @@
 
 static void migrate_usage(FILE *f)
 {
-    fprintf(f, "usage: xcensus migrate [-d CONNINFO] [--status]\n\n"
-               "apply the pending schema migrations compiled into this "
-               "program, each in\n"
-               "one transaction; running it again is a no-op; concurrent runs "
-               "are safe\n\n"
-               "options:\n"
-               "  -d, --database CONNINFO  libpq conninfo or URI (default: "
-               "$XCENSUS_DATABASE,\n"
-               "                           then libpq's PG* environment)\n"
-               "  -s, --status             list applied and pending "
-               "migrations, change nothing\n"
-               "  -h, --help               this text\n\n"
-               "exit status: 0 schema current, 1 failure (including a database "
-               "migrated by\n"
-               "a newer xcensus, or an applied migration that was changed), 2 "
-               "usage error;\n"
-               "with --status, 1 also when migrations are pending\n");
+    fprintf(
+        f,
+        "usage: xcensus migrate [-d CONNINFO] [--status]\n\n"
+        "apply the pending schema migrations compiled into this "
+        "program, each in\n"
+        "one transaction; running it again is a no-op; concurrent runs "
+        "are safe\n\n"
+        "options:\n"
+        "  -d, --database CONNINFO  libpq conninfo or URI (default: "
+        "$XCENSUS_DATABASE,\n"
+        "                           then database.conninfo of --config, then "
+        "libpq's\n"
+        "                           PG* environment)\n"
+        "  -s, --status             list applied and pending "
+        "migrations, change nothing\n"
+        "  -h, --help               this text\n\n"
+        "exit status: 0 schema current, 1 failure (including a database "
+        "migrated by\n"
+        "a newer xcensus, or an applied migration that was changed), 2 "
+        "usage error;\n"
+        "with --status, 1 also when migrations are pending\n");
 }
 
 int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
@@ -57,7 +62,6 @@ int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
     const char *db = NULL;
     bool status = false;
     int c;
-    (void)g;
     while ((c = getopt_long(argc, argv, "d:sh", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -80,7 +84,7 @@ int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
         migrate_usage(stderr);
         return EXIT_USAGE;
     }
-    struct pg_conn *conn = pg_connect(pg_conninfo_resolve(db, NULL));
+    struct pg_conn *conn = cli_db_connect(db, g);
     if (!conn)
         return 1;
     int rc;
@@ -163,7 +167,9 @@ static void query_usage(FILE *f)
         "options:\n"
         "  -d, --database CONNINFO  libpq conninfo or URI (default: "
         "$XCENSUS_DATABASE,\n"
-        "                           then libpq's PG* environment)\n"
+        "                           then database.conninfo of --config, then "
+        "libpq's\n"
+        "                           PG* environment)\n"
         "  -f, --format FORMAT      table (default, aligned), csv (RFC 4180, "
         "header\n"
         "                           row) or json (array of objects)\n"
@@ -331,9 +337,9 @@ static bool view_name_ok(const char *name)
 }
 
 /* Lists the database's v_* views that the table above does not describe. */
-static int list_other_views(const char *conninfo)
+static int list_other_views(const char *db, const struct cli_globals *g)
 {
-    struct pg_conn *conn = pg_connect(conninfo);
+    struct pg_conn *conn = cli_db_connect(db, g);
     if (!conn)
         return 1;
     struct pg_result *r =
@@ -370,7 +376,6 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
     bool list = false;
     const char *limit = NULL;
     int c;
-    (void)g;
     while ((c = getopt_long(argc, argv, "d:f:ln:h", opts, NULL)) != -1) {
         switch (c) {
         case 'n': {
@@ -417,8 +422,8 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
         for (size_t i = 0; i < ARRAY_LEN(views); i++)
             printf("%-22s %s\n", views[i].name, views[i].help);
         /* views added by later migrations, when a database is named */
-        if (db || getenv("XCENSUS_DATABASE"))
-            return list_other_views(pg_conninfo_resolve(db, NULL));
+        if (db || getenv("XCENSUS_DATABASE") || g->config_path)
+            return list_other_views(db, g);
         return 0;
     }
     if (optind + 1 != argc) {
@@ -440,7 +445,7 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
                 name);
         return EXIT_USAGE;
     }
-    struct pg_conn *conn = pg_connect(pg_conninfo_resolve(db, NULL));
+    struct pg_conn *conn = cli_db_connect(db, g);
     if (!conn)
         return 1;
     if (!migrate_require_current(conn)) {

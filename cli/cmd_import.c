@@ -12,6 +12,7 @@
 
 #include "caps.h"
 #include "capsdb.h"
+#include "cli_db.h"
 #include "common.h"
 #include "log.h"
 #include "migrate.h"
@@ -35,7 +36,9 @@ static void import_usage(FILE *f)
         "options:\n"
         "  -d, --database CONNINFO  libpq conninfo or URI (default: "
         "$XCENSUS_DATABASE,\n"
-        "                           then libpq's PG* environment)\n"
+        "                           then database.conninfo of --config, then "
+        "libpq's\n"
+        "                           PG* environment)\n"
         "  -s, --source NAME        source name (default: the file name "
         "without its\n"
         "                           extension, e.g. \"capsdb\")\n"
@@ -78,7 +81,7 @@ static void print_summary(const char *path, const char *source,
                st->disagree);
 }
 
-static int import_capsdb(int argc, char **argv)
+static int import_capsdb(int argc, char **argv, const struct cli_globals *g)
 {
     static const struct option opts[] = {
         {"database", required_argument, NULL, 'd'},
@@ -124,7 +127,7 @@ static int import_capsdb(int argc, char **argv)
         source = def;
 
     int rc = 1;
-    struct pg_conn *conn = pg_connect(pg_conninfo_resolve(db, NULL));
+    struct pg_conn *conn = cli_db_connect(db, g);
     if (conn && migrate_require_current(conn)) {
         struct capsdb_stats st;
         enum capsdb_result res = capsdb_import(conn, path, source, stderr, &st);
@@ -141,14 +144,13 @@ static int import_capsdb(int argc, char **argv)
 
 int cmd_import(int argc, char **argv, const struct cli_globals *g)
 {
-    (void)g;
     if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "--help") == 0) {
         import_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
     if (strcmp(argv[1], "capsdb") == 0)
-        return import_capsdb(argc - 1, argv + 1);
+        return import_capsdb(argc - 1, argv + 1, g);
     fprintf(stderr,
             "xcensus import: unrecognized format \"%s\" (known: capsdb)\n",
             argv[1]);
