@@ -38,7 +38,7 @@ endfunction()
 foreach(case
     migrate_empty migrate_twice migrate_newer migrate_modified migrate_concurrent
     import_capsdb reimport_capsdb import_concurrent import_bad_lines import_outcomes import_source_kind
-    query_views query_empty query_other_views privacy_columns)
+    query_views query_empty query_other_views config_conninfo privacy_columns)
   xc_pg_test(pg_${case} bash ${CMAKE_CURRENT_LIST_DIR}/pg_tests.sh ${case})
 endforeach()
 

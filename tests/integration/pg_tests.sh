@@ -359,6 +359,29 @@ t_query_other_views() {
   xc_expect_eq "sources table still there" 0 "$(sql "SELECT count(*) FROM sources")"
 }
 
+# the database named by database.conninfo of --config, when neither -d nor
+# XCENSUS_DATABASE is given
+t_config_conninfo() {
+  conn=$(xc_newdb "$db")
+  cat >"$log/xcensus.yaml" <<EOF
+database:
+  conninfo: "$conn"
+EOF
+  unset PGDATABASE
+  run migrate --config "$log/xcensus.yaml" migrate; expect_rc 0 migrate
+  xc_expect_eq "migrated through the config" "$(migrations_count)" \
+    "$(sql "SELECT count(*) FROM schema_migrations")"
+  run imp --config "$log/xcensus.yaml" import capsdb -q "$src/tests/data/capsdb-outcomes.jsonl"
+  expect_rc 0 imp
+  run q --config "$log/xcensus.yaml" query -f csv v_caps_summary; expect_rc 0 q
+  grep -q '^capsdb-outcomes,import,6,' "$log/q.out" || fail "query: $(cat "$log/q.out")"
+  # -d wins over the config
+  other=$(xc_newdb "${db}_other")
+  run m2 --config "$log/xcensus.yaml" migrate -d "$other"; expect_rc 0 m2
+  xc_expect_eq "migrated the -d database" "$(migrations_count)" \
+    "$(xc_psql -d "${db}_other" -c "SELECT count(*) FROM schema_migrations")"
+}
+
 t_privacy_columns() {
   conn=$(xc_newdb "$db")
   run migrate migrate -d "$conn"; expect_rc 0 migrate
