@@ -7,61 +7,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "cfg.h"
 #include "xalloc.h"
 #include "xc_config.h"
 
-/* Appends " password='...'" with libpq's quoting (\ and ' escaped). */
-static void append_password(struct buf *b, const char *pw)
+/* Loads the configuration into *cfg (defaults without --config); false
+ * after printing the errors. */
+static bool load(const struct cli_globals *g, struct xc_config *cfg)
 {
-    buf_puts(b, " password='");
-    for (const char *p = pw; *p; p++) {
-        if (*p == '\\' || *p == '\'')
-            buf_putc(b, '\\');
-        buf_putc(b, *p);
-    }
-    buf_putc(b, '\'');
+    struct cfg_errors errs = {0};
+    bool ok = xc_config_load(g ? g->config_path : NULL, cfg, 0, &errs);
+    if (!ok)
+        cfg_errors_print(&errs, stderr);
+    cfg_errors_free(&errs);
+    return ok;
 }
 
-char *cli_db_conninfo(const char *flag, const struct cli_globals *g)
+const char *cli_db_resolve(const struct cli_globals *g, const char *flag,
+                           const struct xc_config *cfg)
 {
-    const char *chosen = pg_conninfo_resolve(flag, NULL);
-    if (*chosen || g == NULL || g->config_path == NULL)
-        return xstrdup(chosen);
-    struct xc_config cfg;
-    struct cfg_errors errs = {0};
-    if (!xc_config_load(g->config_path, &cfg, 0, &errs)) {
-        cfg_errors_print(&errs, stderr);
-        cfg_errors_free(&errs);
+    if (cfg->database.password.value)
+        setenv("PGPASSWORD", cfg->database.password.value, 1);
+    return pg_conninfo_resolve(flag, g && g->config_path ? cfg->database.conninfo
+                                                         : NULL);
+}
+
+struct pg_conn *cli_db_open(const struct cli_globals *g, const char *flag,
+                            struct xc_config *cfg)
+{
+    if (!load(g, cfg))
         return NULL;
-    }
-    cfg_errors_free(&errs);
-    struct buf b = BUF_INIT;
-    buf_puts(&b, cfg.database.conninfo ? cfg.database.conninfo : "");
-    const char *pw = cfg.database.password.value;
-    if (pw && *pw) {
-        if (strstr(buf_str(&b), "://")) {
-            fprintf(stderr, "xcensus: %s: database.conninfo must be in "
-                            "key=value form when a password is configured\n",
-                    g->config_path);
-            xc_config_free(&cfg);
-            buf_free(&b);
-            return NULL;
-        }
-        append_password(&b, pw);
-    }
-    xc_config_free(&cfg);
-    return buf_steal(&b);
+    struct pg_conn *c = pg_connect(cli_db_resolve(g, flag, cfg));
+    if (c == NULL)
+        xc_config_free(cfg);
+    return c;
 }
 
 struct pg_conn *cli_db_connect(const char *flag, const struct cli_globals *g)
 {
-    char *conninfo = cli_db_conninfo(flag, g);
-    if (conninfo == NULL)
-        return NULL;
-    struct pg_conn *c = pg_connect(conninfo);
-    explicit_bzero(conninfo, strlen(conninfo));
-    free(conninfo);
+    struct xc_config cfg;
+    struct pg_conn *c = cli_db_open(g, flag, &cfg);
+    if (c)
+        xc_config_free(&cfg);
     return c;
 }

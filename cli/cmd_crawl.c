@@ -171,11 +171,7 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
             return 1;
         }
     }
-    char *conninfo = cli_db_conninfo(db, g);
-    if (conninfo == NULL) {
-        xc_config_free(&c.cfg);
-        return 1;
-    }
+    char *conninfo = xstrdup(cli_db_resolve(g, db, &c.cfg));
 
     /* libstrophe select()s: keep every fd below FD_SETSIZE */
     strophe_ev_cap_nofile();

@@ -5,10 +5,10 @@
  * removed) and validated as host names; non-ASCII names are rejected until
  * IDNA is supported. Reports added, already present and rejected names
  * (with FILE:LINE for --file). Blocking libpq: this is a command, not the
- * crawler. Also holds cli_db_open(), the config + connection step shared
- * with `xcensus status`.
+ * crawler.
  */
 #include "commands.h"
+#include "cli_db.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,29 +24,6 @@
 #include "queue.h"
 #include "xalloc.h"
 #include "xc_config.h"
-
-struct pg_conn *cli_db_open(const struct cli_globals *g, const char *flag,
-                            struct xc_config *cfg)
-{
-    struct cfg_errors errs = {0};
-    if (!xc_config_load(g->config_path, cfg, 0, &errs)) {
-        cfg_errors_print(&errs, stderr);
-        cfg_errors_free(&errs);
-        return NULL;
-    }
-    /* a password from the config reaches libpq through its own variable,
-     * which works for both conninfo forms (keywords and URI) */
-    if (cfg->database.password.value)
-        setenv("PGPASSWORD", cfg->database.password.value, 1);
-    const char *ci = pg_conninfo_resolve(
-        flag, g->config_path ? cfg->database.conninfo : NULL);
-    struct pg_conn *c = pg_connect(ci);
-    if (!c) {
-        xc_config_free(cfg);
-        return NULL;
-    }
-    return c;
-}
 
 static void seed_usage(FILE *f)
 {

@@ -7,6 +7,7 @@
  * database (no crawl yet) is a normal answer, not an error.
  */
 #include "commands.h"
+#include "cli_db.h"
 
 #include <getopt.h>
 #include <jansson.h>

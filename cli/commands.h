@@ -30,14 +30,4 @@ int cmd_status(int argc, char **argv, const struct cli_globals *g);  /* cmd_stat
 int cmd_crawl(int argc, char **argv, const struct cli_globals *g);   /* cmd_crawl.c */
 int cmd_probe(int argc, char **argv, const struct cli_globals *g);   /* cmd_probe.c */
 
-struct pg_conn;
-struct xc_config;
-/* Loads the config (--config, or defaults) and connects (conninfo: flag,
- * then $XCENSUS_DATABASE, then database.conninfo when --config was given);
- * returns the connection, or NULL after printing why (cfg then holds
- * nothing). Caller closes with pg_close() and frees cfg with
- * xc_config_free(). cmd_seed.c */
-struct pg_conn *cli_db_open(const struct cli_globals *g, const char *flag,
-                            struct xc_config *cfg);
-
 #endif
