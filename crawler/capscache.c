@@ -522,6 +522,7 @@ static void resolve(struct capscache *c, struct cc_entry *e, const char *node,
         r.outcome = caps_outcome_name(cr->outcome);
         r.error = caps_error_name(cr->error);
         r.matched_by = caps_result_matched_by(cr);
+        r.computed = cr->hash_strict[0] ? cr->hash_strict : NULL;
         if (cr->outcome == CAPS_MISMATCH)
             count_node_mismatch(c, node, cr->matched_by < 0);
     } else {

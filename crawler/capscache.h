@@ -96,6 +96,9 @@ struct capscache_resolved {
     const char *error;      /* caps_error_name() / caps2_error_name(), NULL */
     const char *matched_by; /* XEP-0115: caps_method_name(), NULL when none
                                matched; NULL for XEP-0390 */
+    const char *computed;   /* XEP-0115: the strict hash of the answer
+                               (base64), NULL if not computed; NULL for
+                               XEP-0390 */
     const char *xml;        /* the <query/> as received */
     const struct disco_info *info;
     unsigned attempts; /* queries made for this hash */

@@ -17,6 +17,10 @@
  * population's; no hash of the other rooms shows up; and privacy: the
  * census runs at debug log level into a file, and neither that file nor
  * anything the sinks received contains any occupant nick or JID.
+ * Then, against the same population: a refused join (nick conflict) is one
+ * error outcome, not retried, with nothing observed or asked;
+ * rooms_per_service 0 joins nothing (pub is "over-limit"); census_free()
+ * during a visit really leaves the room (muc#roominfo occupant count).
  *
  * argv: PROSODY_SCRIPT DIR XC_POPULATION DATA_DIR. Skips (77) without
  * prosody unless CI=true.
@@ -46,6 +50,7 @@
 #include "census.h"
 #include "log.h"
 #include "session.h"
+#include "stanza.h"
 #include "strophe_ev.h"
 #include "xalloc.h"
 
@@ -730,6 +735,163 @@ static void test_census_public_room(void **state)
     capscache_free(cache);
 }
 
+/* --- more runs against the same population ------------------------------ */
+
+static void reset_rec(void)
+{
+    buf_free(&rec.all);
+    memset(&rec, 0, sizeof rec);
+}
+
+static struct session *crawler_login(struct online_flag *f)
+{
+    struct session_params sp = {
+        .jid = "crawler@" HOST,
+        .password = "secret1",
+        .host = "127.0.0.1",
+        .port = (unsigned short)port,
+        .plaintext = true,
+        .rate = 100,
+        .burst = 20,
+        .max_inflight = 20,
+        .reconnect_max_ms = 2000,
+        .ident_name = "xcensus-test",
+        .ident_version = "0",
+    };
+    struct session *s = session_new(base, sev, NULL, &sp, on_state, f);
+    assert_true(run_until(flag_set, &f->online, 15));
+    return s;
+}
+
+struct occ_ask {
+    bool done;
+    long occupants;
+};
+
+static void on_roominfo(void *arg, enum iqtrack_result r, xmpp_stanza_t *reply)
+{
+    struct occ_ask *a = arg;
+    a->done = true;
+    a->occupants = -2;
+    if (r != IQT_RESULT)
+        return;
+    struct parse_err err;
+    struct disco_info *info =
+        stanza_disco_info(reply, &disco_limits_default, NULL, &err);
+    if (info == NULL)
+        return;
+    struct census_room cr;
+    census_room_decide(info, 1, &cr);
+    a->occupants = cr.occupants;
+    disco_info_free(info);
+}
+
+/* The occupant count pub's muc#roominfo gives now. */
+static long pub_occupants(struct session *s)
+{
+    struct occ_ask a = {0};
+    session_iq(s, "get", PUB, "<query xmlns='" DISCO_NS_INFO "'/>", 5000,
+               on_roominfo, &a);
+    assert_true(run_until(flag_set, &a.done, 10));
+    return a.occupants;
+}
+
+static struct census_params base_params(void)
+{
+    struct census_params p = {
+        .nick = "xcensus-test",
+        .status = "census test: stores no nicks",
+        .rooms_per_service = 5,
+        .min_occupants = 2,
+        .join_duration_ms = 2000,
+        .join_timeout_ms = 10000,
+        .iq_timeout_ms = 5000,
+        .items_max = 100,
+        .items_pages = 5,
+    };
+    return p;
+}
+
+/* A refused join (here: our nick is taken) is an outcome, never retried. */
+static void test_join_error_is_an_outcome(void **state)
+{
+    reset_rec();
+    struct online_flag f = {0};
+    struct session *s = crawler_login(&f);
+    struct capscache_params cp = {.timeout_ms = 3000, .max_attempts = 3};
+    struct capscache_sink csink = {NULL, c_resolved, c_attempt, c_failed};
+    struct capscache *cache = capscache_new(&cp, &csink);
+    struct census_params p = base_params();
+    p.nick = PRIVATE_MARK "nick01"; /* an occupant's nick: conflict */
+    struct census_sink sink = {NULL,    s_room,     s_joined,
+                               s_visit, s_observed, s_outcome};
+    struct census *c = census_new(base, s, cache, &p, &sink);
+    census_service(c, SERVICE, s_done, NULL);
+    assert_true(run_until(flag_set, &rec.done, 30));
+    assert_int_equal(rec.n_joined, 1);
+    assert_string_equal(rec.joined[0], PUB);
+    assert_int_equal(rec.join_out[0], CJ_ERROR);
+    assert_int_equal(rec.result.rooms_joined, 0);
+    assert_int_equal(rec.visits, 0);
+    assert_int_equal(rec.n_obs, 0);
+    assert_int_equal(capscache_stats(cache)->queries, 0);
+    census_free(c);
+    session_free(s);
+    capscache_free(cache);
+}
+
+/* rooms_per_service bounds the joins: 0 joins nothing. */
+static void test_rooms_per_service(void **state)
+{
+    reset_rec();
+    struct online_flag f = {0};
+    struct session *s = crawler_login(&f);
+    struct capscache_params cp = {.timeout_ms = 3000, .max_attempts = 3};
+    struct capscache *cache = capscache_new(&cp, NULL);
+    struct census_params p = base_params();
+    p.rooms_per_service = 0;
+    struct census_sink sink = {NULL,    s_room,     s_joined,
+                               s_visit, s_observed, s_outcome};
+    struct census *c = census_new(base, s, cache, &p, &sink);
+    census_service(c, SERVICE, s_done, NULL);
+    assert_true(run_until(flag_set, &rec.done, 30));
+    assert_int_equal(rec.n_joined, 0);
+    bool over = false;
+    for (int i = 0; i < rec.n_rooms; i++)
+        if (strcmp(rec.room_jids[i], PUB) == 0)
+            over = rec.rooms[i].decision == CD_OVER_LIMIT;
+    assert_true(over);
+    assert_int_equal(rec.result.rooms_eligible, 1);
+    census_free(c);
+    session_free(s);
+    capscache_free(cache);
+}
+
+/* census_free() in the middle of a visit leaves the room. */
+static void test_free_leaves_the_room(void **state)
+{
+    reset_rec();
+    struct online_flag f = {0};
+    struct session *s = crawler_login(&f);
+    long before = pub_occupants(s);
+    assert_true(before >= 2);
+    struct capscache_params cp = {.timeout_ms = 3000, .max_attempts = 3};
+    struct capscache *cache = capscache_new(&cp, NULL);
+    struct census_params p = base_params();
+    p.join_duration_ms = 60000;
+    struct census_sink sink = {NULL,    s_room,     s_joined,
+                               s_visit, s_observed, s_outcome};
+    struct census *c = census_new(base, s, cache, &p, &sink);
+    census_service(c, SERVICE, s_done, NULL);
+    assert_true(run_until(flag_set, &rec.pub_joined, 30));
+    assert_int_equal(pub_occupants(s), before + 1);
+    census_free(c);
+    assert_int_equal(pub_occupants(s), before);
+    assert_false(rec.done); /* a freed census never calls back */
+    session_free(s);
+    capscache_free(cache);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -749,6 +911,9 @@ int main(int argc, char **argv)
     mkdir(dir, 0755);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_census_public_room),
+        cmocka_unit_test(test_join_error_is_an_outcome),
+        cmocka_unit_test(test_rooms_per_service),
+        cmocka_unit_test(test_free_leaves_the_room),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -77,6 +77,8 @@ static void r_resolved(void *arg, const struct capscache_resolved *r)
     rec.res_attempts = r->attempts;
     assert_non_null(r->xml);
     assert_non_null(r->info);
+    if (r->kind == CAPSCACHE_CAPS1 && strcmp(r->outcome, "valid") == 0)
+        assert_string_equal(r->computed, r->ver);
     /* no occupant address ever reaches the sink */
     assert_null(strstr(r->xml, "room@"));
 }
