@@ -83,4 +83,23 @@ xc_expect_eq "outcomes with a job" 11 "$(q "SELECT count(*) FROM probe_outcomes 
 xc_expect_eq "run closed" finished "$(q "SELECT state FROM crawl_runs ORDER BY id DESC LIMIT 1")"
 xc_expect_eq "nothing spilled" 0 "$(find "$work/spill" -type f -name '*.batch' 2>/dev/null | wc -l)"
 "$XCENSUS" status -d "$db" >"$work/status.log" 2>&1 || { cat "$work/status.log"; fail "status failed"; }
+
+# operator signals on a crawler that waits for work: SIGHUP with a broken
+# file keeps the running configuration, SIGHUP with a good one reloads,
+# SIGTERM stops cleanly and closes the run
+cp "$work/xcensus.yaml" "$work/live.yaml"
+"$XCENSUS" --config "$work/live.yaml" crawl -d "$db" >"$work/signals.log" 2>&1 &
+cpid=$!
+for _ in $(seq 100); do grep -q "online" "$work/signals.log" && break; sleep 0.1; done
+printf 'crawl:\n  lease: banana\n' >"$work/live.yaml"
+kill -HUP $cpid
+for _ in $(seq 50); do grep -q "keeping the running one" "$work/signals.log" && break; sleep 0.1; done
+grep -q "keeping the running one" "$work/signals.log" || { cat "$work/signals.log"; fail "bad reload not refused"; }
+cp "$work/xcensus.yaml" "$work/live.yaml"
+kill -HUP $cpid
+for _ in $(seq 50); do grep -q "configuration reloaded" "$work/signals.log" && break; sleep 0.1; done
+grep -q "configuration reloaded" "$work/signals.log" || { cat "$work/signals.log"; fail "good reload not applied"; }
+kill -TERM $cpid
+wait $cpid || { tail "$work/signals.log"; fail "crawler did not stop cleanly on SIGTERM"; }
+xc_expect_eq "runs closed" 2 "$(q "SELECT count(*) FROM crawl_runs WHERE state = 'finished'")"
 echo "crawl: ok"
