@@ -15,6 +15,7 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -98,6 +99,7 @@ static void conn_set_state(struct strophe_ev_conn *c, enum sev_state to)
 }
 
 static void drop_io_events(struct strophe_ev_conn *c);
+static void kick(struct strophe_ev_conn *c);
 
 static void strophe_log_cb(void *ud, xmpp_log_level_t level, const char *area,
                            const char *msg)
@@ -204,6 +206,21 @@ static void update_write_interest(struct strophe_ev_conn *c)
         event_del(c->ev_write);
 }
 
+/* Ends a connection whose peer is not to be waited for. xmpp_disconnect()
+ * alone waits up to 2 s for the peer's </stream:stream>; shutting down our
+ * reading side makes libstrophe's next read see end-of-file at once. The
+ * fd stays open (libstrophe closes it), so it cannot be reused under
+ * libstrophe's feet, and writes still succeed (no SIGPIPE). During a TCP
+ * connect shutdown() does nothing and the 2 s timer does the work. */
+static void hard_close(struct strophe_ev_conn *c)
+{
+    conn_set_state(c, SEV_CLOSING);
+    xmpp_disconnect(c->conn);
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RD);
+    kick(c);
+}
+
 /* Runs libstrophe for one connection. Never called re-entrantly: only
  * from libevent callbacks. */
 static void pump(struct strophe_ev_conn *c)
@@ -222,9 +239,7 @@ static void pump(struct strophe_ev_conn *c)
         xmpp_run_once(c->ctx, 0);
     if (c->parse_error && !c->freed && c->state != SEV_DOWN &&
         c->state != SEV_CLOSING) {
-        /* closes within libstrophe's 2 s disconnect timeout */
-        conn_set_state(c, SEV_CLOSING);
-        xmpp_disconnect(c->conn);
+        hard_close(c);
     }
     sev_current = prev;
     if (!c->freed)
@@ -397,10 +412,8 @@ static void sev_tick(evutil_socket_t fd, short what, void *arg)
             continue;
         if (!c->freed && c->state < SEV_ONLINE && c->state != SEV_NEW &&
             timercmp(&now, &c->deadline, >)) {
-            /* libstrophe resets the socket 2 s after this at the latest */
             c->timed_out = true;
-            conn_set_state(c, SEV_CLOSING);
-            xmpp_disconnect(c->conn);
+            hard_close(c);
         }
         pump(c);
     }
