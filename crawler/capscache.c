@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "buf.h"
@@ -87,6 +88,10 @@ struct cc_entry {
     bool inflight;
     struct cc_cand *cands, **cands_tail;
     size_t n_cands;
+    struct cc_entry *wprev, *wnext; /* c->with_cands while n_cands > 0 */
+    bool listed;
+    uint64_t *asked; /* keyed digests of the occupants asked, while
+                        pending (max_attempts slots) */
     struct cc_kept kept;
 };
 
@@ -112,6 +117,8 @@ struct capscache {
     size_t n_buckets, n_entries;
     struct cc_query *queries;
     size_t n_inflight;
+    struct cc_entry *with_cands; /* entries holding candidates */
+    unsigned char salt[32];      /* key of the asked digests */
     struct cc_node_count *nodes;
     struct capscache_stats st;
 };
@@ -230,8 +237,75 @@ static struct cc_cand *cands_pop(struct cc_entry *e)
     return k;
 }
 
-static void entry_free(struct cc_entry *e)
+/* Keeps e on c->with_cands exactly while it holds candidates, so that
+ * forgetting an occupant only walks those entries. */
+static void track(struct capscache *c, struct cc_entry *e)
 {
+    if (e->n_cands > 0 && !e->listed) {
+        e->wprev = NULL;
+        e->wnext = c->with_cands;
+        if (c->with_cands)
+            c->with_cands->wprev = e;
+        c->with_cands = e;
+        e->listed = true;
+    } else if (e->n_cands == 0 && e->listed) {
+        if (e->wprev)
+            e->wprev->wnext = e->wnext;
+        else
+            c->with_cands = e->wnext;
+        if (e->wnext)
+            e->wnext->wprev = e->wprev;
+        e->wprev = e->wnext = NULL;
+        e->listed = false;
+    }
+}
+
+/* Drops every candidate of e (their addresses are freed at once). */
+static void cands_clear(struct capscache *c, struct cc_entry *e)
+{
+    struct cc_cand *k;
+    while ((k = cands_pop(e)) != NULL)
+        cand_free(k);
+    track(c, e);
+}
+
+/* A keyed 64-bit digest of an occupant address: lets an entry remember
+ * whom it asked without keeping the address. */
+static uint64_t addr_digest(const struct capscache *c, const char *to)
+{
+    unsigned char in[32 + 3072], d[HASH_MAX_LEN];
+    size_t n = strlen(to);
+    if (n > 3072)
+        n = 3072;
+    memcpy(in, c->salt, sizeof c->salt);
+    memcpy(in + sizeof c->salt, to, n);
+    uint64_t r = 0;
+    if (hash_digest(HASH_SHA256, in, sizeof c->salt + n, d))
+        memcpy(&r, d, sizeof r);
+    explicit_bzero(in, sizeof c->salt + n);
+    explicit_bzero(d, sizeof d);
+    return r;
+}
+
+static bool was_asked(const struct cc_entry *e, uint64_t d)
+{
+    for (unsigned i = 0; e->asked && i < e->attempts; i++)
+        if (e->asked[i] == d)
+            return true;
+    return false;
+}
+
+static void asked_clear(struct cc_entry *e, unsigned slots)
+{
+    if (e->asked)
+        explicit_bzero(e->asked, slots * sizeof *e->asked);
+    free(e->asked);
+    e->asked = NULL;
+}
+
+static void entry_free(struct cc_entry *e, unsigned slots)
+{
+    asked_clear(e, slots);
     struct cc_cand *k;
     while ((k = cands_pop(e)) != NULL)
         cand_free(k);
@@ -269,6 +343,8 @@ struct capscache *capscache_new(const struct capscache_params *p,
         c->sink = *sink;
     c->n_buckets = 64;
     c->table = xcalloc(c->n_buckets, sizeof *c->table);
+    if (getrandom(c->salt, sizeof c->salt, 0) != (ssize_t)sizeof c->salt)
+        DIE_BUG("getrandom failed");
     return c;
 }
 
@@ -282,7 +358,7 @@ void capscache_free(struct capscache *c)
         struct cc_entry *e = c->table[i], *next;
         for (; e; e = next) {
             next = e->next;
-            entry_free(e);
+            entry_free(e, c->p.max_attempts);
         }
     }
     free(c->table);
@@ -334,6 +410,7 @@ static void on_reply(void *arg, enum iqtrack_result r, xmpp_stanza_t *reply);
 static void send_next(struct capscache *c, struct cc_entry *e)
 {
     struct cc_cand *k = cands_pop(e);
+    track(c, e);
     if (k == NULL)
         return;
     struct cc_query *q = xcalloc(1, sizeof *q);
@@ -353,6 +430,9 @@ static void send_next(struct capscache *c, struct cc_entry *e)
     c->queries = q;
     c->n_inflight++;
     e->inflight = true;
+    if (e->asked == NULL)
+        e->asked = xcalloc(c->p.max_attempts, sizeof *e->asked);
+    e->asked[e->attempts] = addr_digest(c, k->to);
     e->attempts++;
     c->st.queries++;
     log_debug("C %s %s %s: query %u", kind_names[e->kind], e->algo, e->ver,
@@ -410,6 +490,8 @@ enum capscache_state capscache_offer(struct capscache *c,
     for (struct cc_cand *k = e->cands; k; k = k->next)
         if (same_to(k, o->owner, o->to))
             return e->state;
+    if (e->attempts > 0 && was_asked(e, addr_digest(c, o->to)))
+        return e->state; /* asked already: only others are fallbacks */
     struct cc_cand *k = xcalloc(1, sizeof *k);
     k->via = o->via;
     k->owner = o->owner;
@@ -418,6 +500,7 @@ enum capscache_state capscache_offer(struct capscache *c,
     *e->cands_tail = k;
     e->cands_tail = &k->next;
     e->n_cands++;
+    track(c, e);
     if (!e->inflight)
         send_next(c, e);
     return e->state;
@@ -428,10 +511,12 @@ static void forget_all(struct capscache *c,
                                     const char *),
                        const void *a, const char *b)
 {
-    for (size_t i = 0; i < c->n_buckets; i++)
-        for (struct cc_entry *e = c->table[i]; e; e = e->next)
-            if (e->n_cands)
-                cands_filter(e, drop, a, b);
+    struct cc_entry *e = c->with_cands, *next;
+    for (; e; e = next) {
+        next = e->wnext;
+        cands_filter(e, drop, a, b);
+        track(c, e);
+    }
 }
 
 void capscache_forget(struct capscache *c, const void *owner, const char *to)
@@ -448,6 +533,14 @@ void capscache_withdraw(struct capscache *c, const void *owner)
 void capscache_drop_via(struct capscache *c, const void *via)
 {
     forget_all(c, same_via, via, NULL);
+}
+
+size_t capscache_candidates(const struct capscache *c)
+{
+    size_t n = 0;
+    for (const struct cc_entry *e = c->with_cands; e; e = e->wnext)
+        n += e->n_cands;
+    return n;
 }
 
 size_t capscache_inflight(const struct capscache *c)
@@ -529,6 +622,9 @@ static void resolve(struct capscache *c, struct cc_entry *e, const char *node,
         r.outcome = caps2_outcome_name(o2);
         r.error = caps2_error_name(err2);
     }
+    /* the waiting occupants are not needed any more: forget them now */
+    cands_clear(c, e);
+    asked_clear(e, c->p.max_attempts);
     e->state = CCS_RESOLVED;
     c->st.resolved++;
     log_debug("C %s %s %s: %s after %u queries", kind_names[e->kind], e->algo,
@@ -560,9 +656,8 @@ static void next_or_finish(struct capscache *c, struct cc_entry *e)
         return;
     }
     if (e->attempts >= c->p.max_attempts) {
-        struct cc_cand *k;
-        while ((k = cands_pop(e)) != NULL)
-            cand_free(k);
+        cands_clear(c, e);
+        asked_clear(e, c->p.max_attempts);
         e->state = CCS_FAILED;
         c->st.failed++;
         if (c->sink.failed)

@@ -169,6 +169,8 @@ void capscache_withdraw(struct capscache *c, const void *owner);
 /* Drops every candidacy that would go through via (before freeing it). */
 void capscache_drop_via(struct capscache *c, const void *via);
 
+/* Occupant addresses held right now (waiting candidates). */
+size_t capscache_candidates(const struct capscache *c);
 /* Queries in flight. */
 size_t capscache_inflight(const struct capscache *c);
 const struct capscache_stats *capscache_stats(const struct capscache *c);

@@ -575,6 +575,8 @@ static void test_census_public_room(void **state)
     wait_part(3, 1);
 
     assert_true(run_until(flag_set, &rec.done, 60));
+    /* the room was left: no occupant address is held any more */
+    assert_int_equal(capscache_candidates(cache), 0);
     census_free(c);
     session_free(s);
 

@@ -186,6 +186,8 @@ static void test_dedup(void **state)
     assert_int_equal(offer(c, "room@s/b", &room1, &via_a), CCS_PENDING);
     assert_int_equal(offer(c, "room@s/a", &room1, &via_a), CCS_PENDING);
     assert_int_equal(n_sent, 1);
+    /* b waits; a, asked already, is not a fallback for itself */
+    assert_int_equal(capscache_candidates(c), 1);
     assert_string_equal(sent[0].to, "room@s/a");
     char want[256];
     snprintf(want, sizeof want, NODE "#%s", ver);
@@ -198,6 +200,8 @@ static void test_dedup(void **state)
     assert_string_equal(rec.node, NODE);
     assert_int_equal(rec.res_attempts, 1);
     assert_int_equal(capscache_inflight(c), 0);
+    /* b's address was dropped with the resolution */
+    assert_int_equal(capscache_candidates(c), 0);
     assert_int_equal(offer(c, "room@s/c", &room2, &via_b), CCS_RESOLVED);
     assert_int_equal(n_sent, 1); /* never asked again */
     const struct capscache_stats *st = capscache_stats(c);
@@ -270,12 +274,18 @@ static void test_forget_and_withdraw(void **state)
     offer(c, "room@s/a", &room1, &via_a);
     offer(c, "room@s/b", &room1, &via_a);
     offer(c, "room2@s/c", &room2, &via_b);
+    assert_int_equal(capscache_candidates(c), 2);
     capscache_forget(c, &room1, "room@s/b"); /* b left the room */
-    capscache_withdraw(c, &room2);           /* we left room2 */
+    assert_int_equal(capscache_candidates(c), 1);
+    capscache_withdraw(c, &room2); /* we left room2 */
+    assert_int_equal(capscache_candidates(c), 0);
     sent[0].cb(sent[0].cbarg, IQT_TIMEOUT, NULL);
     assert_int_equal(n_sent, 1); /* nobody left to ask */
     assert_int_equal(capscache_state(c, CAPSCACHE_CAPS1, "sha-1", ver),
                      CCS_PENDING);
+    /* the occupant that did not answer is not asked again */
+    offer(c, "room@s/a", &room1, &via_a);
+    assert_int_equal(n_sent, 1);
     /* a later occupant with the hash resumes the resolution */
     offer(c, "room3@s/d", &room1, &via_a);
     assert_int_equal(n_sent, 2);
