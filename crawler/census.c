@@ -38,6 +38,7 @@
 #define MAX_CHILDREN 256 /* presence children examined */
 #define MAX_NICK 1023    /* bytes of a nick digested */
 #define OCC_KEYS (1 + CENSUS_CAPS2_MAX)
+#define OBS_BUCKETS 256 /* observation keys per service, hashed */
 
 static const char *const decision_names[] = {
     [CD_JOIN] = "join",
@@ -181,7 +182,8 @@ bool census_presence_caps(xmpp_stanza_t *presence, struct census_caps *out)
 enum sv_state { SV_LISTING, SV_READING, SV_JOINING, SV_STAYING, SV_DONE };
 
 struct cs_obs {
-    struct cs_obs *next;
+    struct cs_obs *next;  /* sv->obs: every key, for the report */
+    struct cs_obs *bnext; /* sv->obs_buckets chain */
     enum capscache_kind kind;
     char *algo, *ver, *node;
     unsigned count;
@@ -214,6 +216,7 @@ struct cs_service {
     size_t n_order, next_join;
     struct census_service_result res;
     struct cs_obs *obs;
+    struct cs_obs *obs_buckets[OBS_BUCKETS];
     /* the current visit */
     struct cs_room *cur;
     char *cur_full; /* room/our-nick */
@@ -588,13 +591,19 @@ static struct cs_obs *obs_get(struct cs_service *sv, enum capscache_kind kind,
                               const char *algo, const char *ver,
                               const char *node)
 {
-    for (struct cs_obs *o = sv->obs; o; o = o->next)
+    uint32_t h = 2166136261u ^ (uint32_t)kind;
+    for (const char *p = ver; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    struct cs_obs **bucket = &sv->obs_buckets[h % OBS_BUCKETS];
+    for (struct cs_obs *o = *bucket; o; o = o->bnext)
         if (o->kind == kind && strcmp(o->algo, algo) == 0 &&
             strcmp(o->ver, ver) == 0 &&
             ((o->node == NULL && node == NULL) ||
              (o->node && node && strcmp(o->node, node) == 0)))
             return o;
     struct cs_obs *o = xcalloc(1, sizeof *o);
+    o->bnext = *bucket;
+    *bucket = o;
     o->kind = kind;
     o->algo = xstrdup(algo);
     o->ver = xstrdup(ver);
