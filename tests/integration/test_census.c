@@ -553,7 +553,7 @@ static void test_census_public_room(void **state)
         .status = "census test: stores no nicks",
         .rooms_per_service = 5,
         .min_occupants = 2,
-        .join_duration_ms = 15000,
+        .join_duration_ms = 25000,
         .join_timeout_ms = 10000,
         .iq_timeout_ms = 5000,
         .items_max = 100,
