@@ -337,6 +337,68 @@ static json_t *hit_rates(const struct capsmodel *m, const double *cdf,
     return arr;
 }
 
+/* --- software information in caps or over PEP ----------------------------- */
+
+/* A disco#info request for node#ver to a full JID, as clients send it. */
+#define DISCO_REQUEST_BYTES 160
+/* A XEP-0163 notification of a XEP-0092-shaped item, without the
+ * name/version/os text: <message from to><event xmlns=...#event><items
+ * node='jabber:iq:version'><item id='current'><query xmlns=
+ * 'jabber:iq:version'><name/><version/><os/></query></item></items></event>
+ * </message> with two JIDs of 30 bytes. */
+#define PEP_ITEM_ENVELOPE_BYTES 330
+
+/* Per 1,000 logins of one user: each login sends presence to the online
+ * contacts and every occupant of the joined rooms; every receiver whose
+ * cache misses asks disco#info (the hit rates above, with and without
+ * XEP-0232). Over PEP, the caps stay free of the form and each login
+ * receives the last software item of every contact (XEP-0163 delivers the
+ * last item to a subscriber that comes online); room occupants get none. */
+static json_t *pep_model(const struct analysis_params *p, const struct capsmodel *m,
+                         json_t *sims, double xml_avg)
+{
+    size_t si_n;
+    double form, text;
+    capsmodel_softinfo_sizes(m, &si_n, &form, &text);
+    double share = capsmodel_count(m) ? (double)si_n / (double)capsmodel_count(m) : 0;
+    double resp_with = xml_avg, resp_without = xml_avg - share * form;
+    double receivers = p->roster * p->online + (double)p->rooms * p->room_size;
+    double item = PEP_ITEM_ENVELOPE_BYTES + text;
+    json_t *o = json_object();
+    json_object_set_new(o, "roster", json_integer(p->roster));
+    json_object_set_new(o, "online_share", json_real(p->online));
+    json_object_set_new(o, "rooms", json_integer(p->rooms));
+    json_object_set_new(o, "room_size", json_integer(p->room_size));
+    json_object_set_new(o, "presence_receivers_per_login", json_real(receivers));
+    json_object_set_new(o, "disco_request_bytes", json_integer(DISCO_REQUEST_BYTES));
+    json_object_set_new(o, "disco_response_bytes_with", json_real(resp_with));
+    json_object_set_new(o, "disco_response_bytes_without", json_real(resp_without));
+    json_object_set_new(o, "form_bytes", json_real(form));
+    json_object_set_new(o, "pep_item_bytes", json_real(item));
+    json_t *rows = json_array();
+    for (size_t i = 0; i < json_array_size(sims); i++) {
+        json_t *c = json_array_get(sims, i);
+        double qw = json_real_value(json_object_get(json_object_get(c, "with_xep0232"),
+                                                    "queries_per_1000"));
+        double qo = json_real_value(json_object_get(json_object_get(c, "without_xep0232"),
+                                                    "queries_per_1000"));
+        /* per 1,000 logins: receivers presences each, queries per presence */
+        double dq = receivers * qw, pq = receivers * qo;
+        double items = 1000.0 * p->roster;
+        json_t *r = json_object();
+        json_object_set(r, "cache", json_object_get(c, "cache"));
+        json_object_set_new(r, "disco_queries", json_real(dq));
+        json_object_set_new(r, "disco_bytes", json_real(dq * (DISCO_REQUEST_BYTES + resp_with)));
+        json_object_set_new(r, "pep_disco_queries", json_real(pq));
+        json_object_set_new(r, "pep_items", json_real(items));
+        json_object_set_new(r, "pep_bytes",
+                            json_real(pq * (DISCO_REQUEST_BYTES + resp_without) + items * item));
+        json_array_append_new(rows, r);
+    }
+    json_object_set_new(o, "per_1000_logins", rows);
+    return o;
+}
+
 /* --- the analysis ---------------------------------------------------------- */
 
 json_t *analysis_run(struct pg_conn *c, const struct analysis_params *p,
@@ -445,6 +507,8 @@ json_t *analysis_run(struct pg_conn *c, const struct analysis_params *p,
     json_object_set_new(hr, "seed", json_integer((json_int_t)p->seed));
     json_object_set_new(hr, "caches", hit_rates(m, cdf, p));
     json_object_set_new(root, "hit_rate", hr);
+    json_object_set_new(root, "pep", pep_model(p, m, json_object_get(hr, "caches"),
+                                               n ? (double)xml_bytes / (double)n : 0));
     free(cdf);
     free(sw);
 
@@ -463,8 +527,11 @@ long long analysis_store(struct pg_conn *c, const struct analysis_params *p,
             buf_putc(&names, '\n');
         buf_puts(&names, p->sources[i]);
     }
-    json_t *params = json_pack("{s:I, s:f, s:I}", "presences", (json_int_t)p->presences,
-                               "rate_per_s", p->rate, "seed", (json_int_t)p->seed);
+    json_t *params = json_pack("{s:I, s:f, s:I, s:I, s:f, s:I, s:I}", "presences",
+                               (json_int_t)p->presences, "rate_per_s", p->rate, "seed",
+                               (json_int_t)p->seed, "roster", (json_int_t)p->roster,
+                               "online", p->online, "rooms", (json_int_t)p->rooms,
+                               "room_size", (json_int_t)p->room_size);
     char *pj = json_dumps(params, JSON_COMPACT);
     char *rj = json_dumps(results, JSON_COMPACT);
     const char *args[] = {XC_VERSION, p->n_sources ? buf_str(&names) : NULL, pj, rj};

@@ -32,6 +32,11 @@ struct analysis_params {
     uint64_t presences;         /* length of the replayed presence stream */
     double rate;                /* presences per second (for the 1 h TTL) */
     uint64_t seed;              /* of the stream's random draws */
+    /* the PEP comparison's population (per login of one user) */
+    unsigned roster;            /* contacts in the roster */
+    double online;              /* share of them online */
+    unsigned rooms;             /* rooms joined */
+    unsigned room_size;         /* occupants per room */
     bool observed_popularity;   /* set by analysis_load(): some source is a
                                    crawl, so observation counts measure
                                    popularity (an import's do not) */

@@ -114,6 +114,9 @@ struct capsmodel {
     size_t fs_cap;
     struct posting *postings; /* index = feature string id */
     size_t n_postings;
+    size_t si_entries;        /* entries with a XEP-0232 form ... */
+    uint64_t si_form_bytes;   /* ... the bytes their forms add ... */
+    uint64_t si_text_bytes;   /* ... and their name+version+os text */
     struct dkcell *dk;        /* exact-lookup table of decodable vers */
     size_t dk_mask, dk_n;
     struct buf scratch;
@@ -367,8 +370,13 @@ uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
     e->idset = intern_idset(m, in->info);
 
     struct softinfo si;
+    size_t si_text = 0;
     softinfo_extract(in->info, &si);
     if (si.present) {
+        si_text = (si.software ? strlen(si.software) : 0) +
+                  (si.software_version ? strlen(si.software_version) : 0) +
+                  (si.os ? strlen(si.os) : 0) +
+                  (si.os_version ? strlen(si.os_version) + 1 : 0);
         e->flags |= CM_SOFTINFO;
         e->software = opt_string(m, si.software);
         e->version = opt_string(m, si.software_version);
@@ -408,6 +416,14 @@ uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
         struct disco_info *c = strip_softinfo(in->info);
         if (caps_ver_compute(c, in->algo, CAPS_M_STRICT, stripped_ver))
             sv = stripped_ver;
+        /* what the form costs on the wire: both serialized the same way */
+        char *full = disco_info_to_xml(in->info), *bare = disco_info_to_xml(c);
+        size_t lf = strlen(full), lb = strlen(bare);
+        m->si_entries++;
+        m->si_form_bytes += lf > lb ? lf - lb : 0;
+        m->si_text_bytes += si_text;
+        free(full);
+        free(bare);
         disco_info_free(c);
     }
     e->stripped = intern_key(m->stripped, in->algo, sv, &m->scratch);
@@ -623,6 +639,15 @@ size_t capsmodel_search_index(const struct capsmodel *m,
 done:
     free(ids);
     return found;
+}
+
+void capsmodel_softinfo_sizes(const struct capsmodel *m, size_t *entries,
+                              double *form_bytes, double *version_text_bytes)
+{
+    *entries = m->si_entries;
+    *form_bytes = m->si_entries ? (double)m->si_form_bytes / (double)m->si_entries : 0;
+    *version_text_bytes =
+        m->si_entries ? (double)m->si_text_bytes / (double)m->si_entries : 0;
 }
 
 size_t capsmodel_memory(const struct capsmodel *m)

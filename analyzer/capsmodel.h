@@ -117,6 +117,12 @@ size_t capsmodel_search_index(const struct capsmodel *m,
                               const char *const *vars, size_t n, uint32_t *out,
                               size_t cap);
 
+/* Over the entries carrying a XEP-0232 form: how many, the mean bytes the
+ * form adds to a serialized disco#info, and the mean bytes of the same
+ * facts as a XEP-0092 answer's name, version and os text. */
+void capsmodel_softinfo_sizes(const struct capsmodel *m, size_t *entries,
+                              double *form_bytes, double *version_text_bytes);
+
 /* Memory the model itself uses (the compact interned representation):
  * entries, feature sets, strings, lookup tables. */
 size_t capsmodel_memory(const struct capsmodel *m);

@@ -19,6 +19,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: xcensus analyze [--source NAME]... [--report DIR] [--json]\n"
             "                       [--presences N] [--rate R] [--seed S]\n"
+            "                       [--roster N] [--online F] [--rooms N] [--room-size N]\n"
             "                       [--no-store] [-d CONNINFO]\n\n"
             "Measures the caps cache of the verified entries observed in the\n"
             "given sources (default: every source): dataset, sizes in the\n"
@@ -34,6 +35,10 @@ static void usage(FILE *f)
             "      --rate R        presences per second in the stream (100)\n"
             "      --seed S        seed of the stream (1)\n"
             "      --no-store      do not record the run in the database\n"
+            "      --roster N      contacts per user, for the PEP comparison (50)\n"
+            "      --online F      share of contacts online (0.3)\n"
+            "      --rooms N       rooms joined per login (3)\n"
+            "      --room-size N   occupants per room (30)\n"
             "  -d, --database C    PostgreSQL conninfo (else XCENSUS_DATABASE,\n"
             "                      else database.conninfo of --config)\n"
             "  -h, --help          this text\n\n"
@@ -50,12 +55,18 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g)
         {"rate", required_argument, NULL, 'R'},
         {"seed", required_argument, NULL, 'S'},
         {"no-store", no_argument, NULL, 'N'},
+        {"roster", required_argument, NULL, 'o'},
+        {"online", required_argument, NULL, 'O'},
+        {"rooms", required_argument, NULL, 'm'},
+        {"room-size", required_argument, NULL, 'z'},
         {"database", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char **sources = xcalloc((size_t)argc + 1, sizeof *sources);
-    struct analysis_params p = {.presences = 1000000, .rate = 100, .seed = 1};
+    struct analysis_params p = {.presences = 1000000, .rate = 100, .seed = 1,
+                                .roster = 50, .online = 0.3, .rooms = 3,
+                                .room_size = 30};
     const char *report = NULL, *db = NULL;
     bool json = false, store = true;
     int c, rc = 1;
@@ -88,6 +99,20 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g)
             break;
         case 'N':
             store = false;
+            break;
+        case 'o':
+        case 'm':
+        case 'z': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v > 100000)
+                goto bad;
+            *(c == 'o' ? &p.roster : c == 'm' ? &p.rooms : &p.room_size) = (unsigned)v;
+            break;
+        }
+        case 'O':
+            p.online = strtod(optarg, &end);
+            if (*end || !(p.online >= 0 && p.online <= 1))
+                goto bad;
             break;
         case 'd':
             db = optarg;

@@ -307,7 +307,9 @@ static void test_counterfactual_matches_text_strip(void **state)
 static void test_analysis_without_database(void **state)
 {
     struct capsmodel *m = build();
-    struct analysis_params p = {.presences = 200000, .rate = 100, .seed = 7};
+    struct analysis_params p = {.presences = 200000, .rate = 100, .seed = 7,
+                                .roster = 50, .online = 0.3, .rooms = 3,
+                                .room_size = 30};
     struct pg_err err = {0};
     json_t *r = analysis_run(NULL, &p, m, &err);
     assert_non_null(r);
@@ -352,7 +354,7 @@ static void test_analysis_without_database(void **state)
     assert_true(analysis_write_report(dir, r));
     static const char *const files[] = {"report.md", "analysis.json",
                                         "hit_rates.csv", "xep0232_by_software.csv",
-                                        "sizes.csv"};
+                                        "sizes.csv", "pep.csv"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
