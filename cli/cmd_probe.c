@@ -8,6 +8,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,7 @@ int cmd_probe(int argc, char **argv, const struct cli_globals *g)
     lim.s2s_from = from;
     lim.starttls = !no_starttls;
 
+    signal(SIGPIPE, SIG_IGN); /* a peer gone while we write: an outcome */
     int rc = 1;
     struct parse_err err = {0};
     p.base = event_base_new();
