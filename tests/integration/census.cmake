@@ -15,3 +15,14 @@ set_tests_properties(integration.census PROPERTIES LABELS integration TIMEOUT 30
 if(TARGET xc-population)
   add_dependencies(test_census xc-population)
 endif()
+
+# crawler/census_store (sinks into the storage writer, cache preloading)
+# against a database of the shared PostgreSQL fixture.
+include(${CMAKE_CURRENT_LIST_DIR}/pg.cmake)
+add_executable(test_census_store ${CMAKE_CURRENT_LIST_DIR}/test_census_store.c)
+xc_warnings(test_census_store)
+target_link_libraries(test_census_store PRIVATE xcensus_crawler xcensus_common PkgConfig::CMOCKA)
+xc_pg_test(census_store bash ${CMAKE_CURRENT_LIST_DIR}/census_store.sh
+           $<TARGET_FILE:test_census_store>)
+set_property(TEST integration.census_store APPEND PROPERTY ENVIRONMENT
+  "CMOCKA_MESSAGE_OUTPUT=stdout")
