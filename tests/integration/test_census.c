@@ -48,6 +48,11 @@
 #include "buf.h"
 #include "capscache.h"
 #include "census.h"
+#include "census_store.h"
+#include "migrate.h"
+#include "pg.h"
+#include "sql_embedded.h"
+#include "store.h"
 #include "log.h"
 #include "session.h"
 #include "stanza.h"
@@ -303,6 +308,9 @@ struct rec {
 };
 
 static struct rec rec;
+/* with a database (argv[5]): every sink call also goes to the store */
+static const char *conninfo;
+static struct census_store *dbsink;
 
 static void put(const char *s)
 {
@@ -314,6 +322,8 @@ static void put(const char *s)
 
 static void s_room(void *arg, const struct census_room *r)
 {
+    if (dbsink)
+        dbsink->census.room(dbsink->census.arg, r);
     put(r->service);
     put(r->room);
     if (rec.n_rooms < 16) {
@@ -326,6 +336,8 @@ static void s_room(void *arg, const struct census_room *r)
 static void s_joined(void *arg, const char *service, const char *room,
                      enum census_join o, const char *cond)
 {
+    if (dbsink)
+        dbsink->census.joined(dbsink->census.arg, service, room, o, cond);
     put(service);
     put(room);
     put(cond);
@@ -339,6 +351,8 @@ static void s_joined(void *arg, const char *service, const char *room,
 
 static void s_visit(void *arg, const struct census_visit *v)
 {
+    if (dbsink)
+        dbsink->census.visit(dbsink->census.arg, v);
     put(v->service);
     put(v->room);
     put(v->condition);
@@ -349,6 +363,8 @@ static void s_visit(void *arg, const struct census_visit *v)
 
 static void s_observed(void *arg, const struct census_obs *o)
 {
+    if (dbsink)
+        dbsink->census.observed(dbsink->census.arg, o);
     put(o->service);
     put(o->algo);
     put(o->ver);
@@ -366,6 +382,9 @@ static void s_outcome(void *arg, const char *service, const char *address,
                       enum probe_kind probe, enum probe_outcome o,
                       const char *cond, int ms)
 {
+    if (dbsink)
+        dbsink->census.outcome(dbsink->census.arg, service, address, probe, o,
+                               cond, ms);
     put(service);
     put(address);
     put(cond);
@@ -381,6 +400,8 @@ static void s_done(void *arg, const struct census_service_result *r)
 
 static void c_resolved(void *arg, const struct capscache_resolved *r)
 {
+    if (dbsink)
+        dbsink->cache.resolved(dbsink->cache.arg, r);
     put(r->algo);
     put(r->ver);
     put(r->node);
@@ -406,6 +427,9 @@ static void c_attempt(void *arg, enum capscache_kind kind, const char *algo,
                       const char *ver, unsigned n, enum capscache_attempt o,
                       const char *cond, int ms)
 {
+    if (dbsink)
+        dbsink->cache.attempt(dbsink->cache.arg, kind, algo, ver, n, o, cond,
+                              ms);
     put(algo);
     put(ver);
     put(cond);
@@ -420,6 +444,8 @@ static void c_attempt(void *arg, enum capscache_kind kind, const char *algo,
 static void c_failed(void *arg, enum capscache_kind kind, const char *algo,
                      const char *ver, unsigned attempts)
 {
+    if (dbsink)
+        dbsink->cache.failed(dbsink->cache.arg, kind, algo, ver, attempts);
     put(algo);
     put(ver);
     rec.failed++;
@@ -480,6 +506,17 @@ static int teardown(void **state)
 struct online_flag {
     bool online;
 };
+
+struct drained {
+    bool called, ok;
+};
+
+static void on_drained(void *arg, bool ok)
+{
+    struct drained *d = arg;
+    d->ok = ok;
+    d->called = true;
+}
 
 static void on_state(void *arg, struct session *s, bool online, const char *d)
 {
@@ -545,6 +582,35 @@ static void test_census_public_room(void **state)
     struct session *s = session_new(base, sev, NULL, &sp, on_state, &f);
     assert_true(run_until(flag_set, &f.online, 15));
 
+    struct store *st = NULL;
+    struct census_store cst;
+    if (conninfo) {
+        struct pg_conn *pc = pg_connect(conninfo);
+        assert_non_null(pc);
+        struct migrate_report rep;
+        assert_int_equal(
+            migrate_apply(pc, sql_migrations, sql_migrations_count, &rep),
+            MIGRATE_CURRENT);
+        struct pg_err err;
+        bool found = false;
+        char *id = pg_query_value(pc,
+                                  "INSERT INTO sources (kind, name) VALUES "
+                                  "('crawl', 'census-test') RETURNING id",
+                                  0, NULL, &found, &err);
+        assert_true(found);
+        pg_close(pc);
+        struct store_opts so;
+        store_opts_default(&so);
+        so.conninfo = conninfo;
+        so.spill_dir = "";
+        so.flush_ms = 50;
+        char why[256];
+        st = store_new(base, &so, why, sizeof why);
+        assert_non_null(st);
+        census_store_init(&cst, st, atoll(id));
+        free(id);
+        dbsink = &cst;
+    }
     struct capscache_params cp = {.timeout_ms = 3000, .max_attempts = 3};
     struct capscache_sink csink = {NULL, c_resolved, c_attempt, c_failed};
     struct capscache *cache = capscache_new(&cp, &csink);
@@ -578,6 +644,16 @@ static void test_census_public_room(void **state)
     /* the room was left: no occupant address is held any more */
     assert_int_equal(capscache_candidates(cache), 0);
     census_free(c);
+    if (st) {
+        struct drained d = {0};
+        store_drain(st, 0, on_drained, &d);
+        assert_true(run_until(flag_set, &d.called, 60));
+        assert_true(d.ok);
+        store_free(st);
+        dbsink = NULL;
+        assert_int_equal(cst.refused, 0);
+        assert_true(cst.puts > 20);
+    }
     session_free(s);
 
     /* rooms: only pub joined; the others for the right reason */
@@ -896,15 +972,16 @@ static void test_free_leaves_the_room(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr,
-                "usage: test_census PROSODY_SCRIPT DIR XC_POPULATION DATA\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: test_census PROSODY_SCRIPT DIR XC_POPULATION "
+                        "DATA [CONNINFO]\n");
         return 2;
     }
     script = argv[1];
     dir = argv[2];
     population = argv[3];
     datadir = argv[4];
+    conninfo = argc == 6 ? argv[5] : NULL;
     if (system("command -v prosody >/dev/null 2>&1") != 0) {
         const char *ci = getenv("CI");
         fprintf(stderr, "prosody not installed\n");
