@@ -12,7 +12,8 @@ FROM entities e
 LEFT JOIN v_software_latest v ON v.address = e.address AND v.kind = e.kind
 WHERE e.kind = 'server'
   AND EXISTS (SELECT 1 FROM disco_snapshots s WHERE s.entity_id = e.id)
-GROUP BY 1, 2;
+GROUP BY 1, 2
+ORDER BY servers DESC, software, version;
 
 -- Feature adoption among servers: how many servers (by their latest
 -- disco#info) advertise each feature, and their share.
@@ -28,4 +29,5 @@ SELECT f.var AS feature,
 FROM latest l
 JOIN v_content_features f ON f.content_id = l.content_id
 CROSS JOIN n
-GROUP BY f.var, n.total;
+GROUP BY f.var, n.total
+ORDER BY servers DESC, feature;
