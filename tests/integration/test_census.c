@@ -740,6 +740,12 @@ static void test_census_public_room(void **state)
     assert_true(timeout1);
     assert_true(ok2);
     assert_int_equal(find_res(CAPSCACHE_CAPS1, nv)->attempts, 2);
+    /* one query per distinct hash, plus the one fallback: the occupants
+     * sharing a hash waited for the first answer */
+    assert_int_equal(capscache_stats(cache)->queries,
+                     (uint64_t)(distinct + caps2_distinct + 1));
+    assert_int_equal(
+        find_res(CAPSCACHE_CAPS1, jstr(presented[9], "ver"))->attempts, 1);
 
     /* observation counts equal the population's, per (ver, node) */
     int want_keys = 0;
