@@ -149,6 +149,12 @@ static const struct view_entry views[] = {
      "latest disco#info of each entity"},
     {"v_software_latest", "SELECT * FROM v_software_latest ORDER BY address",
      "latest XEP-0092 software version of each entity"},
+    {"v_server_software",
+     "SELECT * FROM v_server_software ORDER BY servers DESC, software, version",
+     "server software and version shares (latest XEP-0092 answers)"},
+    {"v_server_features",
+     "SELECT * FROM v_server_features ORDER BY servers DESC, feature",
+     "features advertised by servers, with their share"},
 };
 
 enum query_format { FMT_TABLE, FMT_CSV, FMT_JSON };
