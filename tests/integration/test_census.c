@@ -4,26 +4,30 @@
  * client population (xc-population) on 127.0.0.1. The population: a
  * public open room "pub" with normal clients (XEP-0232 software info,
  * XEP-0390), a poisoner, an escape-lt variant, a lenient-dups client, a
- * slow answerer, then (started once the census is in the room) a no-answer
- * client and, after the cache has asked it, a normal client with the same
- * hash; a members-only room, a password room and a public room with a
+ * slow answerer, a client with 3,000 extra features, then (started once the
+ * census is in the room) a no-answer and an error-answer client and, after
+ * the cache has asked them, normal clients with the same hashes; a
+ * members-only room, a password room and a public room with a
  * single occupant, each with clients found nowhere else.
  *
  * Checked: only "pub" is joined (the others are seen with the right
  * decision); every distinct hash of "pub" is resolved once and classified
  * exactly as presented.jsonl's "expected" says; XEP-0390 hashes verify
  * (mismatch for the poisoner); the no-answer client's hash is resolved by
- * the fallback occupant after a timeout; observation counts equal the
- * population's; no hash of the other rooms shows up; and privacy: the
- * census runs at debug log level into a file, and neither that file nor
- * anything the sinks received contains any occupant nick or JID.
+ * the fallback occupant after a timeout, the error-answer client's after
+ * the iq error; one query per distinct hash plus the fallbacks; observation
+ * counts equal the population's; no hash of the other rooms shows up; and
+ * privacy: the census runs at debug log level into a file, and neither that
+ * file nor anything the sinks received contains any occupant nick or JID;
+ * with a database (argv[5], see census.sh) every sink call also goes
+ * through crawler/census_store into it, and census.sh searches its dump.
  * Then, against the same population: a refused join (nick conflict) is one
  * error outcome, not retried, with nothing observed or asked;
  * rooms_per_service 0 joins nothing (pub is "over-limit"); census_free()
  * during a visit really leaves the room (muc#roominfo occupant count).
  *
- * argv: PROSODY_SCRIPT DIR XC_POPULATION DATA_DIR. Skips (77) without
- * prosody unless CI=true.
+ * argv: PROSODY_SCRIPT DIR XC_POPULATION DATA_DIR [CONNINFO]. Skips (77)
+ * without prosody unless CI=true.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,7 +69,7 @@
 #define MEMBERS "members@" SERVICE
 #define SECRET "secret@" SERVICE
 #define LONELY "lonely@" SERVICE
-#define N_CLIENTS 11
+#define N_CLIENTS 14
 #define PRIVATE_MARK "zq7" /* every occupant nick and JID holds it */
 
 static const char *script, *dir, *population, *datadir;
@@ -149,6 +153,10 @@ static const struct spec specs[N_CLIENTS] = {
     {"normal", "gajim_2.5.0", true, true, PUB, false, false, NULL, 1},
     {"no-answer", "profanity_0.18.2", false, false, PUB, false, false, NULL, 2},
     {"normal", "profanity_0.18.2", false, false, PUB, false, false, NULL, 3},
+    {"error-answer", "profanity_0.5.0", false, false, PUB, false, false, NULL,
+     2},
+    {"normal", "profanity_0.5.0", false, false, PUB, false, false, NULL, 3},
+    {"huge:3000", "gajim_2.5.0", false, false, PUB, false, false, NULL, 1},
 };
 
 static pid_t pops[4];
@@ -556,6 +564,25 @@ static bool in_pub(int id)
     return strcmp(specs[id - 1].room, PUB) == 0;
 }
 
+/* Client bad's hash (shared with client good): first query ended in
+ * `first`, the second (to the fallback) answered. */
+static void check_fallback(int bad, int good, enum capscache_attempt first)
+{
+    const char *v = jstr(presented[bad], "ver");
+    assert_string_equal(v, jstr(presented[good], "ver"));
+    bool first_seen = false, ok2 = false;
+    for (int i = 0; i < rec.n_att; i++)
+        if (strcmp(rec.att[i].ver, v) == 0) {
+            if (rec.att[i].n == 1 && rec.att[i].o == first)
+                first_seen = true;
+            if (rec.att[i].n == 2 && rec.att[i].o == CCA_OK)
+                ok2 = true;
+        }
+    assert_true(first_seen);
+    assert_true(ok2);
+    assert_int_equal(find_res(CAPSCACHE_CAPS1, v)->attempts, 2);
+}
+
 static void test_census_public_room(void **state)
 {
     char plan[4096];
@@ -563,7 +590,7 @@ static void test_census_public_room(void **state)
     write_plan(plan);
     /* part 1: every room and its creator, the first occupants of pub */
     pops[1] = spawn_part(1);
-    wait_part(1, 9);
+    wait_part(1, 10);
 
     struct online_flag f = {0};
     struct session_params sp = {
@@ -631,14 +658,17 @@ static void test_census_public_room(void **state)
     census_service(c, SERVICE, s_done, NULL);
     assert_true(run_until(flag_set, &rec.pub_joined, 30));
 
-    /* part 2: the no-answer client; wait until the cache has asked it */
+    /* part 2: the no-answer and error-answer clients; wait until the cache
+     * has asked them */
     pops[2] = spawn_part(2);
-    wait_part(2, 1);
+    wait_part(2, 2);
     struct pending_wait pw = {cache, jstr(presented[10], "ver")};
     assert_true(run_until(asked, &pw, 20));
-    /* part 3: a normal client with the same hash, the fallback */
+    struct pending_wait pw2 = {cache, jstr(presented[12], "ver")};
+    assert_true(run_until(asked, &pw2, 20));
+    /* part 3: normal clients with the same hashes, the fallbacks */
     pops[3] = spawn_part(3);
-    wait_part(3, 1);
+    wait_part(3, 2);
 
     assert_true(run_until(flag_set, &rec.done, 60));
     /* the room was left: no occupant address is held any more */
@@ -726,24 +756,14 @@ static void test_census_public_room(void **state)
     }
     assert_int_equal(rec.n_res - caps1_res, caps2_distinct);
 
-    /* the no-answer client's hash: a timeout, then the fallback answered */
-    const char *nv = jstr(presented[10], "ver");
-    assert_string_equal(nv, jstr(presented[11], "ver"));
-    bool timeout1 = false, ok2 = false;
-    for (int i = 0; i < rec.n_att; i++)
-        if (strcmp(rec.att[i].ver, nv) == 0) {
-            if (rec.att[i].n == 1 && rec.att[i].o == CCA_TIMEOUT)
-                timeout1 = true;
-            if (rec.att[i].n == 2 && rec.att[i].o == CCA_OK)
-                ok2 = true;
-        }
-    assert_true(timeout1);
-    assert_true(ok2);
-    assert_int_equal(find_res(CAPSCACHE_CAPS1, nv)->attempts, 2);
-    /* one query per distinct hash, plus the one fallback: the occupants
+    /* the no-answer client's hash: a timeout, then the fallback answered;
+     * the error-answer client's: an iq error, then the fallback */
+    check_fallback(10, 11, CCA_TIMEOUT);
+    check_fallback(12, 13, CCA_IQ_ERROR);
+    /* one query per distinct hash, plus the two fallbacks: the occupants
      * sharing a hash waited for the first answer */
     assert_int_equal(capscache_stats(cache)->queries,
-                     (uint64_t)(distinct + caps2_distinct + 1));
+                     (uint64_t)(distinct + caps2_distinct + 2));
     assert_int_equal(
         find_res(CAPSCACHE_CAPS1, jstr(presented[9], "ver"))->attempts, 1);
 
@@ -783,8 +803,11 @@ static void test_census_public_room(void **state)
             caps2_obs += rec.obs[i].count;
     }
     assert_int_equal(caps1_keys, want_keys);
-    assert_int_equal(caps2_obs, 3);           /* clients 1, 5, 9 */
-    assert_int_equal(rec.visit_occupants, 8); /* clients in pub */
+    assert_int_equal(caps2_obs, 3); /* clients 1, 5, 9 */
+    unsigned in_room = 0;
+    for (int id = 1; id <= N_CLIENTS; id++)
+        in_room += in_pub(id);
+    assert_int_equal(rec.visit_occupants, in_room);
 
     /* privacy: no occupant nick or JID anywhere we wrote or reported */
     fflush(logfp);
