@@ -33,7 +33,9 @@
  * with many jobs in flight would otherwise hold each one that long. */
 #define SYNC_FLUSH_AT 32
 
-enum job_state { J_PROBING, J_SYNCING, J_COMPLETING };
+enum job_state { J_PROBING, J_FOLLOWUP, J_SYNCING, J_COMPLETING };
+
+#define MAX_MUC_PER_JOB 16
 
 struct job {
     struct engine *s;
@@ -45,6 +47,10 @@ struct job {
     enum queue_class cls;
     char detail[256];
     struct probe_sink sink;
+    struct session *session;
+    char *muc[MAX_MUC_PER_JOB]; /* MUC services the probe found */
+    size_t n_muc;
+    size_t followups;           /* follow-up operations still running */
     TAILQ_ENTRY(job) link;
 };
 
@@ -116,6 +122,8 @@ static void sink_disco(void *arg, const char *domain, const char *address,
         .info = info,
     };
     j->s->stats.entities++;
+    if (strcmp(kind, "muc") == 0 && j->n_muc < MAX_MUC_PER_JOB)
+        j->muc[j->n_muc++] = xstrdup(address);
     if (!store_put_disco(j->s->st, &d))
         log_debug("J %s: disco#info of \"%s\" refused by the store", domain, address);
 }
@@ -196,6 +204,8 @@ static void job_free(struct job *j)
     struct engine *s = j->s;
     TAILQ_REMOVE(&s->jobs, j, link);
     s->in_flight--;
+    for (size_t i = 0; i < j->n_muc; i++)
+        free(j->muc[i]);
     free(j->domain);
     free(j);
     maybe_finish(s);
@@ -278,6 +288,26 @@ static enum queue_class class_of(const struct probe_domain_result *r)
     }
 }
 
+/* The job's results are complete: wait until they are committed, then
+ * complete the job. */
+static void sync_job(struct job *j)
+{
+    struct engine *s = j->s;
+    j->state = J_SYNCING;
+    s->syncing++;
+    store_sync(s->st, on_synced, j);
+    if (s->syncing % SYNC_FLUSH_AT == 0) /* once per 32 waiting jobs */
+        store_flush(s->st);
+}
+
+static void on_followup_done(void *token)
+{
+    struct job *j = token;
+    ASSERT(j->followups > 0);
+    if (--j->followups == 0)
+        sync_job(j);
+}
+
 static void on_probed(void *arg, const struct probe_domain_result *r)
 {
     struct job *j = arg;
@@ -293,12 +323,18 @@ static void on_probed(void *arg, const struct probe_domain_result *r)
         queue_set_opt_in(s->q, j->domain, r->serverinfo_opt_in, NULL, NULL);
     log_debug("J %s: probed (%s), %zu queries, %zu entities", j->domain,
               queue_class_name(j->cls), r->queries, r->entities);
-    j->state = J_SYNCING;
+    /* follow-up work (census, direct probe) for domains that answered */
+    if (s->p.followup.start && j->cls == QUEUE_OK && !j->lost && !s->abandoned) {
+        j->state = J_FOLLOWUP;
+        j->followups = 1; /* held while starting, so done() cannot sync early */
+        j->followups += s->p.followup.start(
+            s->p.followup.arg, j->session, j->domain, queue_source_id(s->q),
+            (const char *const *)j->muc, j->n_muc, j, on_followup_done);
+        on_followup_done(j);
+        return;
+    }
     /* complete only once every result of this job is committed */
-    s->syncing++;
-    store_sync(s->st, on_synced, j);
-    if (s->syncing % SYNC_FLUSH_AT == 0) /* once per 32 waiting jobs */
-        store_flush(s->st);
+    sync_job(j);
 }
 
 static struct session *pick_session(struct engine *s)
@@ -340,12 +376,11 @@ static void on_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t 
              * through a connection-class failure (short backoff) */
             j->cls = QUEUE_CONNECTION;
             snprintf(j->detail, sizeof j->detail, "no account session online");
-            j->state = J_SYNCING;
-            s->syncing++;
-            store_sync(s->st, on_synced, j);
+            sync_job(j);
             continue;
         }
         j->state = J_PROBING;
+        j->session = x;
         probe_domain_start(x, j->domain, &s->p.limits, &j->sink, on_probed, j);
     }
     if (n > 0)
@@ -550,6 +585,8 @@ void engine_free(struct engine *s)
     struct job *j;
     while ((j = TAILQ_FIRST(&s->jobs)) != NULL) {
         TAILQ_REMOVE(&s->jobs, j, link);
+        for (size_t i = 0; i < j->n_muc; i++)
+            free(j->muc[i]);
         free(j->domain);
         free(j);
     }

@@ -6,7 +6,7 @@
  * fencing token only once those results are committed, so a job marked
  * done never lacks its results.
  *
- * Job life:  CLAIMED -> PROBING -> SYNCING -> COMPLETING -> freed
+ * Job life:  CLAIMED -> PROBING -> FOLLOWUP -> SYNCING -> COMPLETING -> freed
  * (a job whose lease is found lost is finished as soon as its probe ends,
  * without completing: another process owns it now.)
  *
@@ -35,6 +35,20 @@ struct queue;
 struct store;
 struct session;
 
+/* Work done for a domain after its own probe, before its results are
+ * synced and the job completed: the client census of its MUC services, the
+ * direct stream/TLS probe. start() receives the job's session, domain, run
+ * (source) and the MUC services the probe found, starts whatever it wants
+ * and returns how many operations it started; each must call
+ * done(token) exactly once, from the event loop. */
+typedef void (*engine_followup_done_cb)(void *token);
+struct engine_followup {
+    void *arg;
+    size_t (*start)(void *arg, struct session *s, const char *domain,
+                    int64_t source_id, const char *const *muc_services,
+                    size_t n_muc, void *token, engine_followup_done_cb done);
+};
+
 struct engine_params {
     int max_domains_in_flight;
     int claim_batch;
@@ -44,6 +58,7 @@ struct engine_params {
     int drain_timeout_ms;  /* for the store on stop */
     bool progress_tty;     /* a live progress line on stderr */
     int log_interval_ms;   /* periodic log line otherwise (0 = none) */
+    struct engine_followup followup; /* start NULL: none */
 };
 
 struct engine_stats {
