@@ -24,7 +24,9 @@
  * Then, against the same population: a refused join (nick conflict) is one
  * error outcome, not retried, with nothing observed or asked;
  * rooms_per_service 0 joins nothing (pub is "over-limit"); census_free()
- * during a visit really leaves the room (muc#roominfo occupant count).
+ * during a visit really leaves the room (muc#roominfo occupant count); an
+ * occupant sending 50 presences with 50 different hashes gets at most 5
+ * counted and asked.
  *
  * argv: PROSODY_SCRIPT DIR XC_POPULATION DATA_DIR [CONNINFO]. Skips (77)
  * without prosody unless CI=true.
@@ -466,7 +468,7 @@ static int setup(void **state)
     port = free_port_pair();
     char cmd[8192];
     struct buf accts = BUF_INIT;
-    buf_puts(&accts, "crawler:secret1");
+    buf_puts(&accts, "crawler:secret1 " PRIVATE_MARK "hostile:pwh");
     for (int i = 1; i <= N_CLIENTS; i++)
         buf_printf(&accts, " " PRIVATE_MARK "u%02d:pw%02d", i, i);
     snprintf(cmd, sizeof cmd, "'%s' start '%s' " HOST " %d %s >/dev/null 2>&1",
@@ -999,6 +1001,81 @@ static void test_free_leaves_the_room(void **state)
     capscache_free(cache);
 }
 
+/* An occupant changing its caps in every presence: at most 5 of its keys
+ * are counted and offered per visit, the rest dropped. */
+static void test_caps_flood_is_bounded(void **state)
+{
+    reset_rec();
+    struct online_flag f = {0}, fh = {0};
+    struct session *s = crawler_login(&f);
+    struct session_params hp = {
+        .jid = PRIVATE_MARK "hostile@" HOST,
+        .password = "pwh",
+        .host = "127.0.0.1",
+        .port = (unsigned short)port,
+        .plaintext = true,
+        .rate = 100,
+        .burst = 20,
+        .max_inflight = 20,
+        .reconnect_max_ms = 2000,
+        .ident_name = "h",
+        .ident_version = "0",
+    };
+    struct session *h = session_new(base, sev, NULL, &hp, on_state, &fh);
+    assert_true(run_until(flag_set, &fh.online, 15));
+    struct capscache_params cp = {.timeout_ms = 3000, .max_attempts = 3};
+    struct capscache_sink csink = {NULL, c_resolved, c_attempt, c_failed};
+    struct capscache *cache = capscache_new(&cp, &csink);
+    struct census_params p = base_params();
+    p.join_duration_ms = 6000;
+    struct census_sink sink = {NULL,    s_room,     s_joined,
+                               s_visit, s_observed, s_outcome};
+    struct census *c = census_new(base, s, cache, &p, &sink);
+    census_service(c, SERVICE, s_done, NULL);
+    assert_true(run_until(flag_set, &rec.pub_joined, 30));
+    for (int i = 0; i < 50; i++) {
+        char xml[512];
+        snprintf(xml, sizeof xml,
+                 "<presence to='" PUB "/" PRIVATE_MARK "hostile'><x "
+                 "xmlns='http://jabber.org/protocol/muc'/><c "
+                 "xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+                 "node='urn:xnet:flood' ver='FLOOD%02d='/></presence>",
+                 i);
+        assert_true(session_send_raw(h, xml));
+    }
+    assert_true(run_until(flag_set, &rec.done, 60));
+    int flood_keys = 0, flood_counted = 0;
+    for (int i = 0; i < rec.n_obs; i++)
+        if (strncmp(rec.obs[i].ver, "FLOOD", 5) == 0) {
+            flood_keys++;
+            flood_counted += (int)rec.obs[i].count;
+        }
+    char asked[8][128];
+    int n_asked = 0;
+    for (int i = 0; i < rec.n_att; i++) {
+        if (strncmp(rec.att[i].ver, "FLOOD", 5) != 0)
+            continue;
+        bool seen = false;
+        for (int k = 0; k < n_asked; k++)
+            seen |= strcmp(asked[k], rec.att[i].ver) == 0;
+        if (!seen) {
+            assert_true(n_asked < 8);
+            snprintf(asked[n_asked++], 128, "%s", rec.att[i].ver);
+        }
+    }
+    print_message("flood: %d keys counted, %d hashes asked, %zu dropped\n",
+                  flood_keys, n_asked, rec.result.dropped);
+    assert_int_equal(flood_keys, 5);
+    assert_int_equal(flood_counted, 5);
+    assert_true(n_asked <= 5);
+    assert_true(n_asked >= 1);
+    assert_true(rec.result.dropped >= 40); /* Prosody may merge a few */
+    census_free(c);
+    session_free(s);
+    session_free(h);
+    capscache_free(cache);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5 && argc != 6) {
@@ -1022,6 +1099,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_join_error_is_an_outcome),
         cmocka_unit_test(test_rooms_per_service),
         cmocka_unit_test(test_free_leaves_the_room),
+        cmocka_unit_test(test_caps_flood_is_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
