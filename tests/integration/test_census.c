@@ -26,7 +26,8 @@
  * rooms_per_service 0 joins nothing (pub is "over-limit"); census_free()
  * during a visit really leaves the room (muc#roominfo occupant count); an
  * occupant sending 50 presences with 50 different hashes gets at most 5
- * counted and asked.
+ * counted and asked; a service that lists no rooms and one that cannot be
+ * reached end with their outcome.
  *
  * argv: PROSODY_SCRIPT DIR XC_POPULATION DATA_DIR [CONNINFO]. Skips (77)
  * without prosody unless CI=true.
@@ -1076,6 +1077,39 @@ static void test_caps_flood_is_bounded(void **state)
     capscache_free(cache);
 }
 
+/* A service that is not a MUC service, and one that cannot be reached:
+ * outcomes, no room, done called. */
+static void test_service_outcomes(void **state)
+{
+    reset_rec();
+    struct online_flag f = {0};
+    struct session *s = crawler_login(&f);
+    struct capscache_params cp = {.timeout_ms = 3000, .max_attempts = 3};
+    struct capscache *cache = capscache_new(&cp, NULL);
+    struct census_params p = base_params();
+    struct census_sink sink = {NULL,    s_room,     s_joined,
+                               s_visit, s_observed, s_outcome};
+    struct census *c = census_new(base, s, cache, &p, &sink);
+    /* the server itself lists its components, not rooms */
+    census_service(c, HOST, s_done, NULL);
+    assert_int_equal(census_running(c), 1);
+    assert_true(run_until(flag_set, &rec.done, 30));
+    assert_int_equal(rec.result.outcome, OUT_OK);
+    assert_int_equal(rec.result.rooms_listed, 0);
+    assert_int_equal(rec.n_rooms, 0);
+    reset_rec();
+    /* this server has no s2s: an iq error */
+    census_service(c, "conference.elsewhere.xnet", s_done, NULL);
+    assert_true(run_until(flag_set, &rec.done, 30));
+    assert_int_equal(rec.result.outcome, OUT_IQ_ERROR);
+    assert_int_equal(rec.n_rooms, 0);
+    assert_int_equal(rec.n_joined, 0);
+    assert_int_equal(census_running(c), 0);
+    census_free(c);
+    session_free(s);
+    capscache_free(cache);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5 && argc != 6) {
@@ -1100,6 +1134,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rooms_per_service),
         cmocka_unit_test(test_free_leaves_the_room),
         cmocka_unit_test(test_caps_flood_is_bounded),
+        cmocka_unit_test(test_service_outcomes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
