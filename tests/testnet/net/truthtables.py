@@ -1,10 +1,20 @@
 """Expected service discovery of the test network's servers, per module.
 
 What Prosody 0.12.3 (Debian 12) and ejabberd 23.01 (Debian 12) announce in
-disco#info for each module the test net enables, read from their sources
-(/usr/lib/prosody/modules/*.lua; ejabberd's mod_*.erl of the 23.01 tag) and
-checked against real answers by tests/testnet/selftest. `testnet up` builds
-the truth file from these tables, never from querying the servers.
+disco#info for each module the test net enables. Prosody's entries are read
+from its sources (/usr/lib/prosody/modules/*.lua). ejabberd is installed as
+.beam files only: its entries were written from what the modules register
+and corrected once against a running 23.01 (corrections: no
+urn:xmpp:mam:2#extended, mod_private adds no server feature, mod_offline
+also adds http://jabber.org/protocol/offline, the MUC service adds rsm and
+mucsub but not commands, every entity carries an empty serverinfo form, the
+pep plugin puts identity pubsub/pep and the pubsub features on the host, the
+version is the Debian one "23.01-1" and os is "unix/linux X.Y.Z"; for
+Prosody: mod_uptime pulls in adhoc, the MUC adds commands and occupant-id,
+the pubsub feature list, and the contact form lists the unset fields).
+tests/testnet/selftest checks them against real answers on every run.
+`testnet up` builds the truth file from these tables, never from querying
+the servers.
 """
 
 PROSODY_VERSION = "0.12.3"
