@@ -3,7 +3,13 @@
 # database of the shared PostgreSQL fixture, into which the census's sinks
 # also write (crawler/census_store), then dumps that database and checks
 # that no occupant nick or account name (all hold the marker "zq7") was
-# stored anywhere, while the census's data (the public room) was.
+# stored anywhere, while the census's data (the public room) was. Without
+# the fixture (a developer machine without PostgreSQL; never in CI) the
+# test runs without a database.
+if [ "${CI:-}" != true ] && { [ -z "${XC_PG_ENV:-}" ] || [ ! -f "$XC_PG_ENV" ]; }; then
+    echo "no PostgreSQL fixture: running without a database"
+    exec "$@"
+fi
 . "$(dirname "$0")/pg_lib.sh"
 conninfo=$(xc_newdb xc_census)
 rc=0
