@@ -18,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capscache.h"
+#include "census.h"
+#include "census_store.h"
 #include "cfg.h"
 #include "cli_db.h"
 #include "log.h"
@@ -39,6 +42,54 @@ struct crawl {
     int signals;
     bool ok;
 };
+
+/* Follow-up work after each domain's own probe: the client census of the
+ * MUC services it found (census.enabled), one census per account session
+ * (a census owns its session's presence stream), one caps cache shared by
+ * all so that every hash is resolved once per process. */
+struct followups {
+    struct census_store cs;
+    struct capscache *cache;
+    struct census **census; /* parallel to sessions */
+    struct session **sessions;
+    size_t n;
+};
+
+struct followup_op {
+    void *token;
+    engine_followup_done_cb done;
+};
+
+static void on_census_done(void *arg, const struct census_service_result *r)
+{
+    struct followup_op *o = arg;
+    log_info("census of %s: %zu room(s) listed, %zu joined, %zu presences",
+             r->service, r->rooms_listed, r->rooms_joined, r->presences);
+    o->done(o->token);
+    free(o);
+}
+
+static size_t followup_start(void *arg, struct session *s, const char *domain,
+                             int64_t source_id, const char *const *muc,
+                             size_t n_muc, void *token,
+                             engine_followup_done_cb done)
+{
+    struct followups *f = arg;
+    f->cs.source_id = source_id; /* this process's run */
+    size_t started = 0;
+    for (size_t k = 0; k < f->n; k++) {
+        if (f->sessions[k] != s || f->census[k] == NULL)
+            continue;
+        for (size_t i = 0; i < n_muc; i++) {
+            struct followup_op *o = xmalloc(sizeof *o);
+            o->token = token;
+            o->done = done;
+            census_service(f->census[k], muc[i], on_census_done, o);
+            started++;
+        }
+    }
+    return started;
+}
 
 static void usage(FILE *f)
 {
@@ -228,6 +279,8 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
     char why[256] = "";
     struct store *st = store_new(c.base, &so, why, sizeof why);
     int rc = 1;
+    struct followups fu = {0};
+    struct census_params cp;
     struct session **sessions = NULL;
     size_t n_sessions = c.cfg.accounts.n;
     struct event *sigs[3] = {0};
@@ -256,6 +309,28 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
         sessions[i] = session_new(c.base, sev, res, &sp, on_session_state, &c);
     }
 
+    if (c.cfg.census.enabled) {
+        census_store_init(&fu.cs, st, 0);
+        struct capscache_params ccp;
+        census_cache_params_from_config(&c.cfg, &ccp);
+        fu.cache = capscache_new(&ccp, &fu.cs.cache);
+        struct pg_conn *pc = pg_connect(conninfo);
+        size_t pre = 0;
+        struct pg_err perr2 = {0};
+        if (pc && census_store_preload(pc, fu.cache, &pre, &perr2))
+            log_info("caps cache: %zu verified hash(es) preloaded from the database", pre);
+        else
+            log_warn("caps cache: nothing preloaded: %s",
+                     pc ? perr2.msg : "no database connection");
+        pg_close(pc);
+        census_params_from_config(&c.cfg, &cp);
+        fu.sessions = sessions;
+        fu.n = n_sessions;
+        fu.census = xcalloc(n_sessions, sizeof *fu.census);
+        for (size_t i = 0; i < n_sessions; i++)
+            fu.census[i] = census_new(c.base, sessions[i], fu.cache, &cp, &fu.cs.census);
+    }
+
     struct engine_params ep = {
         .max_domains_in_flight = (int)c.cfg.crawl.max_domains_in_flight,
         .claim_batch = (int)c.cfg.crawl.claim_batch,
@@ -271,6 +346,7 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
         .progress_tty = c.cfg.log.progress == XC_PROGRESS_ALWAYS ||
                         (c.cfg.log.progress == XC_PROGRESS_AUTO && isatty(2)),
         .log_interval_ms = 10000,
+        .followup = {&fu, c.cfg.census.enabled ? followup_start : NULL},
     };
     ep.limits.disco.max_input = (size_t)c.cfg.limits.stanza_max_bytes;
     c.engine = engine_new(c.base, q, st, sessions, n_sessions, &ep);
@@ -294,6 +370,11 @@ out:
     for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);
+    /* the census leaves its rooms and must go before its session */
+    for (size_t i = 0; fu.census && i < n_sessions; i++)
+        census_free(fu.census[i]);
+    free(fu.census);
+    capscache_free(fu.cache);
     for (size_t i = 0; sessions && i < n_sessions; i++)
         session_free(sessions[i]);
     free(sessions);

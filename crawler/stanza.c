@@ -40,6 +40,27 @@ void stanza_error_condition(xmpp_stanza_t *iq, char *out, size_t n)
     }
 }
 
+/* libstrophe 0.12 keeps xml:lang as an attribute named "lang" and writes
+ * it back so, which would make every identity language vanish from the
+ * text our parser reads (and the XEP-0115 hash of any entity with
+ * xml:lang identities fail to verify). A plain "lang" attribute means
+ * nothing in disco#info, so it is renamed back, on the element and its
+ * descendants (bounded depth), before serializing. */
+static void restore_xml_lang(xmpp_stanza_t *s, int depth)
+{
+    if (depth > 16 || !xmpp_stanza_is_tag(s))
+        return;
+    const char *lang = xmpp_stanza_get_attribute(s, "lang");
+    if (lang && xmpp_stanza_get_attribute(s, "xml:lang") == NULL) {
+        char *v = xstrdup(lang); /* the attribute is freed by the delete */
+        xmpp_stanza_set_attribute(s, "xml:lang", v);
+        xmpp_stanza_del_attribute(s, "lang");
+        free(v);
+    }
+    for (xmpp_stanza_t *c = xmpp_stanza_get_children(s); c; c = xmpp_stanza_get_next(c))
+        restore_xml_lang(c, depth + 1);
+}
+
 char *stanza_child_text(xmpp_stanza_t *iq, const char *ns, size_t max_bytes,
                         bool *too_large)
 {
@@ -47,6 +68,7 @@ char *stanza_child_text(xmpp_stanza_t *iq, const char *ns, size_t max_bytes,
     xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(iq, ns);
     if (q == NULL)
         return NULL;
+    restore_xml_lang(q, 0);
     char *text = NULL;
     size_t len = 0;
     if (xmpp_stanza_to_text(q, &text, &len) != XMPP_EOK || text == NULL)

@@ -102,6 +102,55 @@ for name, d in truth["domains"].items():
         if any(o["outcome"] == "ok" for o in mine):
             errors.append(f"{name} ({kind}): an unreachable domain answered: {mine}")
 
+# --- the client census ---------------------------------------------------
+caps_entries = json.load(open(f"{work}/caps_entries.json"))
+caps_obs = json.load(open(f"{work}/caps_obs.json"))
+joinable, other = {}, set()
+for d in truth["domains"].values():
+    if not d.get("reachable") or d["kind"] == "slow":
+        continue
+    for room, r in d.get("rooms", {}).items():
+        ok = r["public"] and not r["members_only"] and not r["password"] and r["occupants"] >= 1
+        for c in r.get("caps", []):
+            key = f"{c['hash']} {c['ver']}"
+            if ok:
+                joinable[key] = joinable.get(key, 0) + c["count"]
+            else:
+                other.add(key)
+verdicts = {}
+for key, want_count in sorted(joinable.items()):
+    h = truth["hashes"].get(key)
+    got = caps_entries.get(key)
+    if got is None:
+        errors.append(f"hash {key} ({h and h['behaviour']}) in a public room: not resolved")
+        continue
+    want = (h["expected_outcome"], h["matched_by"])
+    if (got["outcome"], got["matched_by"]) != want:
+        errors.append(f"hash {key} ({h['behaviour']}): {got}, truth {want}")
+    verdicts[f"{want[0]}/{want[1]}"] = verdicts.get(f"{want[0]}/{want[1]}", 0) + 1
+    if h["behaviour"] not in ("flap", "leave-on-query") and caps_obs.get(key, 0) != want_count:
+        errors.append(f"hash {key}: observed {caps_obs.get(key, 0)} times, truth {want_count}")
+for key in sorted(other - set(joinable)):
+    if key in caps_obs:
+        errors.append(f"hash {key} only in rooms the census must not join, yet observed")
+print(f"census: {len(joinable)} hashes in public rooms, verdicts {verdicts}")
+
+# --- privacy: no occupant nick or JID in the database or the debug log ----
+plan = json.load(open(f"{work}/state/plan.json"))
+dump = open(f"{work}/dump.sql", encoding="utf-8", errors="replace").read()
+log = open(f"{work}/crawl.log", encoding="utf-8", errors="replace").read()
+leaks = set()
+for c in plan["clients"]:
+    # an occupant is identified by its room JID (room@service/nick) and its
+    # own JID; a bare nick is too short to search for on its own
+    for needle in [c["jid"]] + [f"{room}/{c['nick']}" for room in c.get("rooms", [])]:
+        for name, text in (("database", dump), ("log", log)):
+            if needle in text:
+                leaks.add(f"{needle} in the {name}")
+if leaks:
+    errors.append(f"occupant data stored or logged: {sorted(leaks)[:10]}")
+print(f"privacy: {len(plan['clients'])} clients' JIDs and room nicks searched in the database and the log")
+
 extra = sorted(set(entities) - expected)
 if extra:
     errors.append(f"stored entities the truth does not list: {extra}")
