@@ -84,22 +84,20 @@ static char logpath[4096];
 
 static int free_port_pair(void)
 {
-    for (int tries = 0; tries < 50; tries++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-            getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-            close(fd);
-            continue;
+    /* below the ephemeral range, where outgoing connections take ports */
+    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    for (int tries = 0; tries < 200; tries++) {
+        int p = 20000 + (int)(rand_r(&seed) % 12000);
+        bool ok = true;
+        for (int k = 0; k < 2 && ok; k++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET,
+                                    .sin_port = htons((uint16_t)(p + k))};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+            if (fd >= 0)
+                close(fd);
         }
-        int p = ntohs(a.sin_port);
-        int fd2 = socket(AF_INET, SOCK_STREAM, 0);
-        a.sin_port = htons((uint16_t)(p + 1));
-        bool ok = p < 65000 && bind(fd2, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        close(fd2);
         if (ok)
             return p;
     }
