@@ -416,8 +416,11 @@ static void check_reader(struct dconn *c)
         return;
     }
     if (err->code != 0) {
-        snprintf(detail, sizeof detail, "line %d column %d: %s", err->line,
-                 err->column, err->msg);
+        if (err->line > 0)
+            snprintf(detail, sizeof detail, "line %d column %d: %s",
+                     err->line, err->column, err->msg);
+        else
+            snprintf(detail, sizeof detail, "%s", err->msg);
         conn_finish(c, (enum direct_outcome)err->code, NULL, detail);
         return;
     }
@@ -437,17 +440,21 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
-    struct evbuffer_iovec v[8];
-    size_t total = 0;
-    int n = evbuffer_peek(in, -1, NULL, v, (int)ARRAY_LEN(v));
-    if (n > (int)ARRAY_LEN(v))
-        n = (int)ARRAY_LEN(v);
-    for (int i = 0; i < n; i++) {
-        total += v[i].iov_len;
-        if (!direct_reader_feed(c->rd, v[i].iov_base, v[i].iov_len))
-            break;
+    /* everything buffered goes to the reader (the read watermark bounds
+     * it), a few chains at a time; after an error the rest is dropped */
+    bool ok = true;
+    while (ok && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(in, -1, NULL, v, (int)ARRAY_LEN(v));
+        if (n > (int)ARRAY_LEN(v))
+            n = (int)ARRAY_LEN(v);
+        size_t total = 0;
+        for (int i = 0; i < n && ok; i++) {
+            total += v[i].iov_len;
+            ok = direct_reader_feed(c->rd, v[i].iov_base, v[i].iov_len);
+        }
+        evbuffer_drain(in, ok ? total : evbuffer_get_length(in));
     }
-    evbuffer_drain(in, total);
     check_reader(c);
 }
 

@@ -23,7 +23,8 @@
  * when RLIMIT_NOFILE allows it, so libstrophe, which the crawler process
  * also runs and which cannot use fds >= 1024 (select()), keeps the low
  * ones. Callbacks always run from the event loop, never from inside the
- * call that started the probe.
+ * call that started the probe. The process must ignore SIGPIPE (a server
+ * that closes while we write is an outcome; cmd_crawl and cmd_probe do).
  */
 #ifndef XC_DIRECT_H
 #define XC_DIRECT_H

@@ -294,6 +294,18 @@ static void start_dnsmasq(void)
     }
 }
 
+struct addr_wait {
+    bool done;
+    enum resolve_status status;
+};
+
+static void got_addr(void *arg, const struct addr_result *r)
+{
+    struct addr_wait *w = arg;
+    w->status = r->status;
+    w->done = true;
+}
+
 static int setup(void **state)
 {
     port = free_ports(3, 1);
@@ -312,7 +324,6 @@ static int setup(void **state)
     }
     snprintf(ca_file, sizeof ca_file, "%s/ca.crt", workdir);
     snprintf(other_ca_file, sizeof other_ca_file, "%s/other-ca.crt", workdir);
-    start_dnsmasq();
 
     char bp[16];
     snprintf(bp, sizeof bp, "%d", hostile_base);
@@ -323,10 +334,42 @@ static int setup(void **state)
         _exit(127);
     }
     base = event_base_new();
-    struct parse_err err = {0};
-    res = resolver_new(base, servers, 500, 2, &err);
+    /* dnsmasq on a free UDP port; another process may take the port
+     * between the probe and dnsmasq's bind: then it exits, try again */
+    for (int attempt = 0; attempt < 5 && res == NULL; attempt++) {
+        start_dnsmasq();
+        struct parse_err err = {0};
+        res = resolver_new(base, servers, 300, 2, &err);
+        if (res == NULL) {
+            fprintf(stderr, "%s\n", err.msg);
+            return -1;
+        }
+        bool up = false;
+        for (int i = 0; i < 30 && !up; i++) {
+            struct addr_wait w = {0};
+            resolver_addr(res, "c.tls.xnet", AF_INET, got_addr, &w);
+            while (!w.done)
+                event_base_loop(base, EVLOOP_ONCE);
+            up = w.status == RES_OK;
+            if (!up && waitpid(dns_pid, NULL, WNOHANG) == dns_pid) {
+                dns_pid = 0;
+                break; /* dnsmasq exited */
+            }
+            if (!up)
+                usleep(100000);
+        }
+        if (!up) {
+            resolver_free(res);
+            res = NULL;
+            if (dns_pid > 0) {
+                kill(dns_pid, SIGTERM);
+                waitpid(dns_pid, NULL, 0);
+                dns_pid = 0;
+            }
+        }
+    }
     if (res == NULL) {
-        fprintf(stderr, "%s\n", err.msg);
+        fprintf(stderr, "dnsmasq did not answer\n");
         return -1;
     }
     for (int i = 0; i < 100 && tcp_port_free(hostile_base); i++)
