@@ -152,16 +152,16 @@ static void on_features(void *arg, const struct direct_target *t,
         emit(p, o);
         return;
     }
-    printf("%s %s %s [%s]:%u%s features %s\n", t->domain, t->service,
-           t->host, t->ip, t->port, t->direct_tls ? " (direct TLS)" : "",
+    printf("%s %s %s [%s]:%u%s features %s\n", t->domain, t->service, t->host,
+           t->ip, t->port, t->direct_tls ? " (direct TLS)" : "",
            direct_phase_name(phase));
     printf("    starttls: %s\n", direct_starttls_name(f->starttls));
     print_list("mechanisms", f->mechanisms[0], f->n_mechanisms,
                sizeof f->mechanisms[0]);
     printf("    sm %s, rosterver %s, bidi %s, csi %s, ibr %s, dialback %s\n",
            f->sm ? "yes" : "no", f->rosterver ? "yes" : "no",
-           f->bidi ? "yes" : "no", f->csi ? "yes" : "no",
-           f->ibr ? "yes" : "no", f->dialback ? "yes" : "no");
+           f->bidi ? "yes" : "no", f->csi ? "yes" : "no", f->ibr ? "yes" : "no",
+           f->dialback ? "yes" : "no");
     print_list("compression", f->compression[0], f->n_compression,
                sizeof f->compression[0]);
     if (f->has_caps)
@@ -226,8 +226,7 @@ static void on_outcome(void *arg, const struct direct_target *t,
         p->ok++;
     if (p->json) {
         json_t *j = target_json("outcome", t);
-        json_object_set_new(j, "outcome",
-                            json_string(direct_outcome_name(o)));
+        json_object_set_new(j, "outcome", json_string(direct_outcome_name(o)));
         if (cond)
             json_object_set_new(j, "condition", json_string(cond));
         if (detail)
@@ -252,8 +251,7 @@ static void on_done(void *arg, const struct direct_domain_result *r)
         event_base_loopbreak(p->base);
 }
 
-static bool split_hostport(const char *s, char *ip, size_t ipsz,
-                           uint16_t *port)
+static bool split_hostport(const char *s, char *ip, size_t ipsz, uint16_t *port)
 {
     const char *colon = strrchr(s, ':');
     if (colon == NULL || colon == s)
@@ -296,8 +294,7 @@ int cmd_probe(int argc, char **argv, const struct cli_globals *g)
     bool no_starttls = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "jd:f:t:a:C:s:nh", opts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, "jd:f:t:a:C:s:nh", opts, NULL)) != -1) {
         switch (c) {
         case 'j':
             p.json = true;
@@ -404,8 +401,9 @@ int cmd_probe(int argc, char **argv, const struct cli_globals *g)
         if (ok) {
             p.running++;
         } else {
-            fprintf(stderr, "xcensus probe: cannot probe \"%s\" (bad name "
-                            "or service)\n",
+            fprintf(stderr,
+                    "xcensus probe: cannot probe \"%s\" (bad name "
+                    "or service)\n",
                     argv[i]);
             rc = EXIT_USAGE;
         }

@@ -48,8 +48,8 @@ static const struct svc_info {
 } svc_info[] = {
     [SVC_CLIENT] = {"xmpp-client", "_xmpp-client._tcp.", DSTREAM_C2S, false,
                     5222},
-    [SVC_CLIENTS] = {"xmpps-client", "_xmpps-client._tcp.", DSTREAM_C2S,
-                     true, 0},
+    [SVC_CLIENTS] = {"xmpps-client", "_xmpps-client._tcp.", DSTREAM_C2S, true,
+                     0},
     [SVC_SERVER] = {"xmpp-server", "_xmpp-server._tcp.", DSTREAM_S2S, false,
                     5269},
 };
@@ -73,7 +73,7 @@ struct dconn {
     TAILQ_ENTRY(dconn) link; /* d->waiting, d->active or d->held */
     enum cstate state;
     enum svc svc;
-    bool tls_on;  /* the stream runs over TLS now */
+    bool tls_on; /* the stream runs over TLS now */
     bool starttls_done;
     char host[256];
     char ip[64];
@@ -141,7 +141,8 @@ void direct_limits_default(struct direct_limits *l)
         .connect_timeout_ms = 10000,
         .tls_timeout_ms = 15000,
         .read_timeout_ms = 15000,
-        .reader = {.max_bytes = 256 * 1024, .max_depth = 16,
+        .reader = {.max_bytes = 256 * 1024,
+                   .max_depth = 16,
                    .max_elements = 1024},
         .s2s_from = NULL,
         .starttls = true,
@@ -417,8 +418,8 @@ static void check_reader(struct dconn *c)
     }
     if (err->code != 0) {
         if (err->line > 0)
-            snprintf(detail, sizeof detail, "line %d column %d: %s",
-                     err->line, err->column, err->msg);
+            snprintf(detail, sizeof detail, "line %d column %d: %s", err->line,
+                     err->column, err->msg);
         else
             snprintf(detail, sizeof detail, "%s", err->msg);
         conn_finish(c, (enum direct_outcome)err->code, NULL, detail);
@@ -484,8 +485,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         if (c->state == CS_CONNECTING) {
             int one = 1;
-            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
-                       &one, sizeof one);
+            setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+                       sizeof one);
             if (svc_info[c->svc].direct_tls) {
                 if (c->d->tls == NULL) {
                     conn_finish(c, DOUT_TLS_FAILED, NULL,
@@ -603,17 +604,16 @@ static void conn_start(struct dconn *c)
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     c->state = CS_CONNECTING;
 
-    int fd = socket(c->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(c->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(detail, sizeof detail, "socket: %s", strerror(errno));
         conn_finish(c, DOUT_LOCAL_ERROR, NULL, detail);
         return;
     }
     fd = raise_fd(d, fd);
-    c->bev = bufferevent_socket_new(d->base, fd,
-                                    BEV_OPT_CLOSE_ON_FREE |
-                                        BEV_OPT_DEFER_CALLBACKS);
+    c->bev = bufferevent_socket_new(
+        d->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (c->bev == NULL) {
         close(fd);
         conn_finish(c, DOUT_LOCAL_ERROR, NULL, "cannot create a bufferevent");
@@ -676,8 +676,9 @@ static void on_addr(void *arg, const struct addr_result *r)
     if (dom->d == NULL || dom->d->freeing) {
         /* the prober is gone: nothing to report to */
     } else if (r->status != RES_OK || r->n == 0) {
-        enum direct_outcome o =
-            r->status == RES_OK ? DOUT_NO_ADDRESS : dns_status_outcome(r->status);
+        enum direct_outcome o = r->status == RES_OK
+                                    ? DOUT_NO_ADDRESS
+                                    : dns_status_outcome(r->status);
         /* the SRV target (not the domain) without addresses is a broken
          * record, not a missing domain */
         if (!l->fallback && o == DOUT_NXDOMAIN)
@@ -696,8 +697,7 @@ static void on_addr(void *arg, const struct addr_result *r)
                 v4 = true;
             else
                 v6 = true;
-            conn_queue(dom, l->svc, l->host, &r->addrs[i], r->text[i],
-                       l->port);
+            conn_queue(dom, l->svc, l->host, &r->addrs[i], r->text[i], l->port);
         }
     }
     free(l);
@@ -727,11 +727,11 @@ static void on_srv(void *arg, const struct srv_result *r)
         goto out;
     if (d->sink.srv) {
         if (r->n == 0)
-            d->sink.srv(d->sink.arg, dom->domain, svc_info[svc].name,
-                        r->status, NULL);
+            d->sink.srv(d->sink.arg, dom->domain, svc_info[svc].name, r->status,
+                        NULL);
         for (size_t i = 0; i < r->n; i++)
-            d->sink.srv(d->sink.arg, dom->domain, svc_info[svc].name,
-                        r->status, &r->targets[i]);
+            d->sink.srv(d->sink.arg, dom->domain, svc_info[svc].name, r->status,
+                        &r->targets[i]);
     }
     if (r->status == RES_OK && r->n == 1 &&
         strcmp(r->targets[0].host, ".") == 0) {

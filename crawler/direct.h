@@ -89,26 +89,26 @@ const char *direct_starttls_name(enum direct_starttls s);
 
 /* The features of one stream (stream_features row). */
 struct direct_features {
-    char stream_version[8];   /* version attribute of the header */
-    char stream_from[256];    /* from attribute of the header */
+    char stream_version[8]; /* version attribute of the header */
+    char stream_from[256];  /* from attribute of the header */
     enum direct_starttls starttls;
-    size_t n_mechanisms;      /* SASL mechanisms, in order */
+    size_t n_mechanisms; /* SASL mechanisms, in order */
     char mechanisms[DIRECT_MAX_MECHS][48];
-    bool sm;                  /* XEP-0198 urn:xmpp:sm:3 or :2 */
-    bool rosterver;           /* XEP-0237 urn:xmpp:features:rosterver */
-    bool bidi;                /* XEP-0288 urn:xmpp:features:bidi */
-    bool csi;                 /* XEP-0352 urn:xmpp:csi:0 */
-    bool ibr;                 /* XEP-0077 iq-register feature */
-    bool dialback;            /* XEP-0220 urn:xmpp:features:dialback */
-    size_t n_compression;     /* XEP-0138 methods */
+    bool sm;              /* XEP-0198 urn:xmpp:sm:3 or :2 */
+    bool rosterver;       /* XEP-0237 urn:xmpp:features:rosterver */
+    bool bidi;            /* XEP-0288 urn:xmpp:features:bidi */
+    bool csi;             /* XEP-0352 urn:xmpp:csi:0 */
+    bool ibr;             /* XEP-0077 iq-register feature */
+    bool dialback;        /* XEP-0220 urn:xmpp:features:dialback */
+    size_t n_compression; /* XEP-0138 methods */
     char compression[DIRECT_MAX_COMPRESSION][24];
-    bool has_caps;            /* XEP-0115 <c/> in the features */
+    bool has_caps; /* XEP-0115 <c/> in the features */
     char caps_node[256];
     char caps_ver[64];
     char caps_hash[24];
-    size_t n_other;           /* namespaces of features without a column */
+    size_t n_other; /* namespaces of features without a column */
     char other[DIRECT_MAX_OTHER][128];
-    size_t dropped;           /* entries over a limit or truncated */
+    size_t dropped; /* entries over a limit or truncated */
 };
 
 /* Limits of one stream's reader. */
@@ -127,24 +127,23 @@ struct direct_reader *direct_reader_new(const struct direct_reader_limits *l);
 void direct_reader_free(struct direct_reader *r);
 /* Feeds len bytes; false once the stream is in error (see
  * direct_reader_error()). */
-bool direct_reader_feed(struct direct_reader *r, const char *data,
-                        size_t len);
+bool direct_reader_feed(struct direct_reader *r, const char *data, size_t len);
 /* Error so far: code is an enum direct_outcome (0 = none). */
 const struct parse_err *direct_reader_error(const struct direct_reader *r);
 
 /* What the reader has seen so far. */
 struct direct_reader_state {
-    bool header;        /* the stream header */
-    bool legacy;        /* header without version >= 1.0 */
-    bool features;      /* </stream:features> */
-    bool proceed;       /* <proceed/> (xmpp-tls) */
-    bool failure;       /* <failure/> (xmpp-tls) */
-    bool stream_error;  /* </stream:error> */
-    bool ended;         /* </stream:stream> */
+    bool header;           /* the stream header */
+    bool legacy;           /* header without version >= 1.0 */
+    bool features;         /* </stream:features> */
+    bool proceed;          /* <proceed/> (xmpp-tls) */
+    bool failure;          /* <failure/> (xmpp-tls) */
+    bool stream_error;     /* </stream:error> */
+    bool ended;            /* </stream:stream> */
     const char *condition; /* of the stream error, "" if none */
     const char *text;      /* its <text/>, "" if none */
     const struct direct_features *f;
-    size_t bytes;          /* fed so far */
+    size_t bytes; /* fed so far */
 };
 /* Fills *s; pointers valid until the next call on r. */
 void direct_reader_state(const struct direct_reader *r,
@@ -165,11 +164,11 @@ struct direct_limits {
     size_t targets_per_domain; /* SRV targets per domain and service */
     int connect_timeout_ms;
     int tls_timeout_ms;
-    int read_timeout_ms;       /* header + features, and <proceed/> */
+    int read_timeout_ms; /* header + features, and <proceed/> */
     struct direct_reader_limits reader;
-    const char *s2s_from;      /* 'from' of s2s streams, NULL = none */
-    bool starttls;             /* follow STARTTLS when offered */
-    bool direct_tls;           /* probe _xmpps-client targets */
+    const char *s2s_from; /* 'from' of s2s streams, NULL = none */
+    bool starttls;        /* follow STARTTLS when offered */
+    bool direct_tls;      /* probe _xmpps-client targets */
 };
 
 /* Fills *l with the defaults of lib/xc_config.c (direct.*). */
@@ -179,12 +178,12 @@ void direct_limits_default(struct direct_limits *l);
  * For DNS outcomes host/ip are "" and port 0 as far as unknown. */
 struct direct_target {
     const char *domain;
-    const char *service;   /* "xmpp-client", "xmpps-client", "xmpp-server" */
+    const char *service; /* "xmpp-client", "xmpps-client", "xmpp-server" */
     enum direct_stream stream;
-    const char *host;      /* SRV target (or the domain on fallback) */
-    const char *ip;        /* address text */
+    const char *host; /* SRV target (or the domain on fallback) */
+    const char *ip;   /* address text */
     uint16_t port;
-    bool direct_tls;       /* XEP-0368 */
+    bool direct_tls; /* XEP-0368 */
 };
 
 /* Where results go. Every pointer is borrowed for the call; any callback
@@ -197,8 +196,7 @@ struct direct_sink {
                 enum resolve_status status, const struct srv_target *t);
     /* the features of one stream, before or after TLS */
     void (*features)(void *arg, const struct direct_target *t,
-                     enum direct_phase phase,
-                     const struct direct_features *f);
+                     enum direct_phase phase, const struct direct_features *f);
     /* the facts of a finished TLS handshake */
     void (*tls)(void *arg, const struct direct_target *t,
                 const struct tlsctx_facts *facts);
@@ -217,8 +215,7 @@ struct direct_domain_result {
     size_t outcomes;    /* outcomes reported in all */
     int duration_ms;
 };
-typedef void (*direct_done_cb)(void *arg,
-                               const struct direct_domain_result *r);
+typedef void (*direct_done_cb)(void *arg, const struct direct_domain_result *r);
 
 /* Returns a prober on base. res (DNS) and tls (NULL: no TLS; STARTTLS is
  * then recorded but not followed) are borrowed and must outlive it; sink
@@ -245,13 +242,13 @@ bool direct_probe_addr(struct direct *d, const char *domain,
 
 /* Counters of the prober. */
 struct direct_stats {
-    size_t active;    /* connections open now */
-    size_t waiting;   /* connections waiting for a slot */
-    size_t domains;   /* domains in progress */
-    size_t started;   /* connections started in all */
-    size_t finished;  /* connections ended in all */
-    size_t peak;      /* most connections open at once */
-    int fd_floor;     /* lowest fd number used (1024 or 0) */
+    size_t active;   /* connections open now */
+    size_t waiting;  /* connections waiting for a slot */
+    size_t domains;  /* domains in progress */
+    size_t started;  /* connections started in all */
+    size_t finished; /* connections ended in all */
+    size_t peak;     /* most connections open at once */
+    int fd_floor;    /* lowest fd number used (1024 or 0) */
 };
 void direct_get_stats(const struct direct *d, struct direct_stats *s);
 

@@ -47,12 +47,12 @@ static const char *const outcome_names[] = {
 };
 _Static_assert(ARRAY_LEN(outcome_names) == DOUT__COUNT, "outcome names");
 
-static const char *const stream_names[] = {[DSTREAM_C2S] = "c2s",
-                                           [DSTREAM_S2S] = "s2s"};
+static const char *const stream_names[] = {
+    [DSTREAM_C2S] = "c2s", [DSTREAM_S2S] = "s2s"};
 _Static_assert(ARRAY_LEN(stream_names) == DSTREAM__COUNT, "stream names");
 
-static const char *const phase_names[] = {[DPHASE_PRE_TLS] = "pre-tls",
-                                          [DPHASE_POST_TLS] = "post-tls"};
+static const char *const phase_names[] = {
+    [DPHASE_PRE_TLS] = "pre-tls", [DPHASE_POST_TLS] = "post-tls"};
 _Static_assert(ARRAY_LEN(phase_names) == DPHASE__COUNT, "phase names");
 
 const char *direct_outcome_name(enum direct_outcome o)

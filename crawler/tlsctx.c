@@ -81,8 +81,8 @@ static void name_text(const X509_NAME *name, char *out, size_t outsz)
     BIO *b = BIO_new(BIO_s_mem());
     if (b == NULL)
         return;
-    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >=
-        0) {
+    if (X509_NAME_print_ex(b, name, 0,
+                           XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
         int n = BIO_read(b, out, (int)outsz - 1);
         out[n > 0 ? n : 0] = '\0';
     }
@@ -110,8 +110,8 @@ static void copy_clean(char *out, size_t outsz, const unsigned char *s,
 
 static void san_names(X509 *cert, struct tlsctx_facts *f)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL,
-                                           NULL);
+    GENERAL_NAMES *gens =
+        X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     if (gens == NULL)
         return;
     for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
@@ -139,8 +139,7 @@ void tlsctx_facts(SSL *ssl, const char *domain, struct tlsctx_facts *f)
     f->chain_len = chain ? sk_X509_num(chain) : 0;
     X509 *cert = SSL_get0_peer_certificate(ssl);
     if (cert == NULL) {
-        snprintf(f->verify_error, sizeof f->verify_error,
-                 "no certificate");
+        snprintf(f->verify_error, sizeof f->verify_error, "no certificate");
         return;
     }
     f->has_cert = true;
@@ -151,15 +150,14 @@ void tlsctx_facts(SSL *ssl, const char *domain, struct tlsctx_facts *f)
     time_text(X509_get0_notAfter(cert), f->not_after, sizeof f->not_after);
     unsigned int mdlen = 0;
     X509_digest(cert, EVP_sha256(), f->sha256, &mdlen);
-    f->name_matches = X509_check_host(cert, domain, 0,
-                                      X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
-                                      NULL) == 1;
+    f->name_matches =
+        X509_check_host(cert, domain, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                        NULL) == 1;
     long v = SSL_get_verify_result(ssl);
     f->verifies = v == X509_V_OK && f->name_matches;
     if (v != X509_V_OK)
         snprintf(f->verify_error, sizeof f->verify_error, "%s",
                  X509_verify_cert_error_string(v));
     else if (!f->name_matches)
-        snprintf(f->verify_error, sizeof f->verify_error,
-                 "hostname mismatch");
+        snprintf(f->verify_error, sizeof f->verify_error, "hostname mismatch");
 }

@@ -27,21 +27,21 @@ struct tlsctx;
 
 /* What a finished handshake showed. */
 struct tlsctx_facts {
-    char version[16];          /* "TLSv1.3" */
-    char cipher[64];           /* "TLS_AES_256_GCM_SHA384" */
-    bool has_cert;             /* the server sent a certificate */
-    char subject[256];         /* RFC 2253 form, truncated */
+    char version[16];  /* "TLSv1.3" */
+    char cipher[64];   /* "TLS_AES_256_GCM_SHA384" */
+    bool has_cert;     /* the server sent a certificate */
+    char subject[256]; /* RFC 2253 form, truncated */
     char issuer[256];
-    size_t n_names;            /* subjectAltName dNSName entries kept */
+    size_t n_names; /* subjectAltName dNSName entries kept */
     char names[TLSCTX_MAX_NAMES][256];
-    size_t names_dropped;      /* dNSNames over the limit */
-    char not_before[32];       /* "2026-01-31T12:00:00Z", "" if unreadable */
+    size_t names_dropped; /* dNSNames over the limit */
+    char not_before[32];  /* "2026-01-31T12:00:00Z", "" if unreadable */
     char not_after[32];
-    unsigned char sha256[32];  /* of the leaf certificate (DER) */
-    bool verifies;             /* chain to a trusted CA and name valid */
-    char verify_error[128];    /* OpenSSL's reason when !verifies */
-    bool name_matches;         /* X509_check_host(leaf, domain) */
-    int chain_len;             /* certificates the server sent */
+    unsigned char sha256[32]; /* of the leaf certificate (DER) */
+    bool verifies;            /* chain to a trusted CA and name valid */
+    char verify_error[128];   /* OpenSSL's reason when !verifies */
+    bool name_matches;        /* X509_check_host(leaf, domain) */
+    int chain_len;            /* certificates the server sent */
 };
 
 /* Returns the context, or NULL with a message in err. ca_file: a PEM file

@@ -15,8 +15,8 @@
 #include "xalloc.h"
 
 #define HDR                                                                    \
-    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "             \
-    "xmlns:stream='http://etherx.jabber.org/streams' id='x1' "               \
+    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "               \
+    "xmlns:stream='http://etherx.jabber.org/streams' id='x1' "                 \
     "from='example.org' version='1.0' xml:lang='en'>"
 
 static const struct direct_reader_limits lim = {
@@ -158,14 +158,13 @@ static void test_bad_input(void **state)
                            &f, &err),
                      DOUT_DOCTYPE);
     /* mismatched tag */
-    assert_int_equal(parse(HDR "<stream:features></stream:featurez>", &f,
-                           &err),
+    assert_int_equal(parse(HDR "<stream:features></stream:featurez>", &f, &err),
                      DOUT_MALFORMED_XML);
     assert_true(err.line > 0);
     /* invalid UTF-8 */
-    assert_int_equal(parse(HDR "<stream:features><x xmlns='y'>\xff\xfe</x>",
-                           &f, &err),
-                     DOUT_MALFORMED_XML);
+    assert_int_equal(
+        parse(HDR "<stream:features><x xmlns='y'>\xff\xfe</x>", &f, &err),
+        DOUT_MALFORMED_XML);
     /* not a stream at all */
     assert_int_equal(parse("<html><body/></html>", &f, &err), DOUT_NOT_XMPP);
     /* a stream that ends early */
@@ -216,19 +215,18 @@ static void test_truncation(void **state)
     struct direct_features f;
     struct parse_err err;
     char t[8192];
-    size_t n = (size_t)snprintf(
-        t, sizeof t,
-        "%s<stream:features><mechanisms "
-        "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>",
-        HDR);
+    size_t n = (size_t)snprintf(t, sizeof t,
+                                "%s<stream:features><mechanisms "
+                                "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>",
+                                HDR);
     for (int i = 0; i < 20; i++)
         n += (size_t)snprintf(t + n, sizeof t - n, "<mechanism>M%d</mechanism>",
                               i);
     n += (size_t)snprintf(t + n, sizeof t - n,
                           "<mechanism>%0100d</mechanism></mechanisms>", 1);
     for (int i = 0; i < 20; i++)
-        n += (size_t)snprintf(t + n, sizeof t - n, "<f%d xmlns='urn:u:%d'/>",
-                              i, i);
+        n += (size_t)snprintf(t + n, sizeof t - n, "<f%d xmlns='urn:u:%d'/>", i,
+                              i);
     n += (size_t)snprintf(t + n, sizeof t - n, "</stream:features>");
     assert_int_equal(direct_features_parse(t, n, &lim, &f, &err), DOUT_OK);
     assert_int_equal(f.n_mechanisms, DIRECT_MAX_MECHS);
