@@ -36,8 +36,7 @@ trap cleanup EXIT
 scripts/pg start --fast "$pgdir" >/dev/null
 db=$(scripts/pg conninfo "$pgdir")
 
-port=$(python3 -c 'import socket
-a = socket.socket(); a.bind(("127.0.0.1", 0)); print(a.getsockname()[1])')
+port=$(python3 tests/integration/free_port.py)
 mkdir -p "$pdir/data/hub%2exnet/accounts"
 printf 'return {\n\t["password"] = "benchpw";\n};\n' >"$pdir/data/hub%2exnet/accounts/crawler.dat"
 {

@@ -30,14 +30,7 @@ trap cleanup EXIT
 db=$("$src/scripts/pg" conninfo "$pgdir")
 
 # --- Prosody with N virtual hosts + the crawler's host ---
-port=$(python3 -c 'import socket
-for _ in range(50):
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1)); print(p); break
-    except OSError: pass
-    finally: a.close(); b.close()')
+port=$(python3 "$src/tests/integration/free_port.py") || fail "no free port"
 mkdir -p "$pdir/data/hub%2exnet/accounts"
 for i in 1 2 3; do
   printf 'return {\n\t["password"] = "pw%s";\n};\n' "$i" >"$pdir/data/hub%2exnet/accounts/crawler$i.dat"
@@ -74,7 +67,7 @@ CFG
 start_prosody() {
   prosody --config "$pdir/prosody.cfg.lua" >>"$pdir/prosody.out" 2>&1 &
   echo $! >"$pdir/launch.pid"
-  for _ in $(seq 150); do
+  for _ in $(seq 600); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
     sleep 0.1
   done

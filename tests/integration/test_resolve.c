@@ -114,7 +114,7 @@ static int setup(void **state)
         return -1;
     }
     /* wait until dnsmasq answers */
-    for (int i = 0; i < 50; i++) {
+    for (int i = 0; i < 300; i++) {
         struct addr_out o = {0};
         resolver_addr(res, "a.xnet", AF_INET, got_addr, &o);
         run_until(&o.done);

@@ -108,7 +108,7 @@ EOF
 stop
 prosody --config "$dir/prosody.cfg.lua" >"$dir/prosody.out" 2>&1 &
 echo $! >"$dir/prosody.launch.pid"
-for _ in $(seq 150); do
+for _ in $(seq 600); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         exit 0
     fi
@@ -119,5 +119,5 @@ for _ in $(seq 150); do
     fi
     sleep 0.1
 done
-echo "prosody did not open port $port in 15 s" >&2
+echo "prosody did not open port $port in 60 s" >&2
 exit 1
