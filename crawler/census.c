@@ -226,6 +226,7 @@ struct cs_service {
     struct cs_occ *occ;
     size_t n_occ, cap_occ;
     unsigned with_caps;
+    unsigned nick_changes; /* records that are the same occupant again */
 };
 
 struct cs_query {
@@ -487,6 +488,7 @@ static void forget_occupants(struct cs_service *sv)
     sv->n_occ = sv->cap_occ = 0;
     explicit_bzero(sv->key, sizeof sv->key);
     sv->with_caps = 0;
+    sv->nick_changes = 0;
 }
 
 static void send_leave(struct cs_service *sv)
@@ -517,7 +519,7 @@ static void end_visit(struct cs_service *sv, enum census_join outcome,
             .room = sv->cur->jid,
             .outcome = outcome,
             .condition = cond,
-            .occupants = (unsigned)sv->n_occ,
+            .occupants = (unsigned)(sv->n_occ - sv->nick_changes),
             .with_caps = sv->with_caps,
             .duration_ms = (int)(now_ms() - sv->visit_started),
         };
@@ -679,6 +681,43 @@ static struct cs_occ *occupant(struct cs_service *sv, const char *nick)
     return occ;
 }
 
+static bool has_status(xmpp_stanza_t *st, const char *code);
+
+/* XEP-0045 s7.6: an occupant changing its nick leaves with status 303 and
+ * the new nick; its record moves to the new nick's digest so that it is
+ * not counted twice. */
+static void nick_change(struct cs_service *sv, xmpp_stanza_t *st,
+                        const char *nick)
+{
+    xmpp_stanza_t *x = xmpp_stanza_get_child_by_ns(st, NS_MUC_USER);
+    xmpp_stanza_t *item = x ? xmpp_stanza_get_child_by_name(x, "item") : NULL;
+    const char *newnick = item ? xmpp_stanza_get_attribute(item, "nick") : NULL;
+    if (newnick == NULL || *newnick == '\0' || strcmp(newnick, nick) == 0)
+        return;
+    struct cs_occ *old = occupant(sv, nick);
+    if (old == NULL)
+        return;
+    struct cs_occ moved = *old;
+    size_t before = sv->n_occ;
+    struct cs_occ *nw = occupant(sv, newnick); /* may move sv->occ */
+    if (nw == NULL || memcmp(nw->digest, moved.digest, sizeof nw->digest) == 0)
+        return;
+    if (sv->n_occ > before) /* a new record of the same occupant */
+        sv->nick_changes++;
+    for (unsigned i = 0; i < moved.n_keys; i++) {
+        bool have = false;
+        for (unsigned k = 0; k < nw->n_keys; k++)
+            have |= nw->keys[k] == moved.keys[i];
+        if (!have && nw->n_keys < OCC_KEYS)
+            nw->keys[nw->n_keys++] = moved.keys[i];
+    }
+    if (moved.caps)
+        nw->caps = true; /* counted in with_caps already */
+    /* the old record stays (the nick may come back); occupants seen is
+     * n_occ minus the nick changes */
+    explicit_bzero(&moved, sizeof moved);
+}
+
 static void occupant_presence(struct cs_service *sv, xmpp_stanza_t *st,
                               const char *from, const char *nick,
                               const char *type)
@@ -686,6 +725,8 @@ static void occupant_presence(struct cs_service *sv, xmpp_stanza_t *st,
     struct census *c = sv->c;
     if (type && strcmp(type, "unavailable") == 0) {
         capscache_forget(c->cache, sv, from);
+        if (has_status(st, "303"))
+            nick_change(sv, st, nick);
         return;
     }
     if (type) /* error, probe, subscribe...: not an occupant's presence */

@@ -27,7 +27,8 @@
  * during a visit really leaves the room (muc#roominfo occupant count); an
  * occupant sending 50 presences with 50 different hashes gets at most 5
  * counted and asked; a service that lists no rooms and one that cannot be
- * reached end with their outcome.
+ * reached end with their outcome; an occupant changing its nick twice is
+ * one occupant with its caps counted once.
  *
  * argv: PROSODY_SCRIPT DIR XC_POPULATION DATA_DIR [CONNINFO]. Skips (77)
  * without prosody unless CI=true.
@@ -1108,6 +1109,66 @@ static void test_service_outcomes(void **state)
     capscache_free(cache);
 }
 
+/* An occupant changing its nick (XEP-0045 s7.6) is one occupant: its caps
+ * are counted once. */
+static void test_nick_change_counted_once(void **state)
+{
+    reset_rec();
+    struct online_flag f = {0}, fh = {0};
+    struct session *s = crawler_login(&f);
+    struct session_params hp = {
+        .jid = PRIVATE_MARK "hostile@" HOST,
+        .password = "pwh",
+        .host = "127.0.0.1",
+        .port = (unsigned short)port,
+        .plaintext = true,
+        .rate = 100,
+        .burst = 20,
+        .max_inflight = 20,
+        .reconnect_max_ms = 2000,
+        .ident_name = "h",
+        .ident_version = "0",
+    };
+    struct session *h = session_new(base, sev, NULL, &hp, on_state, &fh);
+    assert_true(run_until(flag_set, &fh.online, 15));
+    struct capscache_params cp = {.timeout_ms = 3000, .max_attempts = 3};
+    struct capscache *cache = capscache_new(&cp, NULL);
+    struct census_params p = base_params();
+    p.join_duration_ms = 5000;
+    struct census_sink sink = {NULL,    s_room,     s_joined,
+                               s_visit, s_observed, s_outcome};
+    struct census *c = census_new(base, s, cache, &p, &sink);
+    census_service(c, SERVICE, s_done, NULL);
+    assert_true(run_until(flag_set, &rec.pub_joined, 30));
+    const char *caps = "<c xmlns='http://jabber.org/protocol/caps' "
+                       "hash='sha-1' node='urn:xnet:renamer' ver='RENAME='/>";
+    char xml[512];
+    for (int i = 0; i < 3; i++) { /* join, then two nick changes */
+        snprintf(xml, sizeof xml,
+                 "<presence to='" PUB "/" PRIVATE_MARK "renamer%d'>%s%s"
+                 "</presence>",
+                 i, i == 0 ? "<x xmlns='http://jabber.org/protocol/muc'/>" : "",
+                 caps);
+        assert_true(session_send_raw(h, xml));
+    }
+    assert_true(run_until(flag_set, &rec.done, 60));
+    bool found = false;
+    for (int i = 0; i < rec.n_obs; i++)
+        if (strcmp(rec.obs[i].ver, "RENAME=") == 0) {
+            assert_int_equal(rec.obs[i].count, 1);
+            found = true;
+        }
+    assert_true(found);
+    unsigned in_room = 1; /* the renamer */
+    for (int id = 1; id <= N_CLIENTS; id++)
+        in_room += in_pub(id);
+    assert_int_equal(rec.visit_occupants, in_room);
+    census_free(c);
+    session_free(s);
+    session_free(h);
+    capscache_free(cache);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5 && argc != 6) {
@@ -1133,6 +1194,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_free_leaves_the_room),
         cmocka_unit_test(test_caps_flood_is_bounded),
         cmocka_unit_test(test_service_outcomes),
+        cmocka_unit_test(test_nick_change_counted_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
