@@ -792,9 +792,20 @@ struct direct *direct_new(struct event_base *base, struct resolver *res,
     /* keep our sockets above libstrophe's select() range when the limit
      * leaves room for them there */
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-        rl.rlim_cur > FD_FLOOR + d->lim.concurrency + 16)
-        d->st.fd_floor = FD_FLOOR;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        /* more connections than descriptors would turn the excess into
+         * local-error outcomes: keep 64 for everything else */
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128 &&
+            d->lim.concurrency > rl.rlim_cur - 64) {
+            log_warn("direct: concurrency %zu lowered to %zu (RLIMIT_NOFILE "
+                     "%llu)",
+                     d->lim.concurrency, (size_t)(rl.rlim_cur - 64),
+                     (unsigned long long)rl.rlim_cur);
+            d->lim.concurrency = (size_t)(rl.rlim_cur - 64);
+        }
+        if (rl.rlim_cur > FD_FLOOR + d->lim.concurrency + 16)
+            d->st.fd_floor = FD_FLOOR;
+    }
     return d;
 }
 
