@@ -74,4 +74,6 @@ dump "SELECT coalesce(json_object_agg(k, n), '{}') FROM (SELECT algo || ' ' || v
     FROM caps_observations GROUP BY 1) x" >"$work/caps_obs.json"
 dump "SELECT coalesce(json_agg(json_build_object('address', e.address, 'probe', o.probe, 'outcome', o.outcome,
     'condition', o.condition)), '[]') FROM probe_outcomes o JOIN entities e ON e.id = o.entity_id" >"$work/outcomes.json"
+"$XCENSUS" analyze -d "$db" --json --no-store --presences 20000 >"$work/analysis.json" \
+  2>"$work/analyze.log" || { cat "$work/analyze.log"; fail "analyze"; }
 python3 "$(dirname "$0")/crawl_testnet_check.py" "$truth" "$work"

@@ -135,6 +135,34 @@ for key in sorted(other - set(joinable)):
         errors.append(f"hash {key} only in rooms the census must not join, yet observed")
 print(f"census: {len(joinable)} hashes in public rooms, verdicts {verdicts}")
 
+# --- the analysis of this crawl reflects the population -----------------
+analysis = json.load(open(f"{work}/analysis.json"))
+# what a cache may hold: valid, or ill-formed yet reproducible (a mismatch
+# is never cached, whichever implementation's bug explains it)
+verified = [k for k in joinable if truth["hashes"][k]["expected_outcome"] in ("valid", "ill-formed")
+            and truth["hashes"][k]["matched_by"] is not None]
+# a XEP-0232 form is either added by the population (truth "softinfo") or
+# part of the real profile itself (Tkabber, LeechCraft, Vacuum-IM captures)
+profiles = json.load(open(f"{work}/state/plan.json"))["profiles"]
+
+
+def native_form(profile):
+    return any(f.get("form_type") == "urn:xmpp:dataforms:softwareinfo"
+               for f in profiles.get(profile, {}).get("forms", []))
+
+
+with_si = [k for k in verified if truth["hashes"][k]["softinfo"]
+           or native_form(truth["hashes"][k]["profile"])]
+ds = analysis["dataset"]
+if ds["entries"] != len(verified):
+    errors.append(f"analysis: {ds['entries']} entries, truth {len(verified)} reproducible hashes")
+if ds["entries_with_xep0232"] != len(with_si):
+    errors.append(f"analysis: {ds['entries_with_xep0232']} entries with XEP-0232, truth {len(with_si)}")
+if "observation counts" not in analysis["hit_rate"]["popularity"]:
+    errors.append("analysis: a crawl's observation counts were not used as popularity")
+print(f"analysis: {ds['entries']} entries, {ds['entries_with_xep0232']} with XEP-0232, "
+      f"{analysis['xep0232']['entries_without']} without the form")
+
 # --- privacy: no occupant nick or JID in the database or the debug log ----
 plan = json.load(open(f"{work}/state/plan.json"))
 dump = open(f"{work}/dump.sql", encoding="utf-8", errors="replace").read()
