@@ -70,7 +70,8 @@ static void on_census_done(void *arg, const struct census_service_result *r)
 }
 
 static size_t followup_start(void *arg, struct session *s, const char *domain,
-                             int64_t source_id, const char *const *muc,
+                             int64_t domain_id, int64_t source_id,
+                             const char *const *muc,
                              size_t n_muc, void *token,
                              engine_followup_done_cb done)
 {

@@ -40,6 +40,7 @@ enum job_state { J_PROBING, J_FOLLOWUP, J_SYNCING, J_COMPLETING };
 struct job {
     struct engine *s;
     int64_t id, token;
+    int64_t domain_id;
     char *domain;
     enum job_state state;
     bool lost;          /* lease lost: finish without completing */
@@ -328,7 +329,8 @@ static void on_probed(void *arg, const struct probe_domain_result *r)
         j->state = J_FOLLOWUP;
         j->followups = 1; /* held while starting, so done() cannot sync early */
         j->followups += s->p.followup.start(
-            s->p.followup.arg, j->session, j->domain, queue_source_id(s->q),
+            s->p.followup.arg, j->session, j->domain, j->domain_id,
+            queue_source_id(s->q),
             (const char *const *)j->muc, j->n_muc, j, on_followup_done);
         on_followup_done(j);
         return;
@@ -364,6 +366,7 @@ static void on_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t 
         j->id = jobs[i].id;
         j->token = jobs[i].token;
         j->domain = xstrdup(jobs[i].domain);
+        j->domain_id = jobs[i].domain_id;
         j->check_opt_in = jobs[i].check_opt_in;
         j->sink = (struct probe_sink){j, sink_disco, sink_version, sink_item,
                                       sink_outcome, sink_discovered};

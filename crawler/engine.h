@@ -37,15 +37,16 @@ struct session;
 
 /* Work done for a domain after its own probe, before its results are
  * synced and the job completed: the client census of its MUC services, the
- * direct stream/TLS probe. start() receives the job's session, domain, run
- * (source) and the MUC services the probe found, starts whatever it wants
+ * direct stream/TLS probe. start() receives the job's session, domain
+ * (name and domains.id), run (source) and the MUC services the probe found, starts whatever it wants
  * and returns how many operations it started; each must call
  * done(token) exactly once, from the event loop. */
 typedef void (*engine_followup_done_cb)(void *token);
 struct engine_followup {
     void *arg;
     size_t (*start)(void *arg, struct session *s, const char *domain,
-                    int64_t source_id, const char *const *muc_services,
+                    int64_t domain_id, int64_t source_id,
+                    const char *const *muc_services,
                     size_t n_muc, void *token, engine_followup_done_cb done);
 };
 

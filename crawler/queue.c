@@ -810,7 +810,7 @@ static const char sql_claim[] =
     "u.max_attempts,\n"
     "  ($7::boolean AND u.origin = 'discovered' AND dom.serverinfo_opt_in IS "
     "NOT TRUE),\n"
-    "  extract(epoch FROM now())\n"
+    "  extract(epoch FROM now()), u.domain_id\n"
     "FROM upd u JOIN dom ON dom.id = u.domain_id ORDER BY u.id";
 
 static void claim_done(void *arg, const struct pga_result *r)
@@ -840,6 +840,7 @@ static void claim_done(void *arg, const struct pga_result *r)
         jb->max_attempts = atoi(pg_value(r->last, i, 5));
         jb->check_opt_in = strcmp(pg_value(r->last, i, 6), "t") == 0;
         jb->claimed_at = strtod(pg_value(r->last, i, 7), NULL);
+        jb->domain_id = strtoll(pg_value(r->last, i, 8), NULL, 10);
         held_add(q, jb->id, jb->token);
     }
     log_debug("queue: claimed %d job(s), %zu held", n, q->nheld);

@@ -134,6 +134,7 @@ struct queue_params {
 struct queue_job {
     int64_t id;
     const char *domain; /* normalised domain name */
+    int64_t domain_id;  /* domains.id */
     const char *kind;   /* jobs.kind: "domain", "direct", "rooms", "resolve" */
     int64_t token;      /* fencing token (lease_version) for queue_complete */
     int attempts;       /* this attempt, 1-based */
