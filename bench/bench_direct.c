@@ -6,9 +6,13 @@
  *   - held: N probes that read header + features and stay open (hold
  *     mode): streams held by one process, RSS per held stream, setup rate;
  *   - throughput: M complete probes (connect, header, features, close)
- *     with a concurrency limit: probes per second.
+ *     with a concurrency limit: probes per second;
+ *   - TLS in flight: probes after a direct-TLS handshake (XEP-0368 style),
+ *     waiting for features: RSS per probe with its SSL object;
+ *   - TLS throughput: complete direct-TLS probes per second.
  * RLIMIT_NOFILE is raised to its hard limit; N is capped to fit it.
- * Usage: bench_direct [-n HELD] [-m PROBES] [-c CONCURRENCY]
+ * Usage: bench_direct [-n HELD] [-m PROBES] [-c CONCURRENCY] [-t TLS_HELD]
+ *                     [-T TLS_PROBES]
  * Not a test: numbers only (docs/DIRECT.md, docs/BENCHMARKS.md).
  */
 #include <arpa/inet.h>
@@ -27,7 +31,11 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "direct.h"
 #include "resolve.h"
@@ -74,15 +82,54 @@ static void a_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* What a listener answers: features or a header only, with or without
+ * TLS first (XEP-0368 style). */
+struct amode {
+    bool full;
+    bool tls;
+};
+static const struct amode amodes[4] = {
+    {true, false}, {false, false}, {true, true}, {false, true}};
+static SSL_CTX *server_ctx;
+
 static void a_accept(struct evconnlistener *l, evutil_socket_t fd,
                      struct sockaddr *sa, int len, void *arg)
 {
+    const struct amode *m = arg;
     struct aconn *c = calloc(1, sizeof *c);
-    c->full = arg != NULL;
-    struct bufferevent *bev = bufferevent_socket_new(evconnlistener_get_base(l),
-                                                     fd, BEV_OPT_CLOSE_ON_FREE);
+    c->full = m->full;
+    struct event_base *b = evconnlistener_get_base(l);
+    struct bufferevent *bev =
+        m->tls ? bufferevent_openssl_socket_new(b, fd, SSL_new(server_ctx),
+                                                BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE)
+               : bufferevent_socket_new(b, fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(bev, a_read, NULL, a_event, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* A TLS server context with a fresh self-signed P-256 certificate. */
+static SSL_CTX *make_server_ctx(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               (const unsigned char *)"bench.xnet", -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509_sign(x, key, EVP_sha256());
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(ctx, x);
+    SSL_CTX_use_PrivateKey(ctx, key);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ctx;
 }
 
 /* A listening socket on 127.0.0.1 (an ephemeral port, in *port). */
@@ -103,12 +150,13 @@ static int listen_on(int *port)
 
 /* The child: its own event base (an epoll set is shared across fork, so
  * none is made before it). */
-static void acceptor(int fd_full, int fd_half)
+static void acceptor(const int *fds)
 {
     struct event_base *b = event_base_new();
-    evconnlistener_new(b, a_accept, (void *)1, LEV_OPT_CLOSE_ON_FREE, -1,
-                       fd_full);
-    evconnlistener_new(b, a_accept, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd_half);
+    server_ctx = make_server_ctx();
+    for (int i = 0; i < 4; i++)
+        evconnlistener_new(b, a_accept, (void *)&amodes[i],
+                           LEV_OPT_CLOSE_ON_FREE, -1, fds[i]);
     event_base_dispatch(b);
     _exit(0);
 }
@@ -117,7 +165,7 @@ static void acceptor(int fd_full, int fd_half)
  */
 
 struct counts {
-    size_t outcomes, ok, done, features;
+    size_t outcomes, ok, done, features, tls;
     size_t by[DOUT__COUNT];
 };
 
@@ -125,6 +173,12 @@ static void b_features(void *arg, const struct direct_target *t,
                        enum direct_phase p, const struct direct_features *f)
 {
     ((struct counts *)arg)->features++;
+}
+
+static void b_tls(void *arg, const struct direct_target *t,
+                  const struct tlsctx_facts *f)
+{
+    ((struct counts *)arg)->tls++;
 }
 
 static void b_outcome(void *arg, const struct direct_target *t,
@@ -188,15 +242,21 @@ static void print_outcomes(const struct counts *c)
 
 /* One measurement, run in a fresh process so that memory freed by an
  * earlier one does not hide this one's growth. */
-static void run_phase(int phase, size_t n, size_t m, size_t conc, int port_full,
-                      int port_half)
+struct bench_cfg {
+    size_t n, m, conc, nt, mt;
+    int port[4]; /* amodes order: full, half, TLS full, TLS half */
+};
+
+static void run_phase(int phase, const struct bench_cfg *b)
 {
+    size_t n = b->n, m = b->m, conc = b->conc;
+    int port_full = b->port[0], port_half = b->port[1];
     struct event_base *base = event_base_new();
     struct parse_err err = {0};
     struct resolver *res = resolver_new(base, "127.0.0.1:9", 1000, 1, &err);
     struct counts c = {0};
     struct direct_sink sink = {
-        .arg = &c, .features = b_features, .outcome = b_outcome};
+        .arg = &c, .features = b_features, .tls = b_tls, .outcome = b_outcome};
     struct direct_limits lim;
     direct_limits_default(&lim);
     lim.read_timeout_ms = 120000;
@@ -253,6 +313,49 @@ static void run_phase(int phase, size_t n, size_t m, size_t conc, int port_full,
 
         break;
     }
+    case 4: {
+        /* 4. TLS in flight: direct TLS done, features never complete */
+        struct tlsctx *tls = tlsctx_new(NULL, &err);
+        lim.concurrency = b->nt;
+        struct direct *d = direct_new(base, res, tls, &lim, &sink);
+        long rss0 = rss_kib();
+        for (size_t i = 0; i < b->nt; i++)
+            direct_probe_addr(d, "bench.xnet", "xmpps-client", "127.0.0.1",
+                              (uint16_t)b->port[3], b_done, &c);
+        run_while(base, &c.tls, b->nt);
+        double tw = now_s() + 2;
+        while (now_s() < tw)
+            event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        long rss1 = rss_kib();
+        struct direct_stats st;
+        direct_get_stats(d, &st);
+        printf("TLS in flight: %zu probes open after their handshake, RSS "
+               "+%ld KiB = %.1f KiB per probe\n",
+               st.active, rss1 - rss0,
+               (double)(rss1 - rss0) / (double)(st.active ? st.active : 1));
+        direct_free(d);
+        tlsctx_free(tls);
+        break;
+    }
+    case 5: {
+        /* 5. TLS throughput: connect, handshake, header, features, close */
+        struct tlsctx *tls = tlsctx_new(NULL, &err);
+        lim.concurrency = conc;
+        struct direct *d = direct_new(base, res, tls, &lim, &sink);
+        double t0 = now_s();
+        for (size_t i = 0; i < b->mt; i++)
+            direct_probe_addr(d, "bench.xnet", "xmpps-client", "127.0.0.1",
+                              (uint16_t)b->port[2], b_done, &c);
+        run_while(base, &c.done, b->mt);
+        double t1 = now_s();
+        printf("TLS throughput: %zu probes (%zu ok) in %.2f s = %.0f "
+               "probes/s (acceptor on the same 2 cores)\n",
+               c.done, c.ok, t1 - t0, (double)c.done / (t1 - t0));
+        print_outcomes(&c);
+        direct_free(d);
+        tlsctx_free(tls);
+        break;
+    }
     default: {
         /* 3. throughput: complete probes, concurrency-limited */
         lim.concurrency = conc;
@@ -281,22 +384,29 @@ static void run_phase(int phase, size_t n, size_t m, size_t conc, int port_full,
 
 int main(int argc, char **argv)
 {
-    size_t n = 6000, m = 10000, conc = 1000;
+    struct bench_cfg b = {
+        .n = 6000, .m = 10000, .conc = 1000, .nt = 1000, .mt = 2000};
     int opt;
-    while ((opt = getopt(argc, argv, "n:m:c:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:m:c:t:T:")) != -1) {
         switch (opt) {
         case 'n':
-            n = strtoul(optarg, NULL, 10);
+            b.n = strtoul(optarg, NULL, 10);
             break;
         case 'm':
-            m = strtoul(optarg, NULL, 10);
+            b.m = strtoul(optarg, NULL, 10);
             break;
         case 'c':
-            conc = strtoul(optarg, NULL, 10);
+            b.conc = strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            b.nt = strtoul(optarg, NULL, 10);
+            break;
+        case 'T':
+            b.mt = strtoul(optarg, NULL, 10);
             break;
         default:
             fprintf(stderr, "usage: bench_direct [-n HELD] [-m PROBES] [-c "
-                            "CONCURRENCY]\n");
+                            "CONCURRENCY] [-t TLS_HELD] [-T TLS_PROBES]\n");
             return 2;
         }
     }
@@ -306,29 +416,33 @@ int main(int argc, char **argv)
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    if (n + 1100 > rl.rlim_cur)
-        n = rl.rlim_cur - 1100;
+    if (b.n + 1100 > rl.rlim_cur)
+        b.n = rl.rlim_cur - 1100;
+    if (b.nt + 1100 > rl.rlim_cur)
+        b.nt = rl.rlim_cur - 1100;
     printf("RLIMIT_NOFILE %llu, held streams %zu, throughput probes %zu at "
-           "concurrency %zu\n",
-           (unsigned long long)rl.rlim_cur, n, m, conc);
+           "concurrency %zu, TLS: %zu in flight, %zu probes\n",
+           (unsigned long long)rl.rlim_cur, b.n, b.m, b.conc, b.nt, b.mt);
 
     /* the acceptor: a child process with its own loop */
-    int port_full = 0, port_half = 0;
-    int fd_full = listen_on(&port_full), fd_half = listen_on(&port_half);
-    if (fd_full < 0 || fd_half < 0) {
-        perror("listen");
-        return 1;
+    int fds[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = listen_on(&b.port[i]);
+        if (fds[i] < 0) {
+            perror("listen");
+            return 1;
+        }
     }
     pid_t child = fork();
     if (child == 0)
-        acceptor(fd_full, fd_half);
-    close(fd_full);
-    close(fd_half);
+        acceptor(fds);
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
 
-    for (int phase = 1; phase <= 3; phase++) {
+    for (int phase = 1; phase <= 5; phase++) {
         pid_t pid = fork();
         if (pid == 0) {
-            run_phase(phase, n, m, conc, port_full, port_half);
+            run_phase(phase, &b);
             _exit(0);
         }
         waitpid(pid, NULL, 0);
