@@ -550,6 +550,25 @@ static void test_prosody_untrusted(void **state)
                         "unable to get local issuer certificate");
     assert_int_equal(r->out[0].o, DOUT_OK);
     assert_non_null(find_feat(r, "xmpp-client", DPHASE_POST_TLS));
+
+    /* a name the server does not serve: Prosody refuses the SNI of a
+     * direct-TLS connection with an alert, and answers a stream to it
+     * with a stream error */
+    memset(r, 0, sizeof *r);
+    assert_true(direct_probe_addr(d, "other.xnet", "xmpps-client", "127.0.0.1",
+                                  (uint16_t)(port + 2), r_done, r));
+    assert_true(direct_probe_addr(d, "other.xnet", "xmpp-client", "127.0.0.1",
+                                  (uint16_t)port, r_done, r));
+    run_until(&r->done, 2);
+    const struct rec_outcome *o = find_out(r, "other.xnet", "xmpps-client");
+    assert_non_null(o);
+    assert_int_equal(o->o, DOUT_TLS_FAILED);
+    assert_non_null(strstr(o->detail, "unrecognized name"));
+    o = find_out(r, "other.xnet", "xmpp-client");
+    assert_non_null(o);
+    assert_int_equal(o->o, DOUT_STREAM_ERROR);
+    assert_string_equal(o->condition, "host-unknown");
+    assert_int_equal(r->n_tls, 0);
     direct_free(d);
 
     /* no TLS context */

@@ -124,6 +124,16 @@ static void test_incremental(void **state)
     assert_true(s.proceed);
     assert_false(s.failure);
     direct_reader_free(r);
+
+    /* or <failure/> */
+    r = direct_reader_new(&lim);
+    const char *fail = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+    assert_true(direct_reader_feed(r, prosody_pre, n));
+    assert_true(direct_reader_feed(r, fail, strlen(fail)));
+    direct_reader_state(r, &s);
+    assert_true(s.failure);
+    assert_false(s.proceed);
+    direct_reader_free(r);
 }
 
 static void test_stream_error(void **state)
