@@ -93,6 +93,7 @@ database:
   flush_interval: ${XC_BENCH_FLUSH:-200ms}
 politeness: {min_interval: 0s}
 census: {enabled: false}
+direct: {enabled: false}
 log: {progress: never, level: warn}
 accounts:
   - jid: crawler@hub.xnet

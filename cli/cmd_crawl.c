@@ -23,6 +23,8 @@
 #include "census_store.h"
 #include "cfg.h"
 #include "cli_db.h"
+#include "direct.h"
+#include "direct_store.h"
 #include "log.h"
 #include "pgasync.h"
 #include "queue.h"
@@ -31,6 +33,7 @@
 #include "session.h"
 #include "store.h"
 #include "strophe_ev.h"
+#include "tlsctx.h"
 #include "xalloc.h"
 #include "xc_config.h"
 
@@ -48,6 +51,8 @@ struct crawl {
  * (a census owns its session's presence stream), one caps cache shared by
  * all so that every hash is resolved once per process. */
 struct followups {
+    struct direct *direct;  /* direct.enabled: stream/TLS probes */
+    struct direct_store *ds;
     struct census_store cs;
     struct capscache *cache;
     struct census **census; /* parallel to sessions */
@@ -69,6 +74,15 @@ static void on_census_done(void *arg, const struct census_service_result *r)
     free(o);
 }
 
+static void on_direct_done(void *arg, const struct direct_domain_result *r)
+{
+    struct followup_op *o = arg;
+    log_debug("direct probe of %s: %zu connection(s), %zu ok", r->domain,
+              r->connections, r->ok);
+    o->done(o->token);
+    free(o);
+}
+
 static size_t followup_start(void *arg, struct session *s, const char *domain,
                              int64_t domain_id, int64_t source_id,
                              const char *const *muc,
@@ -78,7 +92,17 @@ static size_t followup_start(void *arg, struct session *s, const char *domain,
     struct followups *f = arg;
     f->cs.source_id = source_id; /* this process's run */
     size_t started = 0;
-    for (size_t k = 0; k < f->n; k++) {
+    if (f->direct) {
+        struct followup_op *o = xmalloc(sizeof *o);
+        o->token = token;
+        o->done = done;
+        if (direct_store_probe(f->ds, f->direct, domain, domain_id, source_id,
+                               on_direct_done, o))
+            started++;
+        else
+            free(o);
+    }
+    for (size_t k = 0; f->census && k < f->n; k++) {
         if (f->sessions[k] != s || f->census[k] == NULL)
             continue;
         for (size_t i = 0; i < n_muc; i++) {
@@ -281,6 +305,7 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
     struct store *st = store_new(c.base, &so, why, sizeof why);
     int rc = 1;
     struct followups fu = {0};
+    struct tlsctx *tls = NULL;
     struct census_params cp;
     struct session **sessions = NULL;
     size_t n_sessions = c.cfg.accounts.n;
@@ -332,6 +357,26 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
             fu.census[i] = census_new(c.base, sessions[i], fu.cache, &cp, &fu.cs.census);
     }
 
+    if (c.cfg.direct.enabled) {
+        struct parse_err terr = {0};
+        tls = tlsctx_new(NULL, &terr);
+        if (tls == NULL)
+            log_warn("direct probes without TLS: %s", terr.msg);
+        struct direct_limits dl;
+        direct_limits_default(&dl);
+        dl.concurrency = (size_t)c.cfg.direct.concurrency;
+        dl.targets_per_domain = (size_t)c.cfg.direct.targets_per_domain;
+        dl.connect_timeout_ms = (int)c.cfg.direct.connect_timeout;
+        dl.tls_timeout_ms = (int)c.cfg.direct.tls_timeout;
+        dl.read_timeout_ms = (int)c.cfg.direct.read_timeout;
+        dl.reader.max_bytes = (size_t)c.cfg.direct.max_bytes;
+        fu.ds = direct_store_new(st);
+        if (res)
+            fu.direct = direct_new(c.base, res, tls, &dl, direct_store_sink(fu.ds));
+        else
+            log_warn("direct probes disabled: no DNS resolver");
+    }
+
     struct engine_params ep = {
         .max_domains_in_flight = (int)c.cfg.crawl.max_domains_in_flight,
         .claim_batch = (int)c.cfg.crawl.claim_batch,
@@ -347,7 +392,7 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
         .progress_tty = c.cfg.log.progress == XC_PROGRESS_ALWAYS ||
                         (c.cfg.log.progress == XC_PROGRESS_AUTO && isatty(2)),
         .log_interval_ms = 10000,
-        .followup = {&fu, c.cfg.census.enabled ? followup_start : NULL},
+        .followup = {&fu, c.cfg.census.enabled || fu.direct ? followup_start : NULL},
     };
     ep.limits.disco.max_input = (size_t)c.cfg.limits.stanza_max_bytes;
     c.engine = engine_new(c.base, q, st, sessions, n_sessions, &ep);
@@ -371,6 +416,9 @@ out:
     for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);
+    direct_free(fu.direct);
+    direct_store_free(fu.ds);
+    tlsctx_free(tls);
     /* the census leaves its rooms and must go before its session */
     for (size_t i = 0; fu.census && i < n_sessions; i++)
         census_free(fu.census[i]);

@@ -324,8 +324,10 @@ static void on_probed(void *arg, const struct probe_domain_result *r)
         queue_set_opt_in(s->q, j->domain, r->serverinfo_opt_in, NULL, NULL);
     log_debug("J %s: probed (%s), %zu queries, %zu entities", j->domain,
               queue_class_name(j->cls), r->queries, r->entities);
-    /* follow-up work (census, direct probe) for domains that answered */
-    if (s->p.followup.start && j->cls == QUEUE_OK && !j->lost && !s->abandoned) {
+    /* follow-up work (census of the MUC services found, direct probe) for
+     * every domain: the direct probe matters most where the account path
+     * could not reach the domain */
+    if (s->p.followup.start && !j->lost && !s->abandoned) {
         j->state = J_FOLLOWUP;
         j->followups = 1; /* held while starting, so done() cannot sync early */
         j->followups += s->p.followup.start(

@@ -91,6 +91,8 @@ database:
   spill_dir: $work/spill$i
 log: {progress: never}
 limits: {iq_timeout: 5s}
+# outside a namespace the direct prober would ask the system's DNS
+direct: {enabled: false}
 accounts:
   - jid: crawler$i@hub.xnet
     password_env: XC_PW

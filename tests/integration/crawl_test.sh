@@ -40,6 +40,10 @@ limits:
   iq_timeout: 5s
 log:
   progress: never
+# no direct stream probes here: outside the test network's namespace they
+# would ask the system's DNS, which is not on loopback
+direct:
+  enabled: false
 accounts:
   - jid: crawler@probe.xnet
     password_env: XC_TEST_CRAWLER_PASSWORD

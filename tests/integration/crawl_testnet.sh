@@ -68,6 +68,12 @@ dump "SELECT coalesce(json_object_agg(e.address, json_build_object('name', v.nam
   FROM software_versions v JOIN entities e ON e.id = v.entity_id" >"$work/versions.json"
 dump "SELECT coalesce(json_object_agg(d.name, json_build_object('state', j.state, 'class', j.last_error_class)), '{}')
   FROM jobs j JOIN domains d ON d.id = j.domain_id" >"$work/jobs.json"
+dump "SELECT coalesce(json_agg(json_build_object('domain', e.address, 'probe', o.probe,
+    'outcome', o.outcome, 'condition', o.condition)), '[]')
+  FROM probe_outcomes o JOIN entities e ON e.id = o.entity_id WHERE o.probe LIKE 'direct-%'" >"$work/direct.json"
+dump "SELECT coalesce(json_agg(json_build_object('domain', d.name, 'stream', f.stream, 'phase', f.phase,
+    'mechanisms', f.mechanisms, 'dialback', f.dialback)), '[]')
+  FROM stream_features f JOIN domains d ON d.id = f.domain_id" >"$work/streams.json"
 dump "SELECT coalesce(json_object_agg(algo || ' ' || ver, json_build_object('outcome', outcome,
     'error', error, 'matched_by', matched_by)), '{}') FROM caps_entries" >"$work/caps_entries.json"
 dump "SELECT coalesce(json_object_agg(k, n), '{}') FROM (SELECT algo || ' ' || ver AS k, sum(count) AS n

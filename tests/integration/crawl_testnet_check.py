@@ -179,6 +179,40 @@ if leaks:
     errors.append(f"occupant data stored or logged: {sorted(leaks)[:10]}")
 print(f"privacy: {len(plan['clients'])} clients' JIDs and room nicks searched in the database and the log")
 
+# --- direct stream probes ---------------------------------------------------
+direct = json.load(open(f"{work}/direct.json"))
+streams = json.load(open(f"{work}/streams.json"))
+# what each kind of domain (and hostile mode) must end in, on c2s and s2s
+hostile_outcome = {
+    "malformed-xml": "malformed-xml", "doctype-entities": "doctype",
+    "endless-text": "too-large", "huge-stanza": "too-large",
+    "slow-drip": "read-timeout", "invalid-utf8": "malformed-xml",
+    "stream-error": "stream-error", "mid-stanza-close": "closed",
+    "tls-stall": "tls-timeout", "endless-items": "ok", "normal-ish": "ok",
+}
+checked = 0
+for name, d in truth["domains"].items():
+    kind = d["kind"]
+    want = {"nonexistent": "nxdomain", "down": "connect-refused"}.get(kind)
+    if kind == "hostile":
+        want = hostile_outcome.get(d.get("mode"))
+    elif want is None:
+        want = "ok"  # served, slow included: streams do not wait for disco
+    for probe in ("direct-c2s", "direct-s2s"):
+        got = {o["outcome"] for o in direct if o["domain"] == name and o["probe"] == probe
+               and o["outcome"] != "no-service"}  # no _xmpps-client SRV
+        if got != {want}:
+            errors.append(f"{name} ({kind} {d.get('mode', '')}): {probe} outcomes {sorted(got)}, expected {want}")
+        checked += 1
+    if kind in ("prosody", "ejabberd", "slow"):
+        c2s = [f for f in streams if f["domain"] == name and f["stream"] == "c2s"]
+        s2s = [f for f in streams if f["domain"] == name and f["stream"] == "s2s"]
+        if not c2s or not any(f["mechanisms"] for f in c2s):
+            errors.append(f"{name}: no c2s stream features with SASL mechanisms stored")
+        if not s2s or not any(f["dialback"] for f in s2s):
+            errors.append(f"{name}: no s2s stream features with dialback stored")
+print(f"direct: {checked} stream probes checked against the kind of their domain")
+
 extra = sorted(set(entities) - expected)
 if extra:
     errors.append(f"stored entities the truth does not list: {extra}")
