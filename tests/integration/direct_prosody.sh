@@ -3,7 +3,8 @@
 # network): a test CA and a server certificate made with the openssl CLI,
 # STARTTLS required on c2s, optional on s2s (own port), direct TLS
 # (XEP-0368) on a third port, IBR, roster versioning, stream management,
-# CSI and s2s bidi modules on. Everything lives under DIR, bound to
+# CSI and s2s bidi modules on; a second host alias.xnet served with the
+# certificate of HOST (a name mismatch). Everything lives under DIR, bound to
 # 127.0.0.1 only. Usage:
 #   direct_prosody.sh start DIR HOST PORT
 #       c2s on PORT, s2s on PORT+1, direct TLS c2s on PORT+2; writes
@@ -98,6 +99,10 @@ ssl = { key = "$dir/certs/$host.key", certificate = "$dir/certs/$host.crt" }
 log = { { levels = { min = "info" }, to = "file", filename = "$dir/prosody.log" } }
 
 VirtualHost "$host"
+
+-- a second host without a certificate of its own: it gets the global one
+-- (for $host), so its name does not match
+VirtualHost "alias.xnet"
 CFG
 
 stop

@@ -528,8 +528,9 @@ static void test_prosody_features_and_tls(void **state)
 }
 
 /* The same server with an unrelated CA trusted: the handshake completes,
- * the facts say it does not verify. Without a TLS context STARTTLS is
- * recorded, not followed. */
+ * the facts say it does not verify. A host served with another host's
+ * certificate: the name does not match. A name the server does not serve.
+ * Without a TLS context STARTTLS is recorded, not followed. */
 static void test_prosody_untrusted(void **state)
 {
     struct parse_err err = {0};
@@ -550,6 +551,24 @@ static void test_prosody_untrusted(void **state)
                         "unable to get local issuer certificate");
     assert_int_equal(r->out[0].o, DOUT_OK);
     assert_non_null(find_feat(r, "xmpp-client", DPHASE_POST_TLS));
+
+    /* alias.xnet is served with the certificate of tls.xnet: the chain
+     * verifies with the test CA, the name does not */
+    direct_free(d);
+    struct tlsctx *good = tlsctx_new(ca_file, &err);
+    assert_non_null(good);
+    d = direct_new(base, res, good, &l, &sink);
+    memset(r, 0, sizeof *r);
+    assert_true(direct_probe_addr(d, "alias.xnet", "xmpp-client", "127.0.0.1",
+                                  (uint16_t)port, r_done, r));
+    run_until(&r->done, 1);
+    t = find_tls(r, "xmpp-client");
+    assert_non_null(t);
+    assert_false(t->t.name_matches);
+    assert_false(t->t.verifies);
+    assert_string_equal(t->t.verify_error, "hostname mismatch");
+    assert_string_equal(t->t.names[0], "tls.xnet");
+    assert_int_equal(r->out[0].o, DOUT_OK);
 
     /* a name the server does not serve: Prosody refuses the SNI of a
      * direct-TLS connection with an alert, and answers a stream to it
@@ -583,6 +602,7 @@ static void test_prosody_untrusted(void **state)
     assert_int_equal(r->out[0].o, DOUT_OK);
     direct_free(d);
     tlsctx_free(tls);
+    tlsctx_free(good);
     free(r);
 }
 
