@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "caps.h"
 #include "caps2.h"
@@ -122,13 +123,6 @@ struct capscache {
     struct cc_node_count *nodes;
     struct capscache_stats st;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t key_hash(enum capscache_kind kind, const char *algo,
                          const char *ver)
@@ -417,7 +411,7 @@ static void send_next(struct capscache *c, struct cc_entry *e)
     q->c = c;
     q->e = e;
     q->via = k->via;
-    q->started = now_ms();
+    q->started = clock_now_ms();
     /* the query keeps the XEP-0115 node of the offer, not the occupant */
     q->node = k->node;
     k->node = NULL;
@@ -593,7 +587,7 @@ static void report_attempt(struct capscache *c, struct cc_entry *e,
 {
     if (c->sink.attempt)
         c->sink.attempt(c->sink.arg, e->kind, e->algo, e->ver, e->attempts, o,
-                        cond, (int)(now_ms() - started));
+                        cond, (int)(clock_now_ms() - started));
 }
 
 /* Verifies and reports a final answer. */

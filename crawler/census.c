@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "hash.h"
 #include "log.h"
@@ -249,13 +250,6 @@ struct census {
     size_t running;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_reply(void *arg, enum iqtrack_result r, xmpp_stanza_t *reply);
 static void join_next(struct cs_service *sv);
 
@@ -267,7 +261,7 @@ static void send_query(struct cs_service *sv, enum probe_kind kind,
     q->sv = sv;
     q->kind = kind;
     q->room = room;
-    q->started = now_ms();
+    q->started = clock_now_ms();
     q->next = c->queries;
     if (c->queries)
         c->queries->prev = q;
@@ -299,7 +293,7 @@ static void report_outcome(struct cs_service *sv, struct cs_query *q,
     const struct census_sink *k = sv->c->sink;
     if (k->outcome)
         k->outcome(k->arg, sv->service, address, q->kind, o, cond,
-                   (int)(now_ms() - q->started));
+                   (int)(clock_now_ms() - q->started));
 }
 
 /* The domain part of a JID (after '@', before '/') as a pointer/length. */
@@ -521,7 +515,7 @@ static void end_visit(struct cs_service *sv, enum census_join outcome,
             .condition = cond,
             .occupants = (unsigned)(sv->n_occ - sv->nick_changes),
             .with_caps = sv->with_caps,
-            .duration_ms = (int)(now_ms() - sv->visit_started),
+            .duration_ms = (int)(clock_now_ms() - sv->visit_started),
         };
         log_info("U %s: left after %d ms, %u occupants (%u with caps)",
                  sv->cur->jid, v.duration_ms, v.occupants, v.with_caps);
@@ -578,7 +572,7 @@ static void join_next(struct cs_service *sv)
         }
         if (getrandom(sv->key, sizeof sv->key, 0) != (ssize_t)sizeof sv->key)
             DIE_BUG("getrandom failed");
-        sv->visit_started = now_ms();
+        sv->visit_started = clock_now_ms();
         sv->state = SV_JOINING;
         log_info("U %s: joining", sv->cur->jid);
         struct timeval tv = {c->p.join_timeout_ms / 1000,

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pg.h"
 #include "pgasync.h"
@@ -81,13 +82,6 @@ struct engine {
     void *stopped_arg;
     bool progress_shown;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void refill(struct engine *s);
 static void maybe_finish(struct engine *s);
@@ -553,7 +547,7 @@ static void engine_tick(evutil_socket_t fd, short what, void *arg)
                       "AND state IN ('queued', 'leased')",
                       1, params, on_remaining, s);
     }
-    progress(s, now_ms());
+    progress(s, clock_now_ms());
 }
 
 /* --- life cycle --------------------------------------------------------------- */

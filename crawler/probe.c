@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "log.h"
 #include "session.h"
@@ -92,13 +93,6 @@ struct query {
     bool is_domain;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_reply(void *arg, enum iqtrack_result r, xmpp_stanza_t *reply);
 
 static void send_query(struct probe_domain *pd, enum probe_kind kind,
@@ -108,7 +102,7 @@ static void send_query(struct probe_domain *pd, enum probe_kind kind,
     q->pd = pd;
     q->kind = kind;
     q->address = xstrdup(address);
-    q->started = now_ms();
+    q->started = clock_now_ms();
     q->is_domain = strcmp(address, pd->domain) == 0;
     struct buf payload = BUF_INIT;
     switch (kind) {
@@ -146,7 +140,7 @@ static void report(struct query *q, enum probe_outcome o, const char *cond,
     struct probe_domain *pd = q->pd;
     if (pd->sink->outcome)
         pd->sink->outcome(pd->sink->arg, pd->domain, q->address, q->kind, o,
-                          cond, detail, (int)(now_ms() - q->started));
+                          cond, detail, (int)(clock_now_ms() - q->started));
     if (q->is_domain && q->kind == PROBE_DISCO_INFO) {
         pd->res.outcome = o;
         snprintf(pd->res.condition, sizeof pd->res.condition, "%s",

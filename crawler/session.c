@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "log.h"
 #include "resolve.h"
@@ -73,13 +74,6 @@ _Static_assert(ARRAY_LEN(state_names) == SESS__COUNT, "names table");
 const char *session_state_name(enum sess_state st)
 {
     return (unsigned)st < SESS__COUNT ? state_names[st] : "?";
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void start(struct session *s);
@@ -380,7 +374,7 @@ static void pump(struct session *s)
 {
     if (s->state != SESS_ONLINE)
         return;
-    int64_t now = now_ms();
+    int64_t now = clock_now_ms();
     struct req *r;
     while ((r = TAILQ_FIRST(&s->queue)) != NULL &&
            iqtrack_pending(s->iqt) < s->p.max_inflight) {
@@ -452,7 +446,7 @@ struct session *session_new(struct event_base *base, struct strophe_ev *sev,
     s->domain = xstrndup(dom, strcspn(dom, "/"));
     s->iqt = iqtrack_new(base);
     tbucket_init(&s->tb, p->rate > 0 ? p->rate : 50, p->burst >= 1 ? p->burst : 10,
-                 now_ms());
+                 clock_now_ms());
     s->retry_timer = evtimer_new(base, on_retry, s);
     s->pump_timer = evtimer_new(base, on_pump_timer, s);
     s->backoff_ms = RECONNECT_MIN_MS;
