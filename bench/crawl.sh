@@ -94,7 +94,7 @@ database:
 politeness: {min_interval: 0s}
 census: {enabled: false}
 direct: {enabled: false}
-log: {progress: never, level: warn}
+log: {progress: never, level: info}
 accounts:
   - jid: crawler@hub.xnet
     password_env: XC_BENCH_PW

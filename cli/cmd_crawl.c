@@ -411,6 +411,13 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
              "%llu entities",
              (unsigned long long)ss->done, (unsigned long long)ss->failed_attempts,
              (unsigned long long)ss->queries, (unsigned long long)ss->entities);
+    if (ss->timed_jobs) {
+        double n = (double)ss->timed_jobs;
+        log_info("time per job: probing %.1f ms, follow-ups %.1f ms, waiting for "
+                 "its results to commit %.1f ms, completing %.1f ms",
+                 (double)ss->ms_probe / n, (double)ss->ms_followup / n,
+                 (double)ss->ms_sync / n, (double)ss->ms_complete / n);
+    }
     rc = c.ok ? 0 : 1;
 out:
     for (int i = 0; i < 3; i++)

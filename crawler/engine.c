@@ -53,6 +53,7 @@ struct job {
     char *muc[MAX_MUC_PER_JOB]; /* MUC services the probe found */
     size_t n_muc;
     size_t followups;           /* follow-up operations still running */
+    int64_t t_phase;            /* when the current phase began (ms) */
     TAILQ_ENTRY(job) link;
 };
 
@@ -194,6 +195,14 @@ static void sink_discovered(void *arg, const char *domain, const char *other)
 
 /* --- job life ---------------------------------------------------------------- */
 
+/* Adds the time since the phase began to *sum and starts the next one. */
+static void phase_end(struct job *j, uint64_t *sum)
+{
+    int64_t now = clock_now_ms();
+    *sum += (uint64_t)(now - j->t_phase);
+    j->t_phase = now;
+}
+
 static void job_free(struct job *j)
 {
     struct engine *s = j->s;
@@ -212,6 +221,8 @@ static void on_completed(void *arg, enum queue_done d,
 {
     struct job *j = arg;
     struct engine *s = j->s;
+    phase_end(j, &s->stats.ms_complete);
+    s->stats.timed_jobs++;
     switch (d) {
     case QUEUE_DONE_APPLIED:
     case QUEUE_DONE_REPLAYED:
@@ -240,6 +251,7 @@ static void on_synced(void *arg, bool ok)
     struct job *j = arg;
     struct engine *s = j->s;
     s->syncing--;
+    phase_end(j, &s->stats.ms_sync);
     if (j->lost || s->abandoned || !ok) {
         if (!ok)
             log_warn("J %s: results not committed; the lease will expire", j->domain);
@@ -288,6 +300,8 @@ static enum queue_class class_of(const struct probe_domain_result *r)
 static void sync_job(struct job *j)
 {
     struct engine *s = j->s;
+    if (j->state == J_FOLLOWUP)
+        phase_end(j, &s->stats.ms_followup);
     j->state = J_SYNCING;
     s->syncing++;
     store_sync(s->st, on_synced, j);
@@ -307,6 +321,7 @@ static void on_probed(void *arg, const struct probe_domain_result *r)
 {
     struct job *j = arg;
     struct engine *s = j->s;
+    phase_end(j, &s->stats.ms_probe);
     j->cls = class_of(r);
     if (r->outcome != OUT_OK)
         snprintf(j->detail, sizeof j->detail, "%s%s%s",
@@ -374,11 +389,13 @@ static void on_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t 
             /* every session went offline since the claim: give it back
              * through a connection-class failure (short backoff) */
             j->cls = QUEUE_CONNECTION;
+            j->t_phase = clock_now_ms();
             snprintf(j->detail, sizeof j->detail, "no account session online");
             sync_job(j);
             continue;
         }
         j->state = J_PROBING;
+        j->t_phase = clock_now_ms();
         j->session = x;
         probe_domain_start(x, j->domain, &s->p.limits, &j->sink, on_probed, j);
     }

@@ -68,6 +68,9 @@ struct engine_stats {
     uint64_t queries;
     uint64_t entities;
     uint64_t discovered;
+    /* where jobs spend their time, summed over jobs (ms) */
+    uint64_t ms_probe, ms_followup, ms_sync, ms_complete;
+    uint64_t timed_jobs;
 };
 
 /* Called once when the engine has stopped (everything drained). ok false
