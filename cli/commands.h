@@ -29,5 +29,7 @@ int cmd_seed(int argc, char **argv, const struct cli_globals *g);    /* cmd_seed
 int cmd_status(int argc, char **argv, const struct cli_globals *g);  /* cmd_status.c */
 int cmd_crawl(int argc, char **argv, const struct cli_globals *g);   /* cmd_crawl.c */
 int cmd_probe(int argc, char **argv, const struct cli_globals *g);   /* cmd_probe.c */
+int cmd_serve(int argc, char **argv, const struct cli_globals *g);   /* cmd_serve.c */
+int cmd_export(int argc, char **argv, const struct cli_globals *g);  /* cmd_export.c */
 
 #endif

@@ -29,6 +29,8 @@ static const struct command commands[] = {
     {"status", cmd_status, "show the job queue of each crawl"},
     {"crawl", cmd_crawl, "run a crawler process on a crawl"},
     {"probe", cmd_probe, "pre-login stream and TLS probe of domains"},
+    {"serve", cmd_serve, "serve the JSON API, metrics and dashboard over HTTP"},
+    {"export", cmd_export, "write a citable dataset snapshot (export --snapshot)"},
 };
 
 static void usage(FILE *f)
