@@ -94,6 +94,7 @@ database:
 politeness: {min_interval: 0s}
 census: {enabled: false}
 direct: {enabled: false}
+dns: {servers: "127.0.0.1:9"}
 log: {progress: never, level: info}
 accounts:
   - jid: crawler@hub.xnet

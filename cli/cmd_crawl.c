@@ -254,8 +254,9 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
     signal(SIGPIPE, SIG_IGN);
     c.base = event_base_new();
     struct parse_err perr = {0};
-    struct resolver *res = resolver_new(c.base, NULL, (int)c.cfg.limits.connect_timeout / 2,
-                                        2, &perr);
+    struct resolver *res = resolver_new(
+        c.base, (c.cfg.dns.servers && *c.cfg.dns.servers) ? c.cfg.dns.servers : NULL,
+        (int)c.cfg.limits.connect_timeout / 2, 2, &perr);
     if (res == NULL)
         log_warn("no DNS resolver: %s (accounts need host set)", perr.msg);
     struct strophe_ev *sev = strophe_ev_new(c.base, 100);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "resolve.h"
 #include "tlsctx.h"
+#include "xalloc.h"
 #include "xc_config.h"
 
 static void probe_usage(FILE *f)
@@ -35,7 +36,7 @@ static void probe_usage(FILE *f)
             "options:\n"
             "  -j, --json           one JSON object per line\n"
             "  -d, --dns SERVER     DNS server IP[:PORT] (default: "
-            "resolv.conf)\n"
+            "dns.servers, else resolv.conf)\n"
             "  -f, --s2s-from NAME  'from' of the s2s stream (default: "
             "none)\n"
             "  -t, --timeout MS     connect, TLS and read deadline each\n"
@@ -368,6 +369,9 @@ int cmd_probe(int argc, char **argv, const struct cli_globals *g)
     lim.read_timeout_ms = (int)cfg.direct.read_timeout;
     lim.reader.max_bytes = (size_t)cfg.direct.max_bytes;
     int dns_timeout = (int)cfg.direct.dns_timeout;
+    char *dns_cfg = (!dns && cfg.dns.servers && *cfg.dns.servers) ? xstrdup(cfg.dns.servers) : NULL;
+    if (dns_cfg)
+        dns = dns_cfg;
     xc_config_free(&cfg);
     if (timeout > 0) {
         lim.connect_timeout_ms = lim.tls_timeout_ms = lim.read_timeout_ms =
@@ -417,6 +421,7 @@ out:
     resolver_free(res);
     tlsctx_free(tls);
     event_base_free(p.base);
+    free(dns_cfg);
     fflush(stdout);
     return rc;
 }

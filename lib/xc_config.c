@@ -10,6 +10,8 @@
  */
 #include "xc_config.h"
 
+#include <arpa/inet.h>
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +300,12 @@ static const struct cfg_option opts[] = {
      .help = "other occupants asked when the first does not answer"},
 
     /* direct probe */
+    /* DNS */
+    {.key = "dns.servers", .type = CFG_STRING, .off = O(dns.servers),
+     .max = 1024, .reload = false,
+     .help = "DNS servers the crawler asks, \"IP[:PORT],...\" ([IPv6]:PORT "
+             "with a port); unset: the system's resolv.conf"},
+
     {.key = "direct.enabled", .type = CFG_BOOL, .off = O(direct.enabled),
      .def = "true", .reload = true,
      .help = "probe each domain's streams and TLS directly (no login)"},
@@ -379,10 +387,64 @@ static const struct cfg_option opts[] = {
 };
 /* clang-format on */
 
+/* True if one "IP", "IP:PORT", "IPv6" or "[IPv6]:PORT" item of len bytes
+ * is well-formed. */
+static bool dns_server_ok(const char *s, size_t len)
+{
+    char host[64];
+    const char *port = NULL;
+    size_t hl;
+    if (len == 0 || len >= sizeof host)
+        return false;
+    if (s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close || close + 1 == s + len || close[1] != ':')
+            return false;
+        hl = (size_t)(close - s - 1);
+        memcpy(host, s + 1, hl);
+        port = close + 2;
+    } else {
+        const char *colon = memchr(s, ':', len);
+        bool v6 = colon && memchr(colon + 1, ':', len - (size_t)(colon + 1 - s));
+        hl = (colon && !v6) ? (size_t)(colon - s) : len;
+        memcpy(host, s, hl);
+        port = (colon && !v6) ? colon + 1 : NULL;
+    }
+    host[hl] = '\0';
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, host, addr) != 1 &&
+        inet_pton(AF_INET6, host, addr) != 1)
+        return false;
+    if (port) {
+        size_t pl = len - (size_t)(port - s);
+        unsigned long v = 0;
+        if (pl == 0 || pl > 5)
+            return false;
+        for (size_t i = 0; i < pl; i++) {
+            if (port[i] < '0' || port[i] > '9')
+                return false;
+            v = v * 10 + (unsigned long)(port[i] - '0');
+        }
+        if (v == 0 || v > 65535)
+            return false;
+    }
+    return true;
+}
+
 /* Rules between keys. */
 static void check_config(const void *base, cfg_report_cb report, void *rctx)
 {
     const struct xc_config *c = base;
+    for (const char *p = c->dns.servers; p && *p;) {
+        size_t n = strcspn(p, ",");
+        if (!dns_server_ok(p, n)) {
+            report(rctx, "dns.servers",
+                   "must be a comma-separated list of IP addresses, each "
+                   "with an optional :PORT ([IPv6]:PORT)");
+            break;
+        }
+        p += n + (p[n] == ',');
+    }
     if (c->crawl.heartbeat_interval * 2 > c->crawl.lease)
         report(rctx, "crawl.heartbeat_interval",
                "must be at most half of crawl.lease, so that a lease "

@@ -132,6 +132,10 @@ struct xc_direct_cfg {
     int64_t max_bytes;       /* bytes per stream */
 };
 
+struct xc_dns_cfg {
+    char *servers; /* "IP[:PORT],..."; NULL = the system's resolv.conf */
+};
+
 struct xc_analyzer_cfg {
     struct cfg_strlist sources;     /* empty = every source */
     struct cfg_intlist cache_sizes; /* entries; 0 = unbounded */
@@ -165,6 +169,7 @@ struct xc_config {
     struct xc_limits_cfg limits;
     struct xc_census_cfg census;
     struct xc_direct_cfg direct;
+    struct xc_dns_cfg dns;
     struct xc_analyzer_cfg analyzer;
     struct xc_serve_cfg serve;
     struct xc_log_cfg log;

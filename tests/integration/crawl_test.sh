@@ -41,9 +41,12 @@ limits:
 log:
   progress: never
 # no direct stream probes here: outside the test network's namespace they
-# would ask the system's DNS, which is not on loopback
+# would ask the system's DNS, which is not on loopback; and any lookup at
+# all goes to a loopback port where nothing answers
 direct:
   enabled: false
+dns:
+  servers: "127.0.0.1:9"
 accounts:
   - jid: crawler@probe.xnet
     password_env: XC_TEST_CRAWLER_PASSWORD
