@@ -31,6 +31,7 @@ enum apicat_type {
 #define APICAT_PARAMS_MAX 8     /* most parameters of one entry */
 #define APICAT_LIMIT_DEFAULT 100
 #define APICAT_LIMIT_MAX 10000
+#define APICAT_OFFSET_MAX 1000000000 /* largest accepted offset */
 
 struct apicat_param {
     const char *name; /* [a-z_]+, never "limit", "offset" or "format" */
@@ -62,5 +63,30 @@ int apicat_param_index(const struct apicat_entry *e, const char *name);
  * and returns false. */
 bool apicat_check_value(const struct apicat_param *p, const char *value,
                         struct parse_err *err) MUST_CHECK;
+
+/* The type's name for help texts and OpenAPI: "text", "integer", "date",
+ * "boolean". Static. */
+const char *apicat_type_name(enum apicat_type t);
+/* Binds arguments to e's parameters: names[i]=values[i] for i < n. Fills
+ * out[0..e->nparams) with borrowed pointers into values (NULL where
+ * absent), so out[k] is the text of $k+1. Fails (err: "unknown argument
+ * x", "argument x given twice", "x must be ...", "missing argument x")
+ * on an unknown or repeated name, a value not of its type, or a missing
+ * required argument. */
+bool apicat_bind(const struct apicat_entry *e, size_t n,
+                 const char *const *names, const char *const *values,
+                 const char **out, struct parse_err *err) MUST_CHECK;
+/* Parses a limit (1..APICAT_LIMIT_MAX) or an offset
+ * (0..APICAT_OFFSET_MAX) given as decimal text; on failure fills err
+ * ("limit must be an integer between 1 and 10000") and returns false. */
+bool apicat_parse_limit(const char *s, long long *out,
+                        struct parse_err *err) MUST_CHECK;
+bool apicat_parse_offset(const char *s, long long *out,
+                         struct parse_err *err) MUST_CHECK;
+/* The statement to run for e: its SQL wrapped as
+ *   SELECT * FROM (<sql>) q ORDER BY <order_by> LIMIT $n+1 OFFSET $n+2
+ * with n = e->nparams; bind the arguments of apicat_bind() and then
+ * limit+1 (to know whether a next page exists) and offset. Caller frees. */
+char *apicat_sql(const struct apicat_entry *e);
 
 #endif
