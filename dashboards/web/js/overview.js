@@ -1,0 +1,72 @@
+// Overview page: the overview query as key-figure cards, and the top server
+// and client software as charts with tables.
+import { fetchQuery } from './api.js';
+import {
+  Panel, barChart, columnType, dataTable, el, fmtValue, humanize, loadInto,
+  pageReady, pickColumn, track, sumBy, topN, truncNote,
+} from './ui.js';
+
+const cards = document.getElementById('cards');
+const grid = document.getElementById('panels');
+
+// Cards in this order when the columns exist; any other column follows.
+const CARD_ORDER = [
+  'domains_known', 'domains_crawled', 'servers_answering', 'components', 'rooms_observed',
+  'caps_hashes', 'distinct_caps_hashes', 'caps_observations', 'client_software', 'clients_software',
+  'last_crawl', 'last_crawl_at', 'last_analysis', 'last_analysis_at',
+];
+
+async function loadCards() {
+  const status = el('p', { class: 'status loading', role: 'status', text: 'Loading…' });
+  cards.before(status);
+  try {
+    const body = await fetchQuery('overview');
+    if (body.rows.length === 0) {
+      cards.dataset.state = 'empty';
+      status.className = 'status empty';
+      status.textContent = 'No data yet. Run xcensus migrate, import or crawl.';
+      return;
+    }
+    const row = body.rows[0];
+    const names = body.columns.map((c) => c.name);
+    const ordered = [...CARD_ORDER.filter((n) => names.includes(n)), ...names.filter((n) => !CARD_ORDER.includes(n))];
+    for (const n of ordered) {
+      const t = columnType(body, n);
+      const dd = el('dd', { class: t === 'timestamp' || t === 'text' ? 'small' : '', text: fmtValue(t, row[n]) });
+      cards.append(el('div', { class: 'card' }, el('dt', { text: humanize(n) }), dd));
+    }
+    cards.dataset.state = 'ok';
+    status.remove();
+  } catch (e) {
+    cards.dataset.state = 'error';
+    status.className = 'status error';
+    status.textContent = `Could not load the key figures: ${e.message}`;
+  }
+}
+
+function softwarePanel(query, title, help, valueCandidates, hint, unit) {
+  const p = new Panel(grid, { title, help });
+  return p.run(async () => {
+    const body = await loadInto(p, query, {}, hint);
+    if (!body) return;
+    const label = pickColumn(body, ['software', 'name', 'client', 'node'], ['text']);
+    const value = pickColumn(body, valueCandidates, ['integer', 'number']);
+    const pairs = topN(sumBy(body.rows, label, value), 10);
+    barChart(p, {
+      labels: pairs.map((x) => x[0]),
+      series: [{ label: humanize(value), data: pairs.map((x) => x[1]) }],
+      summary: `Bar chart: ${title.toLowerCase()}, ${unit} per software, top ${pairs.length}`,
+      xTitle: humanize(value),
+    });
+    const sorted = pairs.map(([k, v]) => ({ [label]: k, [value]: v }));
+    p.body.append(dataTable(body, sorted, { caption: `${title} (${unit})`, columns: [label, value] }));
+    p.showOk(truncNote(body));
+  });
+}
+
+track(loadCards());
+softwarePanel('server_software', 'Server software', 'Servers by the software they report (XEP-0092), all versions together.',
+  ['servers', 'count'], 'No server answered a version query yet: run a crawl (xcensus crawl).', 'servers');
+softwarePanel('client_software', 'Client software', 'Clients by software, from caps nodes and XEP-0232 forms.',
+  ['observations', 'hashes', 'clients', 'count'], 'No client caps yet: import capsdb or crawl rooms.', 'observations');
+pageReady();
