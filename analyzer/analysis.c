@@ -44,7 +44,7 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     struct pg_result *r = pg_query(
         c,
         "SELECT o.algo, o.ver, o.node, sum(o.count)::bigint, c.xml, "
-        "       length(c.xml), e.outcome = 'valid' "
+        "       octet_length(c.xml), e.outcome = 'valid' "
         "FROM caps_observations o "
         "JOIN sources s ON s.id = o.source_id "
         "JOIN caps_entries e ON e.algo = o.algo AND e.ver = o.ver "
@@ -171,6 +171,53 @@ static bool measure_tables(struct pg_conn *c, const char *sources,
                       "DROP TABLE xc_caps_xml", err);
 }
 
+/* v scaled by share; -1 (not measured) stays -1. */
+static json_int_t scaled(long long v, double share)
+{
+    return v < 0 ? -1 : (json_int_t)llround((double)v * share);
+}
+
+/* The cache without XEP-0232: one entry per stripped key. XML and S are
+ * exact (each stripped key's first entry, its forms' bytes taken off); the
+ * two PostgreSQL relations and the interned model are scaled from their
+ * measured size by the rows (features) and entries that remain. */
+static json_t *sizes_without(const struct capsmodel *m, long long eav_rows,
+                             long long eav_bytes, long long xml_table)
+{
+    size_t n = capsmodel_count(m), ns = capsmodel_stripped_count(m);
+    char *seen = xcalloc(ns ? ns : 1, 1);
+    uint64_t refs = 0, refs_without = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct cm_entry *e = capsmodel_entry(m, i);
+        uint32_t nf = capsmodel_fset(m, e->fset)->n;
+        refs += nf;
+        if (!seen[e->stripped]) {
+            seen[e->stripped] = 1;
+            refs_without += nf;
+        }
+    }
+    free(seen);
+    uint64_t xml, sb;
+    capsmodel_stripped_sizes(m, &xml, &sb);
+    double rows_share = refs ? (double)refs_without / (double)refs : 1;
+    double entry_share = n ? (double)ns / (double)n : 1;
+    json_t *o = json_object();
+    json_object_set_new(o, "entries", json_integer((json_int_t)ns));
+    json_object_set_new(o, "xml_bytes_total", json_integer((json_int_t)xml));
+    json_object_set_new(o, "verification_string_bytes_total", json_integer((json_int_t)sb));
+    json_object_set_new(o, "eav_rows", json_integer(scaled(eav_rows, rows_share)));
+    json_object_set_new(o, "eav_relation_bytes",
+                        json_integer(scaled(eav_bytes, rows_share)));
+    json_object_set_new(o, "xml_relation_bytes",
+                        json_integer(scaled(xml_table, entry_share)));
+    json_object_set_new(o, "interned_model_bytes",
+                        json_integer((json_int_t)llround((double)capsmodel_memory(m) * entry_share)));
+    json_object_set_new(o, "method", json_string("xml and verification strings exact; relations "
+                                                 "and model scaled by remaining feature rows "
+                                                 "and entries"));
+    return o;
+}
+
 /* --- per software -------------------------------------------------------- */
 
 struct sw_row {
@@ -185,12 +232,19 @@ static int cmp_pair(const void *a, const void *b)
     return *x < *y ? -1 : *x > *y;
 }
 
-static int cmp_sw(const void *a, const void *b)
+/* Ties between software with as many entries go by node name, so the
+ * order (and the popularity drawn from it) does not depend on the order in
+ * which strings were interned. */
+static int cmp_sw(const void *a, const void *b, void *strings)
 {
     const struct sw_row *x = a, *y = b;
     if (x->entries != y->entries)
         return x->entries > y->entries ? -1 : 1;
-    return x->node < y->node ? -1 : x->node > y->node;
+    if (x->node == y->node)
+        return 0;
+    if (x->node == CM_NONE || y->node == CM_NONE)
+        return x->node == CM_NONE ? 1 : -1;
+    return strcmp(strtab_str(strings, x->node), strtab_str(strings, y->node));
 }
 
 /* Rows per caps node, sorted by entries, descending. */
@@ -224,7 +278,7 @@ static struct sw_row *per_software(const struct capsmodel *m, size_t *n_out)
             }
         }
     }
-    qsort(rows, nr, sizeof *rows, cmp_sw);
+    qsort_r(rows, nr, sizeof *rows, cmp_sw, (void *)capsmodel_strings(m));
     *n_out = nr;
     return rows;
 }
@@ -303,10 +357,35 @@ static uint32_t draw(const double *cdf, size_t n, uint64_t *rng)
     return (uint32_t)lo;
 }
 
+/* The cache sizes of the hit-rate curve (0 = unbounded, last). */
+static const size_t curve_sizes[] = {10, 30, 100, 300, 1000, 3000, 10000,
+                                     30000, 100000, 300000, 1000000, 0};
+
+/* Replays stream[0..n) (entry indexes, one per presence) through an LRU of
+ * capacity and ttl_ms, by entry or by stripped key. */
+static struct cachesim_stats replay(const struct capsmodel *m, const uint32_t *stream,
+                                    uint64_t n, size_t capacity, int64_t ttl_ms,
+                                    bool without, double rate)
+{
+    struct cachesim *sim = cachesim_new(capacity, ttl_ms);
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t key = without ? capsmodel_entry(m, stream[i])->stripped : stream[i];
+        cachesim_access(sim, key, (int64_t)((double)i * 1000.0 / rate));
+    }
+    struct cachesim_stats st = *cachesim_stats(sim);
+    cachesim_free(sim);
+    return st;
+}
+
 static json_t *hit_rates(const struct capsmodel *m, const double *cdf,
-                         const struct analysis_params *p)
+                         const struct analysis_params *p, json_t **curve_out)
 {
     size_t n = capsmodel_count(m);
+    uint64_t np = n > 0 ? p->presences : 0;
+    uint32_t *stream = xcalloc(np ? np : 1, sizeof *stream);
+    uint64_t rng = p->seed ? p->seed : 1;
+    for (uint64_t i = 0; i < np; i++)
+        stream[i] = draw(cdf, n, &rng);
     json_t *arr = json_array();
     for (size_t c = 0; c < ARRAY_LEN(caches); c++) {
         json_t *row = json_object();
@@ -314,26 +393,42 @@ static json_t *hit_rates(const struct capsmodel *m, const double *cdf,
         json_object_set_new(row, "capacity", json_integer((json_int_t)caches[c].capacity));
         json_object_set_new(row, "ttl_s", json_integer(caches[c].ttl_ms / 1000));
         for (int without = 0; without < 2; without++) {
-            struct cachesim *sim = cachesim_new(caches[c].capacity, caches[c].ttl_ms);
-            uint64_t rng = p->seed ? p->seed : 1;
-            for (uint64_t i = 0; n > 0 && i < p->presences; i++) {
-                uint32_t e = draw(cdf, n, &rng);
-                uint32_t key = without ? capsmodel_entry(m, e)->stripped : e;
-                cachesim_access(sim, key, (int64_t)((double)i * 1000.0 / p->rate));
-            }
-            const struct cachesim_stats *st = cachesim_stats(sim);
+            struct cachesim_stats st = replay(m, stream, np, caches[c].capacity,
+                                              caches[c].ttl_ms, without, p->rate);
             json_t *r = json_object();
-            double acc = st->accesses ? (double)st->accesses : 1;
-            json_object_set_new(r, "hit_rate", json_real((double)st->hits / acc));
+            double acc = st.accesses ? (double)st.accesses : 1;
+            json_object_set_new(r, "hit_rate", json_real((double)st.hits / acc));
             json_object_set_new(r, "queries_per_1000",
-                                json_real(1000.0 * (double)st->misses / acc));
-            json_object_set_new(r, "peak_entries", json_integer((json_int_t)st->peak_size));
-            json_object_set_new(r, "evictions", json_integer((json_int_t)st->evictions));
+                                json_real(1000.0 * (double)st.misses / acc));
+            json_object_set_new(r, "peak_entries", json_integer((json_int_t)st.peak_size));
+            json_object_set_new(r, "evictions", json_integer((json_int_t)st.evictions));
             json_object_set_new(row, without ? "without_xep0232" : "with_xep0232", r);
-            cachesim_free(sim);
         }
         json_array_append_new(arr, row);
     }
+    /* the curve: LRU caches without a time to live, by capacity */
+    json_t *curve = json_array();
+    for (size_t c = 0; c < ARRAY_LEN(curve_sizes); c++) {
+        /* sizes past the first that holds every entry add nothing */
+        if (curve_sizes[c] != 0 && c > 0 && curve_sizes[c - 1] >= n)
+            continue;
+        json_t *row = json_object();
+        json_object_set_new(row, "capacity", json_integer((json_int_t)curve_sizes[c]));
+        for (int without = 0; without < 2; without++) {
+            struct cachesim_stats st =
+                replay(m, stream, np, curve_sizes[c], 0, without, p->rate);
+            double acc = st.accesses ? (double)st.accesses : 1;
+            json_object_set_new(row, without ? "hit_rate_without" : "hit_rate_with",
+                                json_real((double)st.hits / acc));
+            json_object_set_new(row,
+                                without ? "queries_per_1000_without"
+                                        : "queries_per_1000_with",
+                                json_real(1000.0 * (double)st.misses / acc));
+        }
+        json_array_append_new(curve, row);
+    }
+    free(stream);
+    *curve_out = curve;
     return arr;
 }
 
@@ -474,6 +569,8 @@ json_t *analysis_run(struct pg_conn *c, const struct analysis_params *p,
     json_object_set_new(sz, "eav_relation_bytes", json_integer(eav_bytes));
     json_object_set_new(sz, "xml_relation_bytes", json_integer(xml_table));
     json_object_set_new(sz, "interned_model_bytes", json_integer((json_int_t)capsmodel_memory(m)));
+    json_object_set_new(sz, "without_xep0232",
+                        sizes_without(m, eav_rows, eav_bytes, xml_table));
     json_object_set_new(root, "sizes", sz);
 
     /* XEP-0232 counterfactual */
@@ -505,7 +602,9 @@ json_t *analysis_run(struct pg_conn *c, const struct analysis_params *p,
     json_object_set_new(hr, "presences", json_integer((json_int_t)p->presences));
     json_object_set_new(hr, "rate_per_s", json_real(p->rate));
     json_object_set_new(hr, "seed", json_integer((json_int_t)p->seed));
-    json_object_set_new(hr, "caches", hit_rates(m, cdf, p));
+    json_t *curve = NULL;
+    json_object_set_new(hr, "caches", hit_rates(m, cdf, p, &curve));
+    json_object_set_new(hr, "curve", curve);
     json_object_set_new(root, "hit_rate", hr);
     json_object_set_new(root, "pep", pep_model(p, m, json_object_get(hr, "caches"),
                                                n ? (double)xml_bytes / (double)n : 0));

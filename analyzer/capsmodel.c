@@ -117,6 +117,8 @@ struct capsmodel {
     size_t si_entries;        /* entries with a XEP-0232 form ... */
     uint64_t si_form_bytes;   /* ... the bytes their forms add ... */
     uint64_t si_text_bytes;   /* ... and their name+version+os text */
+    uint64_t stripped_xml_bytes; /* XML and S bytes of one entry per */
+    uint64_t stripped_s_bytes;   /* stripped key, without the forms */
     struct dkcell *dk;        /* exact-lookup table of decodable vers */
     size_t dk_mask, dk_n;
     struct buf scratch;
@@ -231,15 +233,13 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static uint32_t intern_fset(struct capsmodel *m, const struct disco_info *info)
+/* Interns the feature set of model string ids ids[0..n) (any order,
+ * repeats allowed); takes ownership of ids. */
+static uint32_t intern_fset(struct capsmodel *m, uint32_t *ids, size_t nf)
 {
-    uint32_t *ids = xcalloc(info->n_features ? info->n_features : 1,
-                            sizeof *ids);
-    for (size_t i = 0; i < info->n_features; i++)
-        ids[i] = strtab_intern_cstr(m->strings, info->features[i]);
-    qsort(ids, info->n_features, sizeof *ids, cmp_u32);
+    qsort(ids, nf, sizeof *ids, cmp_u32);
     size_t n = 0;
-    for (size_t i = 0; i < info->n_features; i++)
+    for (size_t i = 0; i < nf; i++)
         if (n == 0 || ids[n - 1] != ids[i])
             ids[n++] = ids[i];
     size_t before = strtab_count(m->fsets_tab);
@@ -257,18 +257,18 @@ static uint32_t intern_fset(struct capsmodel *m, const struct disco_info *info)
     return id;
 }
 
-static uint32_t intern_idset(struct capsmodel *m, const struct disco_info *info)
+static uint32_t intern_idset(struct capsmodel *m, const struct disco_identity *ids,
+                             size_t nid)
 {
-    char **parts = xcalloc(info->n_identities ? info->n_identities : 1,
-                           sizeof *parts);
-    for (size_t i = 0; i < info->n_identities; i++) {
-        const struct disco_identity *d = &info->identities[i];
+    char **parts = xcalloc(nid ? nid : 1, sizeof *parts);
+    for (size_t i = 0; i < nid; i++) {
+        const struct disco_identity *d = &ids[i];
         parts[i] = xasprintf("%s/%s/%s/%s", d->category, d->type, d->lang,
                              d->name);
     }
-    qsort(parts, info->n_identities, sizeof *parts, cmp_str);
+    qsort(parts, nid, sizeof *parts, cmp_str);
     buf_reset(&m->scratch);
-    for (size_t i = 0; i < info->n_identities; i++) {
+    for (size_t i = 0; i < nid; i++) {
         buf_puts(&m->scratch, parts[i]);
         buf_putc(&m->scratch, '<');
         free(parts[i]);
@@ -338,97 +338,214 @@ static void add_nodever(struct capsmodel *m, const char *node, const char *ver,
     m->nodever_entry[nv] = key;
 }
 
-uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
+/* Interns (algo, ver) and node#ver; on a known key adds the observations
+ * and returns false; on a new one returns true with *key set and the
+ * entry zeroed. */
+static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
+                    const char *node, uint64_t observations, uint32_t *key_out)
 {
     size_t before = strtab_count(m->keys);
-    uint32_t key = intern_key(m->keys, in->algo, in->ver, &m->scratch);
-    if (in->node) {
-        add_nodever(m, in->node, in->ver, key);
-        strtab_intern_cstr(m->nodes, in->node);
+    uint32_t key = intern_key(m->keys, algo, ver, &m->scratch);
+    *key_out = key;
+    if (node) {
+        add_nodever(m, node, ver, key);
+        strtab_intern_cstr(m->nodes, node);
     }
     if (strtab_count(m->keys) == before) {
-        m->entries[key].observations += in->observations;
-        return key;
+        m->entries[key].observations += observations;
+        return false;
     }
     if (key >= m->cap) {
         m->cap = m->cap ? m->cap * 2 : 1024;
         m->entries = xreallocarray(m->entries, m->cap, sizeof *m->entries);
     }
-    struct cm_entry *e = &m->entries[key];
-    memset(e, 0, sizeof *e);
+    memset(&m->entries[key], 0, sizeof m->entries[key]);
     m->n++;
     uint8_t digest[DK_MAX];
-    size_t dlen = dk_decode(in->ver, digest);
+    size_t dlen = dk_decode(ver, digest);
     if (dlen)
-        dk_put(m, (uint8_t)in->algo, digest, dlen, key);
-    e->key = key;
-    e->algo = (uint8_t)in->algo;
-    e->observations = in->observations;
-    e->flags = in->verified ? CM_VERIFIED : 0;
-    e->node = opt_string(m, in->node);
-    e->fset = intern_fset(m, in->info);
-    e->idset = intern_idset(m, in->info);
+        dk_put(m, (uint8_t)algo, digest, dlen, key);
+    return true;
+}
 
-    struct softinfo si;
-    size_t si_text = 0;
-    softinfo_extract(in->info, &si);
-    if (si.present) {
-        si_text = (si.software ? strlen(si.software) : 0) +
-                  (si.software_version ? strlen(si.software_version) : 0) +
-                  (si.os ? strlen(si.os) : 0) +
-                  (si.os_version ? strlen(si.os_version) + 1 : 0);
+/* What both ways of adding an entry work out before filling it in. */
+struct core {
+    enum hash_algo algo;
+    const char *node;
+    uint64_t observations;
+    bool verified;
+    uint32_t *fids; /* model string ids, owned: passed on to intern_fset */
+    size_t nf;
+    const struct disco_identity *ids; /* document order */
+    size_t nid;
+    const struct softinfo *si;
+    size_t xml_bytes, s_bytes;
+    const char *stripped_ver;     /* the ver without XEP-0232 forms */
+    size_t form_xml, form_s;      /* bytes the forms add to XML and S */
+};
+
+static void fill_entry(struct capsmodel *m, uint32_t key, const struct core *c)
+{
+    struct cm_entry *e = &m->entries[key];
+    e->key = key;
+    e->algo = (uint8_t)c->algo;
+    e->observations = c->observations;
+    e->flags = c->verified ? CM_VERIFIED : 0;
+    e->node = opt_string(m, c->node);
+    e->fset = intern_fset(m, c->fids, c->nf);
+    e->idset = intern_idset(m, c->ids, c->nid);
+    e->s_bytes = (uint32_t)c->s_bytes;
+    e->xml_bytes = (uint32_t)c->xml_bytes;
+    const struct softinfo *si = c->si;
+    if (si->present) {
         e->flags |= CM_SOFTINFO;
-        e->software = opt_string(m, si.software);
-        e->version = opt_string(m, si.software_version);
-        if (si.os || si.os_version) {
-            char *os = xasprintf("%s %s", si.os ? si.os : "",
-                                 si.os_version ? si.os_version : "");
+        e->software = opt_string(m, si->software);
+        e->version = opt_string(m, si->software_version);
+        if (si->os || si->os_version) {
+            char *os = xasprintf("%s %s", si->os ? si->os : "",
+                                 si->os_version ? si->os_version : "");
             e->os = strtab_intern_cstr(m->strings, os);
             free(os);
         } else {
             e->os = CM_NONE;
         }
+        m->si_entries++;
+        m->si_form_bytes += c->form_xml;
+        m->si_text_bytes += (si->software ? strlen(si->software) : 0) +
+                            (si->software_version ? strlen(si->software_version) : 0) +
+                            (si->os ? strlen(si->os) : 0) +
+                            (si->os_version ? strlen(si->os_version) + 1 : 0);
     } else {
-        e->software = in->info->n_identities
-                          ? opt_string(m, in->info->identities[0].name)
-                          : CM_NONE;
+        e->software = c->nid ? opt_string(m, c->ids[0].name) : CM_NONE;
         e->version = CM_NONE;
         e->os = CM_NONE;
     }
-    softinfo_free(&si);
+    size_t before = strtab_count(m->stripped);
+    e->stripped = intern_key(m->stripped, c->algo, c->stripped_ver, &m->scratch);
+    if (strtab_count(m->stripped) > before) {
+        /* the first entry of each stripped key stands for it */
+        m->stripped_xml_bytes += c->xml_bytes > c->form_xml ? c->xml_bytes - c->form_xml : 0;
+        m->stripped_s_bytes += c->s_bytes > c->form_s ? c->s_bytes - c->form_s : 0;
+    }
+}
+
+uint32_t capsmodel_intern(struct capsmodel *m, const char *s)
+{
+    return strtab_intern_cstr(m->strings, s);
+}
+
+uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
+{
+    uint32_t key;
+    if (!add_key(m, in->algo, in->ver, in->node, in->observations, &key))
+        return key;
+    const struct disco_info *info = in->info;
+    struct core c = {
+        .algo = in->algo,
+        .node = in->node,
+        .observations = in->observations,
+        .verified = in->verified,
+        .ids = info->identities,
+        .nid = info->n_identities,
+        .nf = info->n_features,
+        .stripped_ver = in->ver,
+    };
+    c.fids = xcalloc(info->n_features ? info->n_features : 1, sizeof *c.fids);
+    for (size_t i = 0; i < info->n_features; i++)
+        c.fids[i] = strtab_intern_cstr(m->strings, info->features[i]);
+    struct softinfo si;
+    softinfo_extract(info, &si);
+    c.si = &si;
 
     /* sizes */
-    buf_reset(&m->scratch);
-    caps_build_s(in->info, CAPS_M_STRICT, &m->scratch, NULL);
-    e->s_bytes = (uint32_t)m->scratch.len;
+    struct buf s = BUF_INIT;
+    caps_build_s(info, CAPS_M_STRICT, &s, NULL);
+    c.s_bytes = s.len;
     if (in->xml_bytes) {
-        e->xml_bytes = (uint32_t)in->xml_bytes;
+        c.xml_bytes = in->xml_bytes;
     } else {
-        char *xml = disco_info_to_xml(in->info);
-        e->xml_bytes = (uint32_t)strlen(xml);
+        char *xml = disco_info_to_xml(info);
+        c.xml_bytes = strlen(xml);
         free(xml);
     }
 
     /* the XEP-0232 counterfactual */
     char stripped_ver[HASH_B64_MAX];
-    const char *sv = in->ver;
-    if (e->flags & CM_SOFTINFO) {
-        struct disco_info *c = strip_softinfo(in->info);
-        if (caps_ver_compute(c, in->algo, CAPS_M_STRICT, stripped_ver))
-            sv = stripped_ver;
+    if (si.present) {
+        struct disco_info *bare = strip_softinfo(info);
+        buf_reset(&s);
+        caps_build_s(bare, CAPS_M_STRICT, &s, NULL);
+        if (hash_b64(in->algo, s.data ? s.data : "", s.len, stripped_ver))
+            c.stripped_ver = stripped_ver;
+        c.form_s = c.s_bytes > s.len ? c.s_bytes - s.len : 0;
         /* what the form costs on the wire: both serialized the same way */
-        char *full = disco_info_to_xml(in->info), *bare = disco_info_to_xml(c);
-        size_t lf = strlen(full), lb = strlen(bare);
-        m->si_entries++;
-        m->si_form_bytes += lf > lb ? lf - lb : 0;
-        m->si_text_bytes += si_text;
-        free(full);
-        free(bare);
-        disco_info_free(c);
+        char *fx = disco_info_to_xml(info), *bx = disco_info_to_xml(bare);
+        size_t lf = strlen(fx), lb = strlen(bx);
+        c.form_xml = lf > lb ? lf - lb : 0;
+        free(fx);
+        free(bx);
+        disco_info_free(bare);
     }
-    e->stripped = intern_key(m->stripped, in->algo, sv, &m->scratch);
-
+    buf_free(&s);
+    fill_entry(m, key, &c);
+    softinfo_free(&si);
     return key;
+}
+
+uint32_t capsmodel_add_stored(struct capsmodel *m, const struct cm_stored *in)
+{
+    uint32_t key;
+    if (!add_key(m, in->algo, in->ver, in->node, in->observations, &key))
+        return key;
+    struct softinfo none = {0};
+    struct core c = {
+        .algo = in->algo,
+        .node = in->node,
+        .observations = in->observations,
+        .verified = in->verified,
+        .ids = in->identities,
+        .nid = in->n_identities,
+        .nf = in->n_features,
+        .si = in->si ? in->si : &none,
+        .xml_bytes = in->xml_bytes,
+        .s_bytes = in->s_bytes,
+        .stripped_ver = in->ver,
+    };
+    c.fids = xcalloc(in->n_features ? in->n_features : 1, sizeof *c.fids);
+    if (in->n_features)
+        memcpy(c.fids, in->features, in->n_features * sizeof *c.fids);
+    char stripped_ver[HASH_B64_MAX];
+    if (in->si && in->si->present && in->s && in->form_s_len &&
+        in->form_s_len <= in->s_len) {
+        /* S without the form: the form's own part of S cut out (the last
+         * place it occurs: forms come after identities and features) */
+        const char *at = NULL;
+        for (const char *p = in->s;
+             (p = memmem(p, in->s_len - (size_t)(p - in->s), in->form_s,
+                         in->form_s_len)) != NULL;
+             p++)
+            at = p;
+        if (at) {
+            size_t pre = (size_t)(at - in->s);
+            struct buf s = BUF_INIT;
+            buf_append(&s, in->s, pre);
+            buf_append(&s, at + in->form_s_len, in->s_len - pre - in->form_s_len);
+            if (hash_b64(in->algo, s.data ? s.data : "", s.len, stripped_ver))
+                c.stripped_ver = stripped_ver;
+            buf_free(&s);
+            c.form_s = in->form_s_len;
+        }
+        c.form_xml = in->form_xml_bytes;
+    }
+    fill_entry(m, key, &c);
+    return key;
+}
+
+void capsmodel_stripped_sizes(const struct capsmodel *m, uint64_t *xml_bytes,
+                              uint64_t *s_bytes)
+{
+    *xml_bytes = m->stripped_xml_bytes;
+    *s_bytes = m->stripped_s_bytes;
 }
 
 size_t capsmodel_count(const struct capsmodel *m)

@@ -69,6 +69,32 @@ struct cm_input {
     bool verified;
 };
 
+struct softinfo;
+
+/* One entry as the database stores it (sql/0001_init.sql): already
+ * verified, its features as model string ids (capsmodel_intern()), and
+ * for the XEP-0232 counterfactual the stored strict verification string S
+ * with the form's own part of S and XML, so nothing is parsed again. */
+struct cm_stored {
+    enum hash_algo algo;
+    const char *ver;
+    const char *node;          /* NULL: unknown */
+    uint64_t observations;
+    bool verified;
+    size_t xml_bytes;          /* bytes of the stored disco#info XML */
+    size_t s_bytes;            /* bytes of the strict S */
+    const uint32_t *features;  /* model string ids, any order */
+    size_t n_features;
+    const struct disco_identity *identities; /* document order */
+    size_t n_identities;
+    const struct softinfo *si; /* NULL or !present: no XEP-0232 form */
+    const char *s;             /* S (s_bytes); needed only with si */
+    size_t s_len;
+    const char *form_s;        /* the XEP-0232 form(s) as they appear in S */
+    size_t form_s_len;
+    size_t form_xml_bytes;     /* bytes the form(s) add to the XML */
+};
+
 struct capsmodel;
 
 /* Returns a new, empty model; caller frees with capsmodel_free(). */
@@ -78,6 +104,12 @@ void capsmodel_free(struct capsmodel *m);
 /* Adds an entry, or adds observations to the existing entry with the same
  * (algorithm, ver). Returns the entry index. */
 uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in);
+
+/* The same from a stored entry (the fast loader's path): gives the same
+ * entry as capsmodel_add() on the stored XML. */
+uint32_t capsmodel_add_stored(struct capsmodel *m, const struct cm_stored *in);
+/* Interns s among the model's strings (features, names); returns its id. */
+uint32_t capsmodel_intern(struct capsmodel *m, const char *s);
 
 size_t capsmodel_count(const struct capsmodel *m);
 /* Distinct node#ver keys seen (an entry may be advertised under several
@@ -93,6 +125,10 @@ size_t capsmodel_fset_count(const struct capsmodel *m);
 const struct strtab *capsmodel_strings(const struct capsmodel *m);
 /* Number of distinct stripped keys (entries that remain without XEP-0232). */
 size_t capsmodel_stripped_count(const struct capsmodel *m);
+/* Bytes of the XML and of S of the cache without XEP-0232: one entry per
+ * stripped key (its first entry), the forms' bytes taken off. */
+void capsmodel_stripped_sizes(const struct capsmodel *m, uint64_t *xml_bytes,
+                              uint64_t *s_bytes);
 /* "ALGO VER" of entry i, and its key without XEP-0232 ("ALGO VER'");
  * borrowed, valid until capsmodel_free(). */
 const char *capsmodel_key(const struct capsmodel *m, uint32_t i);

@@ -6,10 +6,15 @@
 #include "analysis.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "xalloc.h"
@@ -78,6 +83,138 @@ static void md_cell(struct buf *b, const char *s)
             buf_putc(b, ' ');
         else
             buf_putc(b, *s);
+    }
+}
+
+/* The gnuplot script: every chart is drawn from a CSV file of the report
+ * (never from the JSON, never by hand), as SVG. Labels are data, so
+ * enhanced text (which gives ^ _ @ meaning) is off. */
+static const char charts_gp[] =
+    "# Written by xcensus analyze: draws the report's charts from its CSV files.\n"
+    "set terminal svg size 900,500 dynamic noenhanced font 'sans,12' background rgb 'white'\n"
+    "set datafile separator comma\n"
+    "set key outside top center horizontal\n"
+    "set grid ytics\n"
+    "set yrange [0:*]\n"
+    "set rmargin 10\n"
+    "\n"
+    "set output 'sizes.svg'\n"
+    "set title 'Size of the cache, with and without XEP-0232 forms'\n"
+    "set ylabel 'kB'\n"
+    "set style data histograms\n"
+    "set style histogram clustered gap 1\n"
+    "set style fill solid 0.8 border -1\n"
+    "set boxwidth 0.9\n"
+    "set xtics rotate by -20 scale 0\n"
+    "set bmargin 6\n"
+    "plot 'sizes.csv' skip 1 using ($2/1000):xtic(1) title 'with XEP-0232', \\\n"
+    "     '' skip 1 using ($3/1000) title 'without'\n"
+    "\n"
+    "set output 'collapse.svg'\n"
+    "set title 'Entries per software (caps node), with and without XEP-0232 forms'\n"
+    "set ylabel 'entries'\n"
+    "set xtics rotate by -40 scale 0 font ',9'\n"
+    "set bmargin 14\n"
+    "plot 'xep0232_by_software.csv' skip 1 every ::0::19 using 2:xtic(1) title 'with XEP-0232', \\\n"
+    "     '' skip 1 every ::0::19 using 4 title 'without'\n"
+    "\n"
+    "set output 'hit_rate_curve.svg'\n"
+    "set title 'Hit rate of an LRU cache by its size (presence stream of the report)'\n"
+    "set style data linespoints\n"
+    "set logscale x 10\n"
+    "set xlabel 'cache capacity (entries)'\n"
+    "set ylabel 'hit rate (%)'\n"
+    "set yrange [0:100]\n"
+    "set xtics auto rotate by 0 font ',12'\n"
+    "set format x '%.0f'\n"
+    "set bmargin 4\n"
+    "set grid xtics ytics\n"
+    "plot 'hit_rate_curve.csv' skip 1 using ($1 > 0 ? $1 : 1/0):($2*100) lw 2 title 'with XEP-0232', \\\n"
+    "     '' skip 1 using ($1 > 0 ? $1 : 1/0):($3*100) lw 2 title 'without'\n";
+
+static const char *const chart_files[] = {"sizes.svg", "collapse.svg",
+                                          "hit_rate_curve.svg"};
+static const char *const chart_titles[] = {
+    "Size of the cache with and without XEP-0232, per representation",
+    "Entries per software with and without XEP-0232 (the 20 largest)",
+    "Hit rate by cache size with and without XEP-0232",
+};
+
+/* Runs gnuplot on charts.gp in dir (at most 60 s); returns a note for the
+ * report when it could not (NULL: it ran and exited 0). */
+static const char *run_gnuplot(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return "could not start gnuplot (fork failed)";
+    if (pid == 0) {
+        if (chdir(dir) != 0)
+            _exit(126);
+        int fd = open("charts.log", O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execlp("gnuplot", "gnuplot", "charts.gp", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    for (int waited = 0;; waited++) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            return "gnuplot could not be waited for";
+        if (waited >= 600) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return "gnuplot took over 60 s and was stopped";
+        }
+        usleep(100000);
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        return "gnuplot is not installed (Debian package gnuplot-nox; "
+               "scripts/install-deps installs it)";
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return "gnuplot failed (see charts.log)";
+    return NULL;
+}
+
+/* Writes charts.gp, runs gnuplot and links the charts it drew from md, or
+ * says why there are none; the report is written either way. */
+static void report_charts(const char *dir, struct buf *md)
+{
+    struct buf gp = BUF_INIT;
+    buf_puts(&gp, charts_gp);
+    bool wrote = write_file(dir, "charts.gp", &gp);
+    buf_free(&gp);
+    for (size_t i = 0; i < sizeof chart_files / sizeof chart_files[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, chart_files[i]);
+        unlink(path); /* a chart of an earlier report must not pass for this one's */
+    }
+    const char *note = wrote ? run_gnuplot(dir) : "could not write charts.gp";
+    size_t drawn = 0;
+    for (size_t i = 0; i < sizeof chart_files / sizeof chart_files[0]; i++) {
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, chart_files[i]);
+        if (note == NULL && stat(path, &sb) == 0 && sb.st_size > 0) {
+            buf_printf(md, "![%s](%s)\n\n", chart_titles[i], chart_files[i]);
+            drawn++;
+        }
+    }
+    if (note != NULL || drawn == 0) {
+        buf_printf(md, "No charts: %s. The figures are in the tables above and "
+                       "the CSV files; `gnuplot charts.gp` in this directory "
+                       "draws them.\n\n",
+                   note ? note : "gnuplot drew none (see charts.log)");
+        if (note)
+            fprintf(stderr, "xcensus: report without charts: %s\n", note);
+    } else {
+        buf_puts(md, "Drawn by gnuplot from the CSV files with `charts.gp` "
+                     "(in this directory).\n\n");
     }
 }
 
@@ -302,16 +439,47 @@ bool analysis_write_report(const char *dir, json_t *r)
                pb < db ? "less" : "more: the last-item delivery to every contact "
                                   "at every login outweighs the queries saved");
 
+    /* sizes with and without XEP-0232, per representation */
+    json_t *szw = json_object_get(sz, "without_xep0232");
+    double ew = (double)geti(szw, "entries");
+    static const struct {
+        const char *name, *key;
+    } reps[] = {
+        {"raw disco#info XML", "xml_bytes_total"},
+        {"verification strings", "verification_string_bytes_total"},
+        {"one row per feature (PostgreSQL)", "eav_relation_bytes"},
+        {"one row per entry with XML (PostgreSQL)", "xml_relation_bytes"},
+        {"interned model", "interned_model_bytes"},
+    };
     buf_reset(&csv);
-    buf_puts(&csv, "representation,bytes\n");
-    buf_printf(&csv, "xml,%lld\nverification_strings,%lld\neav_relation,%lld\n"
-                     "xml_relation,%lld\ninterned_model,%lld\n",
-               (long long)geti(sz, "xml_bytes_total"),
-               (long long)geti(sz, "verification_string_bytes_total"),
-               (long long)geti(sz, "eav_relation_bytes"),
-               (long long)geti(sz, "xml_relation_bytes"),
-               (long long)geti(sz, "interned_model_bytes"));
+    buf_puts(&csv, "representation,bytes,bytes_without_xep0232,bytes_per_entry,"
+                   "bytes_per_entry_without_xep0232\n");
+    for (size_t i = 0; i < sizeof reps / sizeof reps[0]; i++) {
+        double b = (double)geti(sz, reps[i].key), bw = (double)geti(szw, reps[i].key);
+        csv_field(&csv, reps[i].name);
+        buf_printf(&csv, ",%.0f,%.0f,%.1f,%.1f\n", b, bw, entries > 0 ? b / entries : 0,
+                   ew > 0 ? bw / ew : 0);
+    }
     ok = ok && write_file(dir, "sizes.csv", &csv);
+
+    /* hit rate by cache size */
+    json_t *curve = json_object_get(hr, "curve");
+    buf_reset(&csv);
+    buf_puts(&csv, "capacity,hit_rate_with,hit_rate_without,queries_per_1000_with,"
+                   "queries_per_1000_without\n");
+    for (size_t i = 0; i < json_array_size(curve); i++) {
+        json_t *row = json_array_get(curve, i);
+        buf_printf(&csv, "%lld,%.6f,%.6f,%.3f,%.3f\n", (long long)geti(row, "capacity"),
+                   getr(row, "hit_rate_with"), getr(row, "hit_rate_without"),
+                   getr(row, "queries_per_1000_with"), getr(row, "queries_per_1000_without"));
+    }
+    ok = ok && write_file(dir, "hit_rate_curve.csv", &csv);
+
+    /* charts, drawn by gnuplot from the CSV files above */
+    buf_puts(&md, "## Charts\n\n");
+    if (ok)
+        report_charts(dir, &md);
+
     ok = ok && write_file(dir, "report.md", &md);
     char *js = json_dumps(r, JSON_INDENT(1) | JSON_SORT_KEYS);
     struct buf jb = BUF_INIT;

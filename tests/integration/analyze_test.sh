@@ -29,6 +29,20 @@ xc_expect_eq "one-row-per-feature rows" "$eav_sql" "$eav_rows"
 grep -q "| entries by (algorithm, ver) | 1567 |" "$report/report.md" || fail "report.md lacks the entry count"
 grep -q "Popularity: synthetic" "$report/report.md" || fail "an import must not be read as popularity"
 
+# charts: valid SVG drawn by gnuplot from the CSV files, linked from report.md
+command -v gnuplot >/dev/null || fail "gnuplot missing (scripts/install-deps installs gnuplot-nox)"
+python3 "$XC_SOURCE_DIR/tests/integration/analyze_charts.py" "$report" || fail "charts"
+[ -s "$report/hit_rate_curve.csv" ] || fail "hit_rate_curve.csv missing"
+
+# without gnuplot the report is still written, saying why it has no charts
+nochart="$XC_TEST_LOGDIR/report-nogp"
+PATH=/nonexistent "$XCENSUS" analyze -d "$db" --source capsdb --report "$nochart" \
+  --presences 20000 --no-store >"$XC_TEST_LOGDIR/analyze-nogp.log" 2>&1 \
+  || { cat "$XC_TEST_LOGDIR/analyze-nogp.log"; fail "analyze without gnuplot failed"; }
+[ -s "$nochart/report.md" ] || fail "no report without gnuplot"
+grep -q "No charts: gnuplot is not installed" "$nochart/report.md" || fail "report lacks the no-charts note"
+ls "$nochart"/*.svg >/dev/null 2>&1 && fail "charts without gnuplot"
+
 # an unknown source is an error, not an empty report
 if "$XCENSUS" analyze -d "$db" --source nope --no-store >"$XC_TEST_LOGDIR/nope.log" 2>&1; then
   fail "analyze of an unknown source succeeded"
