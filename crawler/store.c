@@ -489,6 +489,7 @@ static int64_t now_us(void)
 static void pump(struct store *s);
 static void seal(struct store *s, enum store_kind k);
 static void schedule_notify(struct store *s);
+static void group_commit(struct store *s);
 
 static void batch_free(struct batch *b)
 {
@@ -859,6 +860,7 @@ static void job_done(void *arg, const struct pga_result *r)
         evtimer_add(s->retry_timer, &tv);
     }
     pump(s);
+    group_commit(s);
 }
 
 static void submit(struct store *s, struct batch *b)
@@ -983,6 +985,28 @@ void store_flush(struct store *s)
 
 /* --- sync and drain ------------------------------------------------------ */
 
+/* Group commit: while someone waits in store_sync() for records that sit in
+ * open batches, and the connection has a free slot with nothing queued in
+ * front, those batches are sealed now instead of at their flush_ms timer.
+ * Under load the batches then grow by themselves (records gather while the
+ * slots are busy) and a job waits about one commit, not a flush window. */
+static void group_commit(struct store *s)
+{
+    if (s->waiters == NULL || s->retry_wait || !pgasync_is_up(s->db) ||
+        s->inflight >= s->o.inflight)
+        return;
+    struct batch *b;
+    TAILQ_FOREACH(b, &s->queue, link)
+    if (b->where != B_INFLIGHT)
+        return; /* closed batches wait already: they go first */
+    uint64_t newest = 0;
+    for (struct waiter *w = s->waiters; w; w = w->next)
+        newest = XC_MAX(newest, w->ticket);
+    for (int k = 0; k < STORE__KINDS; k++)
+        if (s->open[k] && s->open[k]->first_put < newest)
+            seal(s, (enum store_kind)k);
+}
+
 /* Lowest put sequence number not yet committed (UINT64_MAX: none). */
 static uint64_t oldest_pending(const struct store *s)
 {
@@ -1043,6 +1067,7 @@ void store_sync(struct store *s, store_done_cb cb, void *arg)
     w->arg = arg;
     w->next = s->waiters;
     s->waiters = w;
+    group_commit(s);
     schedule_notify(s);
 }
 

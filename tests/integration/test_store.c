@@ -1299,6 +1299,47 @@ static void test_sync_after_commit(void **state)
     store_free(s);
 }
 
+/* Group commit: a sync does not wait for the flush timer. With flush_ms at
+ * ten minutes, records a job waits for are sealed and committed as soon as
+ * the connection has a free slot; the others stay open. */
+static void test_sync_seals_at_once(void **state)
+{
+    int64_t src = new_source("group-commit");
+    struct store_opts o;
+    opts_for(&o, NULL);
+    o.flush_ms = 600000;
+    char why[256];
+    struct store *s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    struct store_stats st;
+    for (int i = 0; i < 500; i++) {
+        store_get_stats(s, &st);
+        if (st.db_up)
+            break;
+        run_for(20);
+    }
+    assert_true(st.db_up);
+    for (int round = 0; round < 3; round++) {
+        put_outcomes(s, src, round * 100, 100);
+        struct synced y = {.src = src};
+        store_sync(s, sync_cb, &y);
+        run_until(&y.called);
+        assert_true(y.ok);
+        assert_int_equal(y.rows, (round + 1) * 100);
+    }
+    /* without a waiter nothing is sealed before the timer */
+    put_outcomes(s, src, 300, 7);
+    run_for(300);
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM probe_outcomes WHERE source_id = %lld",
+             (long long)src);
+    assert_int_equal(q1(sql), 300);
+    drain(s);
+    assert_int_equal(q1(sql), 307);
+    store_free(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -1315,6 +1356,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_two_writers_intern),
         cmocka_unit_test(test_backpressure_marks),
         cmocka_unit_test(test_sync_after_commit),
+        cmocka_unit_test(test_sync_seals_at_once),
         cmocka_unit_test(test_refused_batch_set_aside),
         cmocka_unit_test(test_bad_spill_file_set_aside),
         cmocka_unit_test(test_transient_error_retried),
