@@ -1,9 +1,10 @@
 /*
  * `xcensus migrate` and `xcensus query`: apply the schema migrations
- * compiled into the program, and print one of the statistics views (the
- * v_* contract of sql/) as an aligned table, CSV or JSON. query reads only
- * views named in its own whitelist; nothing from the command line becomes
- * SQL text.
+ * compiled into the program, and print an entry of the query catalog
+ * (lib/apicat.h) or one of the raw v_* views of sql/ as an aligned table,
+ * CSV or JSON. Nothing from the command line becomes SQL text: arguments,
+ * limit and offset are bound parameters, and a raw view name is checked
+ * against [a-z0-9_] and pg_views first.
  */
 #include "commands.h"
 
@@ -13,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicat.h"
 #include "buf.h"
 #include "cli_db.h"
 #include "common.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
+#include "pgjson.h"
 #include "sql_embedded.h"
 #include "xalloc.h"
 
@@ -117,7 +120,12 @@ int cmd_migrate(int argc, char **argv, const struct cli_globals *g)
 /* query                                                               */
 /* ------------------------------------------------------------------ */
 
-/* The views `xcensus query` may print; the SQL is fixed text. */
+/* `xcensus query NAME [ARG=VALUE...]` runs an entry of the query catalog
+ * (lib/apicat.h), wrapped and paginated as every consumer does it;
+ * `xcensus query v_NAME` prints a raw v_* view: one of the table below or
+ * any v_* view of the database. */
+
+/* The raw views `xcensus query` describes; the SQL is fixed text. */
 struct view_entry {
     const char *name;
     const char *sql;
@@ -159,17 +167,21 @@ static const struct view_entry views[] = {
 
 enum query_format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
+#define QUERY_ARGS_MAX 32 /* ARG=VALUE words accepted after NAME */
+
 static void query_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: xcensus query [-d CONNINFO] [-f table|csv|json] [-n N] NAME\n"
-        "       xcensus query --list\n\n"
-        "print one statistics view (see --list; docs/SCHEMA.md describes "
-        "each);\n"
-        "besides the listed ones, any v_* view of the database (added by "
-        "later\n"
-        "migrations) can be named; --list with a database shows those too\n\n"
+        "usage: xcensus query [-d CONNINFO] [-f table|csv|json] [-n LIMIT]\n"
+        "                     [--offset N] NAME [ARG=VALUE ...]\n"
+        "       xcensus query [-d CONNINFO] [-f FORMAT] [-n N] v_VIEW\n"
+        "       xcensus query [-d CONNINFO] --list\n\n"
+        "print one entry of the query catalog (the same queries as "
+        "/api/v1/NAME of\n"
+        "xcensus serve; see --list and docs/SCHEMA.md), with its arguments "
+        "as\n"
+        "ARG=VALUE words, or one raw v_* view of the database\n\n"
         "options:\n"
         "  -d, --database CONNINFO  libpq conninfo or URI (default: "
         "$XCENSUS_DATABASE,\n"
@@ -179,10 +191,21 @@ static void query_usage(FILE *f)
         "  -f, --format FORMAT      table (default, aligned), csv (RFC 4180, "
         "header\n"
         "                           row) or json (array of objects)\n"
-        "  -n, --limit N            print at most N rows (in the view's "
-        "order)\n"
-        "  -l, --list               list the view names\n"
-        "  -h, --help               this text\n");
+        "  -n, --limit N            print at most N rows (catalog: 1..%d, "
+        "default %d;\n"
+        "                           a note on stderr says when more rows "
+        "follow)\n"
+        "  -o, --offset N           skip the first N rows (catalog entries "
+        "only)\n"
+        "  -l, --list               list the catalog entries with their "
+        "arguments,\n"
+        "                           and the raw views\n"
+        "  -h, --help               this text\n\n"
+        "exit status: 0 printed, 1 failure, 2 usage error (unknown name or "
+        "argument,\n"
+        "bad value, missing required argument, limit or offset out of "
+        "range)\n",
+        APICAT_LIMIT_MAX, APICAT_LIMIT_MAX);
 }
 
 /* Display width of UTF-8 text: code points, not bytes. */
@@ -202,9 +225,10 @@ static void put_cell(FILE *out, const char *s)
         fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? ' ' : *s, out);
 }
 
-static void print_table(const struct pg_result *r, FILE *out)
+/* Prints the first nr rows of r as an aligned table. */
+static void print_table(const struct pg_result *r, int nr, FILE *out)
 {
-    int nc = pg_ncols(r), nr = pg_nrows(r);
+    int nc = pg_ncols(r);
     size_t *w = xcalloc((size_t)nc, sizeof *w);
     for (int j = 0; j < nc; j++) {
         w[j] = text_width(pg_colname(r, j));
@@ -262,9 +286,10 @@ static void csv_field(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void print_csv(const struct pg_result *r, FILE *out)
+/* Prints the first nr rows of r as CSV with a header row. */
+static void print_csv(const struct pg_result *r, int nr, FILE *out)
 {
-    int nc = pg_ncols(r), nr = pg_nrows(r);
+    int nc = pg_ncols(r);
     for (int j = 0; j < nc; j++) {
         if (j)
             fputc(',', out);
@@ -281,54 +306,33 @@ static void print_csv(const struct pg_result *r, FILE *out)
     }
 }
 
-/* A numeric column value as a JSON number: integers exactly, others as
- * reals; values JSON cannot hold (NaN, huge) as strings. */
-static json_t *json_number(const char *s)
+/* Prints the first nr rows of r as a JSON array of objects (lib/pgjson). */
+static bool print_json(const struct pg_result *r, int nr, FILE *out)
 {
-    char *end;
-    long long ll = strtoll(s, &end, 10);
-    if (*s && *end == '\0')
-        return json_integer(ll);
-    double d = strtod(s, &end);
-    if (*s && *end == '\0') {
-        json_t *j = json_real(d);
-        if (j)
-            return j;
-    }
-    return json_string(s);
-}
-
-static bool print_json(const struct pg_result *r, FILE *out)
-{
-    int nc = pg_ncols(r), nr = pg_nrows(r);
-    json_t *arr = json_array();
-    for (int i = 0; i < nr; i++) {
-        json_t *obj = json_object();
-        for (int j = 0; j < nc; j++) {
-            const char *v = pg_value(r, i, j);
-            json_t *val;
-            if (pg_isnull(r, i, j))
-                val = json_null();
-            else if (pg_col_bool(r, j))
-                val = json_boolean(strcmp(v, "t") == 0);
-            else if (pg_col_numeric(r, j))
-                val = json_number(v);
-            else
-                val = json_string(v);
-            if (!val)
-                val = json_null(); /* not valid UTF-8: cannot happen from a UTF8
-                                      db */
-            json_object_set_new(obj, pg_colname(r, j), val);
-        }
-        json_array_append_new(arr, obj);
-    }
+    json_t *arr = pgjson_rows(r, nr);
     int rc = json_dumpf(arr, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);
     json_decref(arr);
     return rc == 0;
 }
 
-/* A name `query` may look up in the catalog: "v_" + [a-z0-9_], at most 63
+static bool print_result(const struct pg_result *r, int nr,
+                         enum query_format fmt, FILE *out)
+{
+    switch (fmt) {
+    case FMT_TABLE:
+        print_table(r, nr, out);
+        return true;
+    case FMT_CSV:
+        print_csv(r, nr, out);
+        return true;
+    case FMT_JSON:
+        return print_json(r, nr, out);
+    }
+    return false;
+}
+
+/* A name `query` may look up in the database: "v_" + [a-z0-9_], at most 63
  * bytes, so that it needs no quoting. */
 static bool view_name_ok(const char *name)
 {
@@ -340,6 +344,14 @@ static bool view_name_ok(const char *name)
               (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
             return false;
     return true;
+}
+
+static bool known_view(const char *name)
+{
+    for (size_t k = 0; k < ARRAY_LEN(views); k++)
+        if (strcmp(views[k].name, name) == 0)
+            return true;
+    return false;
 }
 
 /* Lists the database's v_* views that the table above does not describe. */
@@ -356,10 +368,7 @@ static int list_other_views(const char *db, const struct cli_globals *g)
     int rc = r ? 0 : 1;
     for (int i = 0; r && i < pg_nrows(r); i++) {
         const char *name = pg_value(r, i, 0);
-        bool known = false;
-        for (size_t k = 0; k < ARRAY_LEN(views); k++)
-            known = known || strcmp(views[k].name, name) == 0;
-        if (!known && view_name_ok(name))
+        if (!known_view(name) && view_name_ok(name))
             printf("%-22s (database view, see docs/SCHEMA.md)\n", name);
     }
     pg_clear(r);
@@ -367,83 +376,127 @@ static int list_other_views(const char *db, const struct cli_globals *g)
     return rc;
 }
 
-int cmd_query(int argc, char **argv, const struct cli_globals *g)
+/* The catalog: one line per entry (name, title, arguments: required as
+ * ARG=TYPE, optional as [ARG=TYPE]), its help and each argument's help
+ * indented below; then the raw views. */
+static void list_catalog(FILE *out)
 {
-    static const struct option opts[] = {
-        {"database", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {"list", no_argument, NULL, 'l'},
-        {"limit", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *db = NULL;
-    enum query_format fmt = FMT_TABLE;
-    bool list = false;
-    const char *limit = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "d:f:ln:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || n < 0) {
-                fprintf(
-                    stderr,
-                    "xcensus query: --limit needs a number >= 0, not \"%s\"\n",
-                    optarg);
-                return EXIT_USAGE;
-            }
-            limit = optarg;
-            break;
+    for (size_t i = 0; i < apicat_count(); i++) {
+        const struct apicat_entry *e = apicat_at(i);
+        fprintf(out, "%-22s %s", e->name, e->title);
+        for (size_t k = 0; k < e->nparams; k++) {
+            const struct apicat_param *p = &e->params[k];
+            fprintf(out, p->required ? " %s=%s" : " [%s=%s]", p->name,
+                    apicat_type_name(p->type));
         }
-        case 'd':
-            db = optarg;
-            break;
-        case 'f':
-            if (strcmp(optarg, "table") == 0)
-                fmt = FMT_TABLE;
-            else if (strcmp(optarg, "csv") == 0)
-                fmt = FMT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                fmt = FMT_JSON;
-            else {
-                fprintf(stderr, "xcensus query: unrecognized format \"%s\"\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'l':
-            list = true;
-            break;
-        case 'h':
-            query_usage(stdout);
-            return 0;
-        default:
-            query_usage(stderr);
-            return EXIT_USAGE;
-        }
+        fprintf(out, "\n%-22s   %s\n", "", e->help);
+        for (size_t k = 0; k < e->nparams; k++)
+            fprintf(out, "%-22s   %s: %s%s\n", "", e->params[k].name,
+                    e->params[k].help,
+                    e->params[k].required ? " (required)" : "");
     }
-    if (list) {
-        for (size_t i = 0; i < ARRAY_LEN(views); i++)
-            printf("%-22s %s\n", views[i].name, views[i].help);
-        /* views added by later migrations, when a database is named */
-        if (db || getenv("XCENSUS_DATABASE") || g->config_path)
-            return list_other_views(db, g);
-        return 0;
+    for (size_t i = 0; i < ARRAY_LEN(views); i++)
+        fprintf(out, "%-22s %s\n", views[i].name, views[i].help);
+}
+
+/* Connects, checks the schema and sets the session time zone to UTC (so
+ * that timestamps print alike everywhere); NULL on failure (reported). */
+static struct pg_conn *query_connect(const char *db,
+                                     const struct cli_globals *g)
+{
+    struct pg_conn *conn = cli_db_connect(db, g);
+    if (!conn)
+        return NULL;
+    struct pg_err err;
+    if (!migrate_require_current(conn) ||
+        !pg_exec(conn, "SET TIME ZONE 'UTC'", &err)) {
+        pg_close(conn);
+        return NULL;
     }
-    if (optind + 1 != argc) {
-        query_usage(stderr);
+    return conn;
+}
+
+/* Runs catalog entry e with the ARG=VALUE words args[0..nargs). */
+static int query_catalog(const struct apicat_entry *e, char **args, int nargs,
+                         const char *limit_s, const char *offset_s,
+                         enum query_format fmt, const char *db,
+                         const struct cli_globals *g)
+{
+    if (nargs > QUERY_ARGS_MAX) {
+        fprintf(stderr, "xcensus query: too many arguments\n");
         return EXIT_USAGE;
     }
-    const char *name = argv[optind];
-    const struct view_entry *v = NULL;
-    for (size_t i = 0; i < ARRAY_LEN(views); i++) {
-        /* "caps_summary" is accepted for "v_caps_summary" */
-        if (strcmp(name, views[i].name) == 0 ||
-            strcmp(name, views[i].name + 2) == 0)
-            v = &views[i];
+    const char *names[QUERY_ARGS_MAX], *values[QUERY_ARGS_MAX];
+    char *words[QUERY_ARGS_MAX];
+    for (int i = 0; i < nargs; i++) {
+        words[i] = xstrdup(args[i]);
+        char *eq = strchr(words[i], '=');
+        if (eq) {
+            *eq = '\0';
+            names[i] = words[i];
+            values[i] = eq + 1;
+        } else {
+            names[i] = values[i] = NULL;
+        }
     }
+    int rc = EXIT_USAGE;
+    struct parse_err err = {0};
+    const char *bound[APICAT_PARAMS_MAX + 2];
+    long long limit = APICAT_LIMIT_MAX, offset = 0;
+    for (int i = 0; i < nargs; i++)
+        if (!names[i] || names[i][0] == '\0') {
+            fprintf(stderr,
+                    "xcensus query: \"%s\" is not ARG=VALUE (%s takes: see "
+                    "xcensus query --list)\n",
+                    args[i], e->name);
+            goto out;
+        }
+    if (!apicat_bind(e, (size_t)nargs, names, values, bound, &err) ||
+        (limit_s && !apicat_parse_limit(limit_s, &limit, &err)) ||
+        (offset_s && !apicat_parse_offset(offset_s, &offset, &err))) {
+        fprintf(stderr, "xcensus query: %s: %s\n", e->name, err.msg);
+        goto out;
+    }
+    rc = 1;
+    struct pg_conn *conn = query_connect(db, g);
+    if (!conn)
+        goto out;
+    char lim[24], off[24];
+    snprintf(lim, sizeof lim, "%lld", limit + 1);
+    snprintf(off, sizeof off, "%lld", offset);
+    bound[e->nparams] = lim;
+    bound[e->nparams + 1] = off;
+    char *sql = apicat_sql(e);
+    struct pg_result *r = pg_query(conn, sql, (int)e->nparams + 2, bound, NULL);
+    free(sql);
+    if (r) {
+        int n = pg_nrows(r);
+        bool more = n > limit;
+        rc = print_result(r, more ? (int)limit : n, fmt, stdout) ? 0 : 1;
+        if (more)
+            fprintf(stderr,
+                    "xcensus query: more rows follow; next page: --offset "
+                    "%lld\n",
+                    offset + limit);
+        pg_clear(r);
+    }
+    pg_close(conn);
+out:
+    for (int i = 0; i < nargs; i++)
+        free(words[i]);
+    return rc;
+}
+
+/* Prints raw view name (from the table above, or any v_* view of the
+ * database), at most limit rows when limit is set. */
+static int query_view(const char *name, const char *limit,
+                      enum query_format fmt, const char *db,
+                      const struct cli_globals *g)
+{
+    const struct view_entry *v = NULL;
+    for (size_t i = 0; i < ARRAY_LEN(views); i++)
+        if (strcmp(name, views[i].name) == 0)
+            v = &views[i];
     if (!v && !view_name_ok(name)) {
         fprintf(stderr,
                 "xcensus query: unrecognized view \"%s\" (see xcensus query "
@@ -451,13 +504,9 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
                 name);
         return EXIT_USAGE;
     }
-    struct pg_conn *conn = cli_db_connect(db, g);
+    struct pg_conn *conn = query_connect(db, g);
     if (!conn)
         return 1;
-    if (!migrate_require_current(conn)) {
-        pg_close(conn);
-        return 1;
-    }
     char *other_sql = NULL;
     if (!v) {
         /* not in the table: a v_* view of the database itself (name checked
@@ -488,22 +537,112 @@ int cmd_query(int argc, char **argv, const struct cli_globals *g)
     struct pg_result *r = pg_query(conn, sql, limit ? 1 : 0, params, NULL);
     free(sql);
     if (r) {
-        rc = 0;
-        switch (fmt) {
-        case FMT_TABLE:
-            print_table(r, stdout);
-            break;
-        case FMT_CSV:
-            print_csv(r, stdout);
-            break;
-        case FMT_JSON:
-            if (!print_json(r, stdout))
-                rc = 1;
-            break;
-        }
+        rc = print_result(r, pg_nrows(r), fmt, stdout) ? 0 : 1;
         pg_clear(r);
     }
     pg_close(conn);
+    return rc;
+}
+
+int cmd_query(int argc, char **argv, const struct cli_globals *g)
+{
+    static const struct option opts[] = {
+        {"database", required_argument, NULL, 'd'},
+        {"format", required_argument, NULL, 'f'},
+        {"list", no_argument, NULL, 'l'},
+        {"limit", required_argument, NULL, 'n'},
+        {"offset", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL;
+    enum query_format fmt = FMT_TABLE;
+    bool list = false;
+    const char *limit = NULL, *offset = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "d:f:ln:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || n < 0) {
+                fprintf(
+                    stderr,
+                    "xcensus query: --limit needs a number >= 0, not \"%s\"\n",
+                    optarg);
+                return EXIT_USAGE;
+            }
+            limit = optarg;
+            break;
+        }
+        case 'o':
+            offset = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'f':
+            if (strcmp(optarg, "table") == 0)
+                fmt = FMT_TABLE;
+            else if (strcmp(optarg, "csv") == 0)
+                fmt = FMT_CSV;
+            else if (strcmp(optarg, "json") == 0)
+                fmt = FMT_JSON;
+            else {
+                fprintf(stderr, "xcensus query: unrecognized format \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'l':
+            list = true;
+            break;
+        case 'h':
+            query_usage(stdout);
+            return 0;
+        default:
+            query_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (list) {
+        list_catalog(stdout);
+        /* views added by later migrations, when a database is named */
+        if (db || getenv("XCENSUS_DATABASE") || g->config_path)
+            return list_other_views(db, g);
+        return 0;
+    }
+    if (optind >= argc) {
+        query_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    char **args = argv + optind + 1;
+    int nargs = argc - optind - 1;
+    /* v_NAME: a raw view, as before the catalog */
+    const struct apicat_entry *e =
+        strncmp(name, "v_", 2) == 0 ? NULL : apicat_find(name);
+    if (e)
+        return query_catalog(e, args, nargs, limit, offset, fmt, db, g);
+    char *vname =
+        strncmp(name, "v_", 2) == 0 ? xstrdup(name) : xasprintf("v_%s", name);
+    int rc;
+    if (nargs > 0 || offset) {
+        fprintf(stderr,
+                "xcensus query: the raw view %s takes no arguments and no "
+                "--offset\n",
+                vname);
+        rc = EXIT_USAGE;
+    } else if (strncmp(name, "v_", 2) != 0 && !known_view(vname)) {
+        fprintf(stderr,
+                "xcensus query: unrecognized name \"%s\" (see xcensus query "
+                "--list)\n",
+                name);
+        rc = EXIT_USAGE;
+    } else {
+        rc = query_view(vname, limit, fmt, db, g);
+    }
+    free(vname);
     if (fflush(stdout) != 0)
         rc = 1;
     return rc;

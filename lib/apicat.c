@@ -12,7 +12,8 @@
 
 /* Parameters, by entry. */
 static const struct apicat_param p_server_versions[] = {
-    {"software", APICAT_TEXT, false, "only this software (exact XEP-0092 name)"},
+    {"software", APICAT_TEXT, false,
+     "only this software (exact XEP-0092 name)"},
 };
 static const struct apicat_param p_feature_adoption[] = {
     {"feature", APICAT_TEXT, false,
@@ -27,7 +28,8 @@ static const struct apicat_param p_namespace_versions[] = {
      "the namespace without its version, e.g. urn:xmpp:mam (default: all)"},
 };
 static const struct apicat_param p_deprecation[] = {
-    {"old", APICAT_TEXT, true, "the deprecated feature, e.g. jabber:iq:privacy"},
+    {"old", APICAT_TEXT, true,
+     "the deprecated feature, e.g. jabber:iq:privacy"},
     {"new", APICAT_TEXT, true, "its successor, e.g. urn:xmpp:blocking"},
 };
 static const struct apicat_param p_drop_impact[] = {
@@ -127,8 +129,7 @@ static const struct apicat_entry entries[] = {
      "namespace (they break if it is dropped)",
      "SELECT kind, software, advertising, only_this, percent_only FROM "
      "xc_drop_impact($1::text)",
-     "only_this DESC, advertising DESC, kind, software",
-     PARAMS(p_drop_impact)},
+     "only_this DESC, advertising DESC, kind, software", PARAMS(p_drop_impact)},
     {"caps_stats", "Caps statistics",
      "one row per source with caps observations: caps entries (algo+ver), "
      "nodes, entries with XEP-0232, observations (sum of counts), room "

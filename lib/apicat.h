@@ -27,8 +27,8 @@ enum apicat_type {
     APICAT_BOOL, /* true|false */
 };
 
-#define APICAT_ARG_MAX 1024     /* longest accepted argument value, bytes */
-#define APICAT_PARAMS_MAX 8     /* most parameters of one entry */
+#define APICAT_ARG_MAX 1024 /* longest accepted argument value, bytes */
+#define APICAT_PARAMS_MAX 8 /* most parameters of one entry */
 #define APICAT_LIMIT_DEFAULT 100
 #define APICAT_LIMIT_MAX 10000
 #define APICAT_OFFSET_MAX 1000000000 /* largest accepted offset */

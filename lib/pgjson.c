@@ -35,13 +35,27 @@ enum {
 static const struct {
     Oid array, elem;
 } array_oids[] = {
-    {1000, OID_BOOL},    {1005, OID_INT2},        {1007, OID_INT4},
-    {1016, OID_INT8},    {1028, OID_OID},         {1021, OID_FLOAT4},
-    {1022, OID_FLOAT8},  {1231, OID_NUMERIC},     {1009, 25 /* text */},
-    {1015, 1043},        {1014, 1042},            {1003, 19 /* name */},
-    {1182, OID_DATE},    {1115, OID_TIMESTAMP},   {1185, OID_TIMESTAMPTZ},
-    {1183, OID_TIME},    {1270, OID_TIMETZ},      {199, OID_JSON},
-    {3807, OID_JSONB},   {1041, 869 /* inet */},  {1001, 17 /* bytea */},
+    {1000, OID_BOOL},
+    {1005, OID_INT2},
+    {1007, OID_INT4},
+    {1016, OID_INT8},
+    {1028, OID_OID},
+    {1021, OID_FLOAT4},
+    {1022, OID_FLOAT8},
+    {1231, OID_NUMERIC},
+    {1009, 25 /* text */},
+    {1015, 1043},
+    {1014, 1042},
+    {1003, 19 /* name */},
+    {1182, OID_DATE},
+    {1115, OID_TIMESTAMP},
+    {1185, OID_TIMESTAMPTZ},
+    {1183, OID_TIME},
+    {1270, OID_TIMETZ},
+    {199, OID_JSON},
+    {3807, OID_JSONB},
+    {1041, 869 /* inet */},
+    {1001, 17 /* bytea */},
     {2951, 2950 /* uuid */},
 };
 
@@ -181,8 +195,7 @@ static json_t *scalar(Oid t, const char *v)
 
 /* Parses one array literal level at *p (pointing at '{'); NULL on a syntax
  * error. Elements are converted as type elem. */
-static json_t *parse_array(const char **p, Oid elem, int depth,
-                           struct buf *tmp)
+static json_t *parse_array(const char **p, Oid elem, int depth, struct buf *tmp)
 {
     if (**p != '{' || depth > ARRAY_DEPTH_MAX)
         return NULL;

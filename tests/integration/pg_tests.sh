@@ -297,9 +297,10 @@ t_import_source_kind() {
 }
 
 # every view of `xcensus query --list`, in every format; JSON must parse
+# (catalog entries with a required ARG=TYPE are tested in views_test.sh)
 query_all_views() {
   run list query --list; expect_rc 0 list
-  views=$(cut -d' ' -f1 "$log/list.out")
+  views=$(awk '/^[a-z]/ && !/ [a-z_]+=[a-z]/ {print $1}' "$log/list.out")
   [ "$(echo "$views" | wc -l)" -ge 5 ] || fail "query --list: $views"
   for v in $views; do
     for fmt in table csv json; do
@@ -341,6 +342,7 @@ t_query_empty() {
   run migrate migrate -d "$conn"; expect_rc 0 migrate
   query_all_views
   for f in "$log"/q_*_json.out; do
+    [ "$f" = "$log/q_overview_json.out" ] && continue # always one row of counts
     [ "$(tr -d ' \n' <"$f")" = "[]" ] || fail "$(basename "$f"): not empty on an empty database"
   done
   echo "ok: every view empty on an empty database"
