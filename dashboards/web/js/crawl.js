@@ -38,13 +38,17 @@ outcomes.run(async (p) => {
   const body = await loadInto(p, 'probe_outcomes', {}, crawlHint);
   if (!body) return;
   const kcol = pickColumn(body, ['probe', 'kind', 'probe_kind'], ['text']);
-  const ocol = pickColumn(body, ['outcome', 'class', 'outcome_class'], null)
+  const ocol = pickColumn(body, ['class', 'outcome_class', 'outcome'], null)
     || body.columns.find((c) => c.type === 'text' && c.name !== kcol).name;
   const vcol = pickColumn(body, ['count', 'outcomes', 'n'], ['integer']);
   const kinds = [...new Set(body.rows.map((r) => String(r[kcol])))];
   const classes = [...new Set(body.rows.map((r) => String(r[ocol])))]
     .sort((a, b) => (a === 'ok' ? -1 : b === 'ok' ? 1 : a.localeCompare(b)));
-  const cell = new Map(body.rows.map((r) => [`${r[kcol]}\u0000${r[ocol]}`, Number(r[vcol]) || 0]));
+  const cell = new Map();
+  for (const r of body.rows) {
+    const k = `${r[kcol]}\u0000${r[ocol]}`;
+    cell.set(k, (cell.get(k) || 0) + (Number(r[vcol]) || 0));
+  }
   barChart(p, {
     labels: kinds,
     series: classes.map((c) => ({ label: c, data: kinds.map((k) => cell.get(`${k}\u0000${c}`) || 0) })),

@@ -38,6 +38,7 @@ if (domain) {
       const counts = [];
       for (const c of body.columns) {
         if (isCount(c.name, c.type)) counts.push(c.name);
+        if (c.name === 'probes') continue; // listed by the probes panel
         dl.append(el('dt', { text: humanize(c.name) }), el('dd', { text: fmtValue(c.type, row[c.name]) }));
       }
       p.body.append(dl);
@@ -73,6 +74,17 @@ if (domain) {
         held.showEmpty('The diagnosis lists no counts.');
       }
     }
+    p.showOk(truncNote(body));
+  });
+
+  const probes = new Panel(grid, {
+    title: `Probes of ${domain}`, chart: false, wide: true,
+    help: 'The latest outcome of each probe kind: its class, condition, detail, duration, when and in which crawl run.',
+  });
+  probes.run(async (p) => {
+    const body = await loadInto(p, 'domain_probes', { domain }, `No probe of ${domain} is recorded.`);
+    if (!body) return;
+    p.body.append(dataTable(body, body.rows, { caption: `Latest probe outcomes of ${domain}` }));
     p.showOk(truncNote(body));
   });
 }

@@ -79,14 +79,14 @@ rankPanel(grid, {
 // Versions of one namespace family, servers and clients side by side.
 const versions = new Panel(grid, {
   title: `Versions of ${base}`,
-  help: 'Each versioned namespace of the family, and how many advertise only that version of it.',
+  help: 'Each versioned namespace of the family: servers and clients advertising it, and those advertising no other version of it (“only”).',
 });
 versions.run(async (p) => {
   const body = await loadInto(p, 'namespace_versions', { base },
     `No namespace ${base}:N was seen. Enter another base (e.g. urn:xmpp:carbons).`);
   if (!body) return;
   const ncol = pickColumn(body, ['namespace', 'feature', 'var'], ['text']);
-  const want = ['servers', 'clients', 'servers_only_this', 'clients_only_this'];
+  const want = ['servers', 'servers_only', 'clients', 'clients_only'];
   let cols = want.filter((c) => body.columns.some((x) => x.name === c));
   if (cols.length === 0) cols = body.columns.filter((c) => c.type === 'integer').map((c) => c.name).slice(0, 4);
   barChart(p, {
@@ -109,7 +109,7 @@ if (oldNs && newNs) {
       `Everyone who advertises ${oldNs} also advertises ${newNs}.`);
     if (!body) return;
     const label = ['kind', 'software'].filter((c) => body.columns.some((x) => x.name === c));
-    const value = pickColumn(body, ['entities', 'count', 'servers', 'clients'], ['integer']);
+    const value = pickColumn(body, ['old_only', 'entities', 'count'], ['integer']);
     const rows = [...body.rows].sort((a, b) => Number(b[value]) - Number(a[value])).slice(0, 15);
     barChart(p, {
       labels: rows.map((r) => label.map((c) => r[c] || '(unknown)').join(' · ')),

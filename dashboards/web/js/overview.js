@@ -11,10 +11,17 @@ const grid = document.getElementById('panels');
 
 // Cards in this order when the columns exist; any other column follows.
 const CARD_ORDER = [
-  'domains_known', 'domains_crawled', 'servers_answering', 'components', 'rooms_observed',
-  'caps_hashes', 'distinct_caps_hashes', 'caps_observations', 'client_software', 'clients_software',
-  'last_crawl', 'last_crawl_at', 'last_analysis', 'last_analysis_at',
+  'domains', 'domains_crawled', 'servers_answering', 'components', 'rooms',
+  'caps_hashes', 'caps_observations', 'client_software', 'features', 'crawl_runs',
+  'last_crawl', 'last_analysis',
 ];
+const CARD_LABELS = {
+  domains: 'Domains known',
+  rooms: 'Rooms observed',
+  caps_hashes: 'Distinct caps hashes',
+  client_software: 'Client software (caps nodes)',
+  features: 'Features seen',
+};
 
 async function loadCards() {
   const status = el('p', { class: 'status loading', role: 'status', text: 'Loading…' });
@@ -33,7 +40,7 @@ async function loadCards() {
     for (const n of ordered) {
       const t = columnType(body, n);
       const dd = el('dd', { class: t === 'timestamp' || t === 'text' ? 'small' : '', text: fmtValue(t, row[n]) });
-      cards.append(el('div', { class: 'card' }, el('dt', { text: humanize(n) }), dd));
+      cards.append(el('div', { class: 'card' }, el('dt', { text: CARD_LABELS[n] || humanize(n) }), dd));
     }
     cards.dataset.state = 'ok';
     status.remove();

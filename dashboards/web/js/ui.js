@@ -222,7 +222,8 @@ export function dataTable(body, rows, opts = {}) {
       const txt = fmtValue(t, r[c]);
       const href = opts.link ? opts.link(c, r) : null;
       const cell = href ? el('a', { href, text: txt }) : txt;
-      tr.append(el('td', { class: NUMERIC.has(t) ? 'num' : '' }, cell));
+      const cls = NUMERIC.has(t) ? 'num' : txt.length <= 28 ? 'nw' : 'long';
+      tr.append(el('td', { class: cls }, cell));
     }
     tb.append(tr);
   }
@@ -363,11 +364,12 @@ export function barChart(panel, { labels, series, summary, stacked = false, xTit
     borderWidth: 1,
     maxBarThickness: 28,
   }));
+  const integral = series.every((s) => s.data.every((v) => v === null || Number.isInteger(v)));
   const valueAxis = {
     beginAtZero: true,
     stacked,
     title: xTitle ? { text: xTitle } : undefined,
-    ticks: percent ? { callback: (v) => `${v}%` } : {},
+    ticks: percent ? { callback: (v) => `${v}%` } : (integral ? { precision: 0 } : {}),
   };
   if (!valueAxis.title) delete valueAxis.title;
   const catAxis = { stacked, ticks: { autoSkip: false } };

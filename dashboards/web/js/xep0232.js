@@ -1,16 +1,20 @@
 // XEP-0232 impact page: the latest analysis's figures with and without
-// software-information forms (analysis_latest), simulated cache hit rates
-// and disco#info queries (hit_rates), caps sources (caps_stats) and the
-// analysis runs (analysis_runs).
+// software-information forms (analysis_latest) as cards and a relative
+// chart, simulated cache hit-rate curves and disco#info queries (hit_rates),
+// which clients send the forms (client_software), caps sources (caps_stats)
+// and the analysis runs (analysis_runs).
 import { fetchQuery } from './api.js';
 import {
-  Panel, barChart, dataTable, humanize, lineChart, loadInto, pageReady,
-  pickColumn, rankPanel, track, truncNote,
+  Panel, barChart, dataTable, el, fmtNumber, humanize, lineChart, loadInto,
+  pageReady, pickColumn, track, truncNote,
 } from './ui.js';
 
+const cards = document.getElementById('cards');
 const latest = document.getElementById('latest');
 const grid = document.getElementById('panels');
 const analyzeHint = 'No analysis yet: run xcensus analyze (after an import or a crawl).';
+// Units of per-cache figures, charted from hit_rates instead.
+const PER_CACHE_UNITS = new Set(['ratio', 'queries']);
 
 // A column whose name has every word of all and none of none.
 function findCol(body, all, none = []) {
@@ -18,59 +22,86 @@ function findCol(body, all, none = []) {
   return c ? c.name : null;
 }
 
-// The figures of the latest analysis, one chart per unit (entries, bytes,
-// ...), so that bars on one axis are comparable.
+const num = (v) => (v === null || v === undefined || v === '' ? null : Number(v));
+
+// Headline figures: each as a card (with, without, change) and together as
+// "without, in percent of with" bars, so that entries and bytes share an axis.
+const relative = new Panel(latest, {
+  title: 'What the forms cost',
+  help: 'Each figure without XEP-0232 forms, in percent of the figure as observed (with them = 100 %). Shorter striped bars: the forms make that figure larger.',
+});
+const figures = new Panel(latest, {
+  title: 'Latest analysis: every figure', chart: false,
+  help: 'All figures of the latest analysis run, with the forms (as observed) and as if no entity sent one.',
+});
 track((async () => {
-  const status = new Panel(latest, {
-    title: 'Latest analysis: with and without XEP-0232', chart: false,
-    help: 'Every figure of the latest analysis run, counted with the forms (as observed) and as if no entity sent one.',
+  let body;
+  try {
+    body = await fetchQuery('analysis_latest');
+  } catch (e) {
+    for (const p of [relative, figures]) p.showError(e);
+    cards.dataset.state = 'error';
+    return;
+  }
+  if (body.rows.length === 0) {
+    for (const p of [relative, figures]) p.showEmpty(analyzeHint);
+    cards.dataset.state = 'empty';
+    return;
+  }
+  const mcol = pickColumn(body, ['metric', 'name'], ['text']);
+  const wcol = findCol(body, ['with'], ['without']);
+  const wocol = findCol(body, ['without']);
+  const ucol = pickColumn(body, ['unit'], null);
+  const shown = body.columns.map((c) => c.name).filter((n) => n !== 'run' && n !== 'pos');
+  figures.run(async () => {
+    figures.clear();
+    figures.body.append(dataTable(body, body.rows, { caption: 'All figures of the latest analysis', columns: shown }));
+    figures.showOk(truncNote(body));
   });
-  await status.run(async (p) => {
-    const body = await loadInto(p, 'analysis_latest', {}, analyzeHint);
-    if (!body) return;
-    const mcol = pickColumn(body, ['metric', 'name'], ['text']);
-    const wcol = findCol(body, ['with'], ['without']);
-    const wocol = findCol(body, ['without']);
-    const ucol = pickColumn(body, ['unit'], null);
+  relative.run(async () => {
+    relative.clear();
     if (!wcol || !wocol) throw new Error('analysis_latest lacks the with/without columns');
-    const units = new Map();
-    for (const r of body.rows) {
-      const u = ucol ? r[ucol] || '' : '';
-      if (!units.has(u)) units.set(u, []);
-      units.get(u).push(r);
+    const head = body.rows.filter((r) => num(r[wcol]) > 0 && num(r[wocol]) !== null
+      && !PER_CACHE_UNITS.has(ucol ? r[ucol] : ''));
+    if (head.length === 0) {
+      relative.showEmpty('The latest analysis has no figure counted both with and without the forms.');
+      cards.dataset.state = 'empty';
+      return;
     }
-    for (const [unit, rows] of units) {
-      const up = new Panel(latest, {
-        title: unit ? `With and without XEP-0232: ${unit}` : 'With and without XEP-0232',
-        help: 'Dark bars: as observed, with the forms. Striped bars: without them.',
-      });
-      up.run(async () => {
-        barChart(up, {
-          labels: rows.map((r) => r[mcol]),
-          series: [
-            { label: 'With XEP-0232', data: rows.map((r) => Number(r[wcol])) },
-            { label: 'Without XEP-0232', data: rows.map((r) => Number(r[wocol])) },
-          ],
-          summary: `Grouped bar chart: ${unit || 'figures'} with and without XEP-0232 forms`,
-          xTitle: unit ? humanize(unit) : undefined,
-        });
-        up.body.append(dataTable(body, rows, { caption: `Figures in ${unit || 'units as listed'}` }));
-        up.showOk();
-      });
+    for (const r of head) {
+      const w = num(r[wcol]);
+      const wo = num(r[wocol]);
+      const change = ((wo - w) / w) * 100;
+      const unit = ucol && r[ucol] ? ` ${r[ucol]}` : '';
+      cards.append(el('div', { class: 'card' },
+        el('dt', { text: r[mcol] }),
+        el('dd', { text: `${fmtNumber(w)}${unit}` }),
+        el('dd', { class: 'note', text: `without XEP-0232: ${fmtNumber(wo)}${unit} (${change > 0 ? '+' : ''}${change.toFixed(1)} %)` })));
     }
-    p.body.append(dataTable(body, body.rows, { caption: 'All figures of the latest analysis' }));
-    p.showOk(truncNote(body));
+    cards.dataset.state = 'ok';
+    barChart(relative, {
+      labels: head.map((r) => r[mcol]),
+      series: [
+        { label: 'With XEP-0232 (as observed)', data: head.map(() => 100) },
+        { label: 'Without XEP-0232', data: head.map((r) => +((100 * num(r[wocol])) / num(r[wcol])).toFixed(1)) },
+      ],
+      summary: 'Grouped bar chart: each headline figure without XEP-0232 in percent of the figure with it',
+      xTitle: 'Percent of the figure with XEP-0232',
+      percent: true,
+    });
+    relative.body.append(dataTable(body, head, { caption: 'Headline figures', columns: [mcol, wcol, wocol, ucol].filter(Boolean) }));
+    relative.showOk();
   });
 })());
 
-// Hit-rate curves: each simulated cache (by size), with and without forms.
+// Hit-rate curves: each simulated cache (smallest first), with and without.
 const hits = new Panel(grid, {
   title: 'Caps cache hit rate',
-  help: 'Simulated presences against each client or server cache model: share of caps lookups answered from the cache.',
+  help: 'Simulated presences against each client or server cache model: share of caps lookups answered from the cache. Circles and a solid line: with the forms; squares and a dashed line: without.',
 });
 const queries = new Panel(grid, {
   title: 'disco#info queries per 1000 presences',
-  help: 'Cache misses become disco#info queries on the network: fewer is better.',
+  help: 'Every cache miss becomes a disco#info query on the network: fewer is better. Solid bars: with the forms; striped: without.',
 });
 track((async () => {
   let body;
@@ -89,46 +120,89 @@ track((async () => {
   }
   const ccol = pickColumn(body, ['cache', 'cache_kind', 'kind', 'name'], ['text']);
   const cap = pickColumn(body, ['capacity', 'cache_size', 'size'], null);
-  const rows = cap ? [...body.rows].sort((a, b) => (Number(a[cap]) || Infinity) - (Number(b[cap]) || Infinity)) : body.rows;
+  // capacity 0 means unbounded: last
+  const size = (r) => (Number(r[cap]) > 0 ? Number(r[cap]) : Infinity);
+  const rows = cap ? [...body.rows].sort((a, b) => size(a) - size(b)) : body.rows;
   const labels = rows.map((r) => String(r[ccol]));
-  const draw = (p, kind, what, scale) => p.run(async () => {
+  const draw = (p, kind, what, curve) => p.run(async () => {
     const w = findCol(body, [kind, 'with'], ['without']);
     const wo = findCol(body, [kind, 'without']);
-    if (!w || !wo) throw new Error(`hit_rates lacks the ${kind} columns with and without XEP-0232`);
-    const vals = (c) => rows.map((r) => (r[c] === null ? null : Number(r[c])));
-    let a = vals(w);
-    let b = vals(wo);
-    const fraction = scale && Math.max(...a, ...b) <= 1;
-    if (fraction) {
-      a = a.map((v) => (v === null ? null : +(100 * v).toFixed(2)));
-      b = b.map((v) => (v === null ? null : +(100 * v).toFixed(2)));
-    }
-    const series = [{ label: 'With XEP-0232', data: a }, { label: 'Without XEP-0232', data: b }];
-    if (scale) {
-      const lo = Math.min(...a, ...b);
+    if (!w || !wo) throw new Error(`hit_rates lacks the ${what} columns with and without XEP-0232`);
+    let a = rows.map((r) => num(r[w]));
+    let b = rows.map((r) => num(r[wo]));
+    const series = () => [{ label: 'With XEP-0232', data: a }, { label: 'Without XEP-0232', data: b }];
+    if (curve) {
+      if (Math.max(...a, ...b) <= 1) {
+        a = a.map((v) => (v === null ? null : +(100 * v).toFixed(2)));
+        b = b.map((v) => (v === null ? null : +(100 * v).toFixed(2)));
+      }
+      const lo = Math.min(...a.filter((v) => v !== null), ...b.filter((v) => v !== null));
       lineChart(p, {
-        labels, series, summary: `Line chart: ${what} per cache, with and without XEP-0232`,
+        labels, series: series(), summary: `Line chart: ${what} per cache, smallest cache first, with and without XEP-0232`,
         yTitle: 'Hit rate (%)', xTitle: 'Cache (smallest first)', percent: true,
         yMin: Math.max(0, Math.floor((lo - 5) / 10) * 10), yMax: 100,
       });
     } else {
-      barChart(p, { labels, series, summary: `Grouped bar chart: ${what} per cache, with and without XEP-0232`, xTitle: humanize(what) });
+      barChart(p, { labels, series: series(), summary: `Grouped bar chart: ${what} per cache, with and without XEP-0232`, xTitle: humanize(what) });
     }
-    const cols = [ccol, cap, w, wo].filter(Boolean);
-    p.body.append(dataTable(body, rows, { columns: cols, caption: `${what} per cache` }));
+    p.body.append(dataTable(body, rows, { columns: [ccol, cap, w, wo].filter(Boolean), caption: `${what} per cache` }));
     p.showOk();
   });
   await Promise.all([draw(hits, 'hit', 'hit rate', true), draw(queries, 'quer', 'queries per 1000 presences', false)]);
 })());
 
-rankPanel(grid, {
-  query: 'caps_stats', title: 'Caps sources',
-  help: 'Caps entries each source holds (imports and crawls), and how many carry an XEP-0232 form.',
-  labels: ['source', 'name'], values: ['entries', 'observations'],
-  hint: 'No caps source yet: import capsdb or crawl rooms.',
+// Which client software sends the forms.
+const senders = new Panel(grid, {
+  title: 'Clients sending XEP-0232 forms',
+  help: 'Caps hashes per client software, and how many of them carry a software information form.',
+});
+senders.run(async (p) => {
+  const body = await loadInto(p, 'client_software', {}, 'No client caps yet: import capsdb or crawl rooms.');
+  if (!body) return;
+  const scol = pickColumn(body, ['software', 'node'], ['text']);
+  const hcol = pickColumn(body, ['hashes'], ['integer']);
+  const xcol = findCol(body, ['xep0232']) || findCol(body, ['softinfo']);
+  if (!xcol) throw new Error('client_software lacks a with_xep0232 column');
+  const rows = body.rows.filter((r) => Number(r[xcol]) > 0).sort((a, b) => Number(b[xcol]) - Number(a[xcol]));
+  if (rows.length === 0) {
+    p.showEmpty('No client sent a software information form.');
+    return;
+  }
+  const top = rows.slice(0, 12);
+  barChart(p, {
+    labels: top.map((r) => r[scol]),
+    series: [
+      { label: 'Hashes with XEP-0232', data: top.map((r) => Number(r[xcol])) },
+      { label: 'All hashes', data: top.map((r) => Number(r[hcol])) },
+    ],
+    summary: `Grouped bar chart: caps hashes with XEP-0232 forms and all hashes, for the ${top.length} clients sending most forms`,
+    xTitle: 'Caps hashes',
+  });
+  p.body.append(dataTable(body, rows, { caption: 'Clients that send the forms', columns: [scol, hcol, xcol, 'observations'] }));
+  p.showOk(`${rows.length} of ${body.rows.length} client software send the forms.`);
 });
 
-const runs = new Panel(grid, { title: 'Analysis runs', chart: false, help: 'Every stored run of xcensus analyze, newest first.' });
+const sources = new Panel(grid, {
+  title: 'Caps sources',
+  help: 'Caps entries each source holds (imports and crawls), and how many of them carry an XEP-0232 form.',
+});
+sources.run(async (p) => {
+  const body = await loadInto(p, 'caps_stats', {}, 'No caps source yet: import capsdb or crawl rooms.');
+  if (!body) return;
+  const scol = pickColumn(body, ['source', 'name'], ['text']);
+  const ecol = pickColumn(body, ['entries'], ['integer']);
+  const xcol = findCol(body, ['xep0232']) || findCol(body, ['softinfo']);
+  barChart(p, {
+    labels: body.rows.map((r) => r[scol]),
+    series: [ecol, xcol].filter(Boolean).map((c) => ({ label: humanize(c), data: body.rows.map((r) => Number(r[c]) || 0) })),
+    summary: 'Grouped bar chart: caps entries per source, and those with XEP-0232',
+    xTitle: 'Caps entries',
+  });
+  p.body.append(dataTable(body, body.rows, { caption: 'Caps sources' }));
+  p.showOk(truncNote(body));
+});
+
+const runs = new Panel(grid, { title: 'Analysis runs', chart: false, wide: true, help: 'Every stored run of xcensus analyze, newest first.' });
 runs.run(async (p) => {
   const body = await loadInto(p, 'analysis_runs', {}, analyzeHint);
   if (!body) return;
