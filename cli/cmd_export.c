@@ -93,8 +93,9 @@ int cmd_export(int argc, char **argv, const struct cli_globals *g)
             const char **list = c == 's' ? sources : authors;
             if (*n >= EXPORT_LIST_MAX || optarg[0] == '\0' ||
                 strlen(optarg) > 200) {
-                fprintf(stderr, "xcensus export: at most %d --%s options of "
-                                "1 to 200 bytes\n",
+                fprintf(stderr,
+                        "xcensus export: at most %d --%s options of "
+                        "1 to 200 bytes\n",
                         EXPORT_LIST_MAX, c == 's' ? "source" : "author");
                 return EXIT_USAGE;
             }

@@ -85,8 +85,8 @@ static const struct snap_table dataset[] = {
      "Origins of observations: one row per crawl run, import or test-network "
      "run. Every observation row carries its source_id."},
     {"crawls", "id",
-     "id IN (SELECT crawl_id FROM crawl_runs WHERE source_id = ANY($S))",
-     NULL, NULL, NULL,
+     "id IN (SELECT crawl_id FROM crawl_runs WHERE source_id = ANY($S))", NULL,
+     NULL, NULL,
      "Named crawls (scope, re-crawl interval, settings); their runs are "
      "sources."},
     {"crawl_runs", "id", BY_SOURCE, NULL, NULL, "host",
@@ -115,8 +115,8 @@ static const struct snap_table dataset[] = {
      "answer, in document order."},
     {"disco_forms", "content_id, pos", BY_CONTENT, NULL, NULL, NULL,
      "XEP-0128 extended forms of each disco#info answer."},
-    {"disco_form_fields", "content_id, form_pos, pos", BY_CONTENT, NULL,
-     NULL, NULL, "The fields of those forms."},
+    {"disco_form_fields", "content_id, form_pos, pos", BY_CONTENT, NULL, NULL,
+     NULL, "The fields of those forms."},
     {"disco_form_values", "content_id, form_pos, field_pos, pos", BY_CONTENT,
      NULL, NULL, NULL, "The values of those fields."},
     {"softinfo", "content_id", BY_CONTENT, NULL, NULL, NULL,
@@ -331,14 +331,14 @@ static bool table_columns(PGconn *c, const struct snap_table *t,
                           struct columns *out, FILE *errf)
 {
     const char *p[1] = {t->name};
-    PGresult *r = query(
-        c,
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod)"
-        " FROM pg_attribute a JOIN pg_class k ON k.oid = a.attrelid"
-        " JOIN pg_namespace n ON n.oid = k.relnamespace"
-        " WHERE n.nspname = 'public' AND k.relname = $1 AND a.attnum > 0"
-        " AND NOT a.attisdropped ORDER BY a.attnum",
-        1, p, errf);
+    PGresult *r =
+        query(c,
+              "SELECT a.attname, format_type(a.atttypid, a.atttypmod)"
+              " FROM pg_attribute a JOIN pg_class k ON k.oid = a.attrelid"
+              " JOIN pg_namespace n ON n.oid = k.relnamespace"
+              " WHERE n.nspname = 'public' AND k.relname = $1 AND a.attnum > 0"
+              " AND NOT a.attisdropped ORDER BY a.attnum",
+              1, p, errf);
     if (!r)
         return false;
     out->v = xcalloc((size_t)PQntuples(r) + 1, sizeof *out->v);
@@ -349,8 +349,10 @@ static bool table_columns(PGconn *c, const struct snap_table *t,
         if (in_list(t->excluded, name))
             continue;
         if (!snapshot_ident_ok(name)) {
-            say(errf, "xcensus: table \"%s\" has a column named \"%s\" that "
-                      "a snapshot cannot carry", t->name, name);
+            say(errf,
+                "xcensus: table \"%s\" has a column named \"%s\" that "
+                "a snapshot cannot carry",
+                t->name, name);
             ok = false;
             break;
         }
@@ -398,8 +400,7 @@ static bool out_open(struct out_file *o, int dirfd, const char *name,
 {
     memset(o, 0, sizeof *o);
     snprintf(o->name, sizeof o->name, "%s", name);
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                    0644);
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
         say(errf, "xcensus export: could not create \"%s\": %s", name,
             strerror(errno));
@@ -445,8 +446,8 @@ static void out_abort(struct out_file *o)
 /* Runs "COPY (...) TO STDOUT" and hands every message (one row) to row().
  * Returns false after reporting on errf. */
 static bool copy_out(PGconn *c, const char *sql,
-                     bool (*row)(void *ctx, const char *p, size_t n),
-                     void *ctx, FILE *errf)
+                     bool (*row)(void *ctx, const char *p, size_t n), void *ctx,
+                     FILE *errf)
 {
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_COPY_OUT) {
@@ -579,7 +580,8 @@ static bool export_table(PGconn *c, int dirfd, struct table_out *to,
     if (!copied && cs.check.state != SCSV_ERROR && ferror(to->csv.f))
         say(errf, "xcensus export: could not write \"%s\": %s", name,
             strerror(errno));
-    if (cs.check.state == SCSV_ERROR || (copied && !snapshot_csv_finish(&cs.check))) {
+    if (cs.check.state == SCSV_ERROR ||
+        (copied && !snapshot_csv_finish(&cs.check))) {
         say(errf, "xcensus export: %s:%d: bug: own output is not valid CSV: %s",
             name, cs.check.err.line, cs.check.err.msg);
         copied = false;
@@ -617,8 +619,10 @@ static bool export_table(PGconn *c, int dirfd, struct table_out *to,
         say(errf, "xcensus export: bug: a row of %s is not one line of JSON",
             t->name);
     if (copied && js.rows != to->rows) {
-        say(errf, "xcensus export: bug: %s has %lld JSON rows and %lld CSV "
-                  "rows", t->name, js.rows, to->rows);
+        say(errf,
+            "xcensus export: bug: %s has %lld JSON rows and %lld CSV "
+            "rows",
+            t->name, js.rows, to->rows);
         copied = false;
     }
     if (!copied) {
@@ -681,16 +685,17 @@ static const char format_notes[] =
 static void write_readme(struct buf *b, json_t *m)
 {
     buf_printf(b, "# %s\n\n", json_string_value(json_object_get(m, "title")));
-    buf_printf(b,
-               "A dataset snapshot written by `xcensus export --snapshot` "
-               "(xcensus %s) on %s from a database at schema version %lld.\n"
-               "Data digest (SHA-256 over the data files' checksums): `%s`.\n\n",
-               json_string_value(json_object_get(m, "xcensus_version")),
-               json_string_value(json_object_get(m, "created_at")),
-               (long long)json_integer_value(
-                   json_object_get(m, "schema_version")),
-               json_string_value(json_object_get(m, "data_digest")));
-    buf_puts(b, "## Sources\n\n| id | kind | name | created |\n|---|---|---|---|\n");
+    buf_printf(
+        b,
+        "A dataset snapshot written by `xcensus export --snapshot` "
+        "(xcensus %s) on %s from a database at schema version %lld.\n"
+        "Data digest (SHA-256 over the data files' checksums): `%s`.\n\n",
+        json_string_value(json_object_get(m, "xcensus_version")),
+        json_string_value(json_object_get(m, "created_at")),
+        (long long)json_integer_value(json_object_get(m, "schema_version")),
+        json_string_value(json_object_get(m, "data_digest")));
+    buf_puts(
+        b, "## Sources\n\n| id | kind | name | created |\n|---|---|---|---|\n");
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(m, "sources"), i, v)
@@ -705,8 +710,7 @@ static void write_readme(struct buf *b, json_t *m)
                 "| finished |\n|---|---|---|---|---|---|\n");
     json_array_foreach(json_object_get(m, "crawl_runs"), i, v)
     {
-        const char *fin =
-            json_string_value(json_object_get(v, "finished_at"));
+        const char *fin = json_string_value(json_object_get(v, "finished_at"));
         buf_printf(b, "| %lld | %s | %s | %s | %s | %s |\n",
                    (long long)json_integer_value(json_object_get(v, "id")),
                    json_string_value(json_object_get(v, "crawl")),
@@ -755,21 +759,22 @@ static void write_citation(struct buf *b, json_t *m,
     }
     buf_printf(b, "version: \"%.10s-%.12s\"\ndate-released: \"%.10s\"\n",
                created, digest, created);
-    buf_printf(b, "abstract: \"A snapshot of the xcensus XMPP network census "
-                  "database (schema version %lld): service discovery, "
-                  "software versions, entity capabilities and their "
-                  "verification, stream and TLS features. Data digest "
-                  "sha256:%s.\"\n",
-               (long long)json_integer_value(
-                   json_object_get(m, "schema_version")),
-               digest);
+    buf_printf(
+        b,
+        "abstract: \"A snapshot of the xcensus XMPP network census "
+        "database (schema version %lld): service discovery, "
+        "software versions, entity capabilities and their "
+        "verification, stream and TLS features. Data digest "
+        "sha256:%s.\"\n",
+        (long long)json_integer_value(json_object_get(m, "schema_version")),
+        digest);
     buf_puts(b, "keywords:\n  - XMPP\n  - Jabber\n  - service discovery\n"
                 "  - entity capabilities\n  - census\n");
 }
 
 /* Writes a whole small file from memory. */
-static bool write_small(int dirfd, const char *name, const char *data,
-                        size_t n, struct out_file *o, FILE *errf)
+static bool write_small(int dirfd, const char *name, const char *data, size_t n,
+                        struct out_file *o, FILE *errf)
 {
     if (!out_open(o, dirfd, name, errf))
         return false;
@@ -824,8 +829,9 @@ static int dir_state(const char *dir, FILE *errf)
         struct stat sb;
         if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(sb.st_mode)) {
-            say(errf, "xcensus export: \"%s\" holds \"%s\", which is not a "
-                      "regular file: refusing to replace it",
+            say(errf,
+                "xcensus export: \"%s\" holds \"%s\", which is not a "
+                "regular file: refusing to replace it",
                 dir, e->d_name);
             st = -1;
             break;
@@ -844,8 +850,8 @@ static char *source_selection(PGconn *c, const struct snapshot_export_opts *o,
     buf_puts(&b, "'{");
     for (size_t i = 0; i < o->nsources; i++) {
         const char *p[1] = {o->sources[i]};
-        PGresult *r =
-            query(c, "SELECT id::text FROM sources WHERE name = $1", 1, p, errf);
+        PGresult *r = query(c, "SELECT id::text FROM sources WHERE name = $1",
+                            1, p, errf);
         if (!r) {
             buf_free(&b);
             return NULL;
@@ -880,8 +886,10 @@ static bool check_classified(PGconn *c, FILE *errf)
     for (int i = 0; i < PQntuples(r); i++) {
         const char *t = PQgetvalue(r, i, 0);
         if (snapshot_table_kind(t) == SNAPSHOT_UNKNOWN) {
-            say(errf, "xcensus export: table \"%s\" is neither dataset nor "
-                      "operational (lib/snapshot.c must classify it)", t);
+            say(errf,
+                "xcensus export: table \"%s\" is neither dataset nor "
+                "operational (lib/snapshot.c must classify it)",
+                t);
             ok = false;
         }
     }
@@ -976,9 +984,9 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
     struct snapshot_sha256 *dh = snapshot_sha256_new();
     for (size_t i = 0; i < ARRAY_LEN(dataset); i++) {
         char line[300];
-        int n = snprintf(line, sizeof line, "%s  %s\n%s  %s\n", outs[i].csv.sha,
-                         outs[i].csv.name, outs[i].jsonl.sha,
-                         outs[i].jsonl.name);
+        int n =
+            snprintf(line, sizeof line, "%s  %s\n%s  %s\n", outs[i].csv.sha,
+                     outs[i].csv.name, outs[i].jsonl.sha, outs[i].jsonl.name);
         snapshot_sha256_update(dh, line, (size_t)n);
     }
     snapshot_sha256_final(dh, st->data_digest);
@@ -1019,7 +1027,8 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
     if (o->title)
         snprintf(title, sizeof title, "%s", o->title);
     else
-        snprintf(title, sizeof title, "xcensus XMPP network census snapshot %.10s",
+        snprintf(title, sizeof title,
+                 "xcensus XMPP network census snapshot %.10s",
                  json_string_value(created));
     m = json_pack(
         "{s:s, s:i, s:s, s:s, s:o, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, "
@@ -1028,10 +1037,10 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
         "title", title, "xcensus_version", XC_VERSION, "created_at", created,
         "schema_version", (json_int_t)schema_version, "migrations", migs,
         "data_digest", st->data_digest, "selected_sources",
-        o->nsources ? selection : json_null(), "sources", sources,
-        "crawl_runs", runs, "tables", tables, "operational_tables", ops,
-        "files", files, "notes", "method", method_notes, "privacy",
-        privacy_notes, "formats", format_notes);
+        o->nsources ? selection : json_null(), "sources", sources, "crawl_runs",
+        runs, "tables", tables, "operational_tables", ops, "files", files,
+        "notes", "method", method_notes, "privacy", privacy_notes, "formats",
+        format_notes);
     if (!o->nsources)
         json_decref(selection);
     ASSERT(m);
@@ -1097,8 +1106,10 @@ bool snapshot_export(struct pg_conn *conn, const struct snapshot_export_opts *o,
     if (state < 0)
         return false;
     if (state > 0 && !o->force) {
-        say(errf, "xcensus export: \"%s\" is not empty (use --force to "
-                  "replace it)", o->dir);
+        say(errf,
+            "xcensus export: \"%s\" is not empty (use --force to "
+            "replace it)",
+            o->dir);
         return false;
     }
 
@@ -1110,8 +1121,10 @@ bool snapshot_export(struct pg_conn *conn, const struct snapshot_export_opts *o,
     char *tmp = xasprintf("%s.partial-XXXXXX", dir);
     free(dir);
     if (!mkdtemp(tmp)) {
-        say(errf, "xcensus export: could not create a directory next to "
-                  "\"%s\": %s", o->dir, strerror(errno));
+        say(errf,
+            "xcensus export: could not create a directory next to "
+            "\"%s\": %s",
+            o->dir, strerror(errno));
         free(tmp);
         return false;
     }
@@ -1133,8 +1146,8 @@ bool snapshot_export(struct pg_conn *conn, const struct snapshot_export_opts *o,
     if (ok && state > 0) {
         old = xasprintf("%s.old-XXXXXX", o->dir);
         if (!mkdtemp(old) || rename(o->dir, old) != 0) {
-            say(errf, "xcensus export: could not move \"%s\" aside: %s",
-                o->dir, strerror(errno));
+            say(errf, "xcensus export: could not move \"%s\" aside: %s", o->dir,
+                strerror(errno));
             ok = false;
         }
     } else if (ok && state == 0) {
@@ -1304,8 +1317,10 @@ static bool parse_manifest(const char *dir, struct manifest *m, FILE *errf)
     json_t *files = json_object_get(j, "files");
     json_t *tables = json_object_get(j, "tables");
     if (!json_is_object(j) || !fmt || strcmp(fmt, SNAPSHOT_FORMAT) != 0) {
-        mfail(errf, dir, "not an xcensus snapshot manifest (\"format\" is not "
-                         "\"%s\")", SNAPSHOT_FORMAT);
+        mfail(errf, dir,
+              "not an xcensus snapshot manifest (\"format\" is not "
+              "\"%s\")",
+              SNAPSHOT_FORMAT);
         goto out;
     }
     if (!json_is_integer(fv) ||
@@ -1348,7 +1363,8 @@ static bool parse_manifest(const char *dir, struct manifest *m, FILE *errf)
         snprintf(mf->sha, sizeof mf->sha, "%s", sha);
         mf->bytes = json_integer_value(bytes);
     }
-    if (!json_is_array(tables) || json_array_size(tables) > ARRAY_LEN(dataset)) {
+    if (!json_is_array(tables) ||
+        json_array_size(tables) > ARRAY_LEN(dataset)) {
         mfail(errf, dir, "\"tables\" must be an array of at most %zu tables",
               ARRAY_LEN(dataset));
         goto out;
@@ -1401,15 +1417,19 @@ static bool parse_manifest(const char *dir, struct manifest *m, FILE *errf)
         mt->rows = json_integer_value(rows);
         snprintf(want, sizeof want, "%s.csv", t->name);
         if (!csv || strcmp(csv, want) != 0 || !(mt->csv = mfile_find(m, csv))) {
-            mfail(errf, dir, "table \"%s\": its CSV file must be \"%s\", "
-                             "listed in \"files\"", t->name, want);
+            mfail(errf, dir,
+                  "table \"%s\": its CSV file must be \"%s\", "
+                  "listed in \"files\"",
+                  t->name, want);
             goto out;
         }
         snprintf(want, sizeof want, "%s.jsonl", t->name);
         if (!jsonl || strcmp(jsonl, want) != 0 ||
             !(mt->jsonl = mfile_find(m, jsonl))) {
-            mfail(errf, dir, "table \"%s\": its JSON Lines file must be "
-                             "\"%s\", listed in \"files\"", t->name, want);
+            mfail(errf, dir,
+                  "table \"%s\": its JSON Lines file must be "
+                  "\"%s\", listed in \"files\"",
+                  t->name, want);
             goto out;
         }
         if (!json_is_array(cols) || json_array_size(cols) == 0 ||
@@ -1513,8 +1533,7 @@ static bool verify_file(const struct manifest *m, const struct mfile *mf,
             for (ssize_t i = 0; i < got && structure_ok; i++) {
                 if (chunk[i] != '\n') {
                     if (line.len >= SNAPSHOT_RECORD_MAX) {
-                        snprintf(why, sizeof why,
-                                 "line longer than %u bytes",
+                        snprintf(why, sizeof why, "line longer than %u bytes",
                                  SNAPSHOT_RECORD_MAX);
                         why_line = lines + 1;
                         structure_ok = false;
@@ -1545,9 +1564,10 @@ static bool verify_file(const struct manifest *m, const struct mfile *mf,
         say(errf, "%s: read error: %s", path, strerror(read_errno));
         ok = false;
     } else if (total != mf->bytes || strcmp(sha, mf->sha) != 0) {
-        say(errf, "%s: checksum mismatch (%lld bytes, sha256 %.16s...; the "
-                  "manifest says %lld bytes, %.16s...): the file was modified "
-                  "or truncated",
+        say(errf,
+            "%s: checksum mismatch (%lld bytes, sha256 %.16s...; the "
+            "manifest says %lld bytes, %.16s...): the file was modified "
+            "or truncated",
             path, total, sha, mf->bytes, mf->sha);
         ok = false;
     } else if (kind == FCHECK_CSV) {
@@ -1557,8 +1577,10 @@ static bool verify_file(const struct manifest *m, const struct mfile *mf,
             say(errf, "%s:%d: %s", path, csv.err.line, csv.err.msg);
             ok = false;
         } else if (strcmp(buf_str(&csv.header), header) != 0) {
-            say(errf, "%s:1: header does not list the manifest's columns "
-                      "(%s)", path, header);
+            say(errf,
+                "%s:1: header does not list the manifest's columns "
+                "(%s)",
+                path, header);
             ok = false;
         } else if ((long long)csv.records - 1 != mt->rows) {
             say(errf, "%s: %lld records, the manifest says %lld rows", path,
@@ -1652,8 +1674,10 @@ static bool database_empty(PGconn *c, FILE *errf)
     for (int i = 0; i < PQntuples(r) && empty; i++) {
         const char *t = PQgetvalue(r, i, 0);
         if (!snapshot_ident_ok(t)) {
-            say(errf, "xcensus import: the database holds a table \"%s\" "
-                      "that xcensus does not know: refusing", t);
+            say(errf,
+                "xcensus import: the database holds a table \"%s\" "
+                "that xcensus does not know: refusing",
+                t);
             empty = false;
             break;
         }
@@ -1662,9 +1686,11 @@ static bool database_empty(PGconn *c, FILE *errf)
         free(sql);
         if (!e || strcmp(PQgetvalue(e, 0, 0), "f") != 0) {
             if (e)
-                say(errf, "xcensus import: the database is not empty (table "
-                          "\"%s\" has rows): a snapshot loads only into an "
-                          "empty database", t);
+                say(errf,
+                    "xcensus import: the database is not empty (table "
+                    "\"%s\" has rows): a snapshot loads only into an "
+                    "empty database",
+                    t);
             empty = false;
         }
         PQclear(e);
@@ -1767,16 +1793,16 @@ static bool count_ok(PGconn *c, const struct manifest *m,
 /* Sets every serial sequence of the dataset tables past the loaded ids. */
 static bool reset_sequences(PGconn *c, FILE *errf)
 {
-    PGresult *r = query(
-        c,
-        "SELECT k.relname, a.attname, pg_get_serial_sequence("
-        "quote_ident(k.relname), a.attname) FROM pg_class k"
-        " JOIN pg_namespace n ON n.oid = k.relnamespace"
-        " JOIN pg_attribute a ON a.attrelid = k.oid AND a.attnum > 0"
-        " AND NOT a.attisdropped WHERE n.nspname = 'public'"
-        " AND k.relkind = 'r' AND pg_get_serial_sequence("
-        "quote_ident(k.relname), a.attname) IS NOT NULL ORDER BY 1, 2",
-        0, NULL, errf);
+    PGresult *r =
+        query(c,
+              "SELECT k.relname, a.attname, pg_get_serial_sequence("
+              "quote_ident(k.relname), a.attname) FROM pg_class k"
+              " JOIN pg_namespace n ON n.oid = k.relnamespace"
+              " JOIN pg_attribute a ON a.attrelid = k.oid AND a.attnum > 0"
+              " AND NOT a.attisdropped WHERE n.nspname = 'public'"
+              " AND k.relkind = 'r' AND pg_get_serial_sequence("
+              "quote_ident(k.relname), a.attname) IS NOT NULL ORDER BY 1, 2",
+              0, NULL, errf);
     if (!r)
         return false;
     bool ok = true;
@@ -1787,9 +1813,10 @@ static bool reset_sequences(PGconn *c, FILE *errf)
         if (!snapshot_ident_ok(col))
             continue;
         const char *p[1] = {PQgetvalue(r, i, 2)};
-        char *sql = xasprintf("SELECT setval($1::regclass, coalesce(max(\"%s\"), "
-                              "1), max(\"%s\") IS NOT NULL) FROM public.\"%s\"",
-                              col, col, t);
+        char *sql =
+            xasprintf("SELECT setval($1::regclass, coalesce(max(\"%s\"), "
+                      "1), max(\"%s\") IS NOT NULL) FROM public.\"%s\"",
+                      col, col, t);
         PGresult *s = query(c, sql, 1, p, errf);
         free(sql);
         ok = s != NULL;

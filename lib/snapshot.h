@@ -52,12 +52,12 @@ const char *snapshot_dataset_name(size_t i);
 const char *snapshot_excluded_columns(const char *name);
 
 struct snapshot_export_opts {
-    const char *dir;                 /* target directory */
-    bool force;                      /* replace a non-empty dir (files only) */
-    const char *const *sources;      /* source names to include; NULL: all */
+    const char *dir;            /* target directory */
+    bool force;                 /* replace a non-empty dir (files only) */
+    const char *const *sources; /* source names to include; NULL: all */
     size_t nsources;
-    const char *title;               /* NULL: a default title */
-    const char *const *authors;      /* CITATION.cff authors; NULL: default */
+    const char *title;          /* NULL: a default title */
+    const char *const *authors; /* CITATION.cff authors; NULL: default */
     size_t nauthors;
 };
 

@@ -14,9 +14,12 @@
 #include "xalloc.h"
 
 static const char *const scsv_state_names[] = {
-    [SCSV_FIELD_START] = "field-start", [SCSV_UNQUOTED] = "unquoted",
-    [SCSV_QUOTED] = "quoted",           [SCSV_QUOTE] = "quote",
-    [SCSV_CR] = "cr",                   [SCSV_ERROR] = "error",
+    [SCSV_FIELD_START] = "field-start",
+    [SCSV_UNQUOTED] = "unquoted",
+    [SCSV_QUOTED] = "quoted",
+    [SCSV_QUOTE] = "quote",
+    [SCSV_CR] = "cr",
+    [SCSV_ERROR] = "error",
 };
 _Static_assert(ARRAY_LEN(scsv_state_names) == SCSV__COUNT, "names table");
 
@@ -225,8 +228,8 @@ bool snapshot_copy_text_unescape(struct buf *out, const char *p, size_t n)
         default:
             if (p[i] >= '0' && p[i] <= '7') {
                 v = p[i] - '0';
-                for (int k = 0; k < 2 && i + 1 < n && p[i + 1] >= '0' &&
-                                p[i + 1] <= '7';
+                for (int k = 0;
+                     k < 2 && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '7';
                      k++)
                     v = v * 8 + (p[++i] - '0');
                 if (v == 0 || v > 255)
@@ -304,8 +307,7 @@ struct snapshot_sha256 *snapshot_sha256_new(void)
     return h;
 }
 
-void snapshot_sha256_update(struct snapshot_sha256 *h, const void *p,
-                            size_t n)
+void snapshot_sha256_update(struct snapshot_sha256 *h, const void *p, size_t n)
 {
     if (n && EVP_DigestUpdate(h->ctx, p, n) != 1)
         DIE_BUG("openssl sha-256 update failed");

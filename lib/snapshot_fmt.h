@@ -96,8 +96,7 @@ struct snapshot_sha256; /* a running SHA-256 (OpenSSL EVP), opaque */
 /* Starts a digest; caller frees with snapshot_sha256_free(). */
 struct snapshot_sha256 *snapshot_sha256_new(void);
 /* Adds n bytes. */
-void snapshot_sha256_update(struct snapshot_sha256 *h, const void *p,
-                            size_t n);
+void snapshot_sha256_update(struct snapshot_sha256 *h, const void *p, size_t n);
 /* Writes the lower-case hex digest of everything added into out and frees
  * h. */
 void snapshot_sha256_final(struct snapshot_sha256 *h, char out[65]);
