@@ -5,6 +5,7 @@
  */
 #include "pgjson.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdlib.h>
@@ -149,8 +150,9 @@ static json_t *number(const char *s, bool integer)
     char *end;
     if (*s == '\0')
         return json_null();
+    errno = 0;
     long long ll = strtoll(s, &end, 10);
-    if (*end == '\0')
+    if (*end == '\0' && errno == 0)
         return json_integer(ll);
     if (integer)
         return json_string(s); /* out of range: keep every digit */
