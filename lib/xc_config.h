@@ -146,10 +146,14 @@ struct xc_analyzer_cfg {
 struct xc_serve_cfg {
     char *listen;
     int64_t port;
-    char *dashboard_dir; /* NULL = the installed dashboards */
+    char *static_dir; /* NULL = the installed dashboards */
     int64_t max_connections;
-    int64_t max_header_bytes; /* bytes */
-    int64_t request_timeout;  /* ms */
+    int64_t max_header_bytes;  /* bytes */
+    int64_t max_body_bytes;    /* bytes */
+    int64_t request_timeout;   /* ms */
+    int64_t statement_timeout; /* ms */
+    int64_t db_connections;
+    int64_t max_pending;
     int64_t page_size_max;
 };
 
