@@ -31,8 +31,8 @@ static const struct {
     {"unbounded (Gajim, Openfire)", 0, 0},
 };
 
-long analysis_load(struct pg_conn *c, struct analysis_params *p,
-                   struct capsmodel *m, struct pg_err *err)
+long analysis_load_xml(struct pg_conn *c, struct analysis_params *p,
+                       struct capsmodel *m, struct pg_err *err)
 {
     struct buf names = BUF_INIT;
     for (size_t i = 0; i < p->n_sources; i++) {
@@ -52,7 +52,7 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
         "WHERE ($1::text IS NULL OR s.name = ANY (string_to_array($1, E'\\n'))) "
         "  AND e.outcome IN ('valid', 'ill-formed') AND e.matched_by IS NOT NULL "
         "GROUP BY o.algo, o.ver, o.node, c.xml, e.outcome "
-        "ORDER BY o.algo, o.ver, o.node",
+        "ORDER BY o.algo COLLATE \"C\", o.ver COLLATE \"C\", o.node COLLATE \"C\"",
         1, params, err);
     if (r == NULL) {
         buf_free(&names);

@@ -45,9 +45,16 @@ struct analysis_params {
 /* Loads the verified entries (outcome valid, or ill-formed with a
  * reproducing computation) observed in p's sources into m and sets
  * p->observed_popularity; returns the number of observation rows read, or
- * -1 with err filled. */
+ * -1 with err filled. Reads the normalised tables (features as id arrays,
+ * identities, XEP-0232 forms, the stored verification string) with COPY,
+ * parsing no XML (analyzer/load.c). Entries are added in (algorithm, ver,
+ * node) order, byte-wise. */
 long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err);
+/* The same by parsing every stored disco#info XML again: slower, the
+ * reference the fast loader is tested against. */
+long analysis_load_xml(struct pg_conn *c, struct analysis_params *p,
+                       struct capsmodel *m, struct pg_err *err);
 
 /* Computes every figure; c is used to measure the one-row-per-feature
  * table (a temporary table, dropped again). Returns a new JSON object

@@ -20,7 +20,7 @@ static void usage(FILE *f)
             "usage: xcensus analyze [--source NAME]... [--report DIR] [--json]\n"
             "                       [--presences N] [--rate R] [--seed S]\n"
             "                       [--roster N] [--online F] [--rooms N] [--room-size N]\n"
-            "                       [--no-store] [-d CONNINFO]\n\n"
+            "                       [--no-store] [--xml-loader] [-d CONNINFO]\n\n"
             "Measures the caps cache of the verified entries observed in the\n"
             "given sources (default: every source): dataset, sizes in the\n"
             "representations real software uses, the entries that exist only\n"
@@ -35,6 +35,9 @@ static void usage(FILE *f)
             "      --rate R        presences per second in the stream (100)\n"
             "      --seed S        seed of the stream (1)\n"
             "      --no-store      do not record the run in the database\n"
+            "      --xml-loader    load by parsing every stored disco#info again\n"
+            "                      (slow; the reference the default loader, which\n"
+            "                      reads the normalised tables, is checked against)\n"
             "      --roster N      contacts per user, for the PEP comparison (50)\n"
             "      --online F      share of contacts online (0.3)\n"
             "      --rooms N       rooms joined per login (3)\n"
@@ -55,6 +58,7 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g)
         {"rate", required_argument, NULL, 'R'},
         {"seed", required_argument, NULL, 'S'},
         {"no-store", no_argument, NULL, 'N'},
+        {"xml-loader", no_argument, NULL, 'X'},
         {"roster", required_argument, NULL, 'o'},
         {"online", required_argument, NULL, 'O'},
         {"rooms", required_argument, NULL, 'm'},
@@ -68,7 +72,7 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g)
                                 .roster = 50, .online = 0.3, .rooms = 3,
                                 .room_size = 30};
     const char *report = NULL, *db = NULL;
-    bool json = false, store = true;
+    bool json = false, store = true, xml_loader = false;
     int c, rc = 1;
     char *end;
     while ((c = getopt_long(argc, argv, "s:r:d:h", opts, NULL)) != -1) {
@@ -99,6 +103,9 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g)
             break;
         case 'N':
             store = false;
+            break;
+        case 'X':
+            xml_loader = true;
             break;
         case 'o':
         case 'm':
@@ -137,7 +144,8 @@ int cmd_analyze(int argc, char **argv, const struct cli_globals *g)
     struct capsmodel *m = capsmodel_new();
     struct pg_err err = {0};
     json_t *res = NULL;
-    long rows = analysis_load(conn, &p, m, &err);
+    long rows = xml_loader ? analysis_load_xml(conn, &p, m, &err)
+                           : analysis_load(conn, &p, m, &err);
     if (rows < 0) {
         fprintf(stderr, "xcensus: could not load caps entries: %s\n", err.msg);
         goto out;

@@ -29,6 +29,32 @@ xc_expect_eq "one-row-per-feature rows" "$eav_sql" "$eav_rows"
 grep -q "| entries by (algorithm, ver) | 1567 |" "$report/report.md" || fail "report.md lacks the entry count"
 grep -q "Popularity: synthetic" "$report/report.md" || fail "an import must not be read as popularity"
 
+# the default loader (normalised tables, no XML parsed) builds the same
+# model as parsing every stored disco#info: every figure is equal
+"$XCENSUS" analyze -d "$db" --source capsdb --json --no-store --presences 50000 \
+  >"$XC_TEST_LOGDIR/fast.json" 2>"$XC_TEST_LOGDIR/fast.log" || fail "analyze (default loader) failed"
+"$XCENSUS" analyze -d "$db" --source capsdb --json --no-store --presences 50000 --xml-loader \
+  >"$XC_TEST_LOGDIR/xml.json" 2>"$XC_TEST_LOGDIR/xml.log" || fail "analyze --xml-loader failed"
+python3 - "$XC_TEST_LOGDIR/fast.json" "$XC_TEST_LOGDIR/xml.json" <<'PY' || fail "loaders disagree"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for d in (a, b):
+    d.pop("meta", None)
+if a["dataset"]["entries"] != 1567:
+    sys.exit(f"default loader: {a['dataset']['entries']} entries, expected 1567")
+def diff(x, y, path=""):
+    if isinstance(x, dict) and isinstance(y, dict):
+        for k in sorted(set(x) | set(y)):
+            diff(x.get(k), y.get(k), f"{path}.{k}")
+    elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        for i, (u, v) in enumerate(zip(x, y)):
+            diff(u, v, f"{path}[{i}]")
+    elif x != y:
+        sys.exit(f"{path}: default loader {x!r}, XML loader {y!r}")
+diff(a, b)
+print("loaders agree")
+PY
+
 # charts: valid SVG drawn by gnuplot from the CSV files, linked from report.md
 command -v gnuplot >/dev/null || fail "gnuplot missing (scripts/install-deps installs gnuplot-nox)"
 python3 "$XC_SOURCE_DIR/tests/integration/analyze_charts.py" "$report" || fail "charts"
