@@ -3,8 +3,10 @@
 // what is held about it, and the list to pick another.
 import {
   Panel, barChart, columnType, dataTable, el, fmtValue, humanize, loadInto,
-  pageReady, param, truncNote,
+  pageReady, param, truncNote, bindForms,
 } from './ui.js';
+
+bindForms(['lookup'], 'domain.html');
 
 const domain = param('domain').trim();
 const q = param('q');

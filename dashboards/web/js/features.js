@@ -5,8 +5,10 @@
 // view can be linked and the browser's back button works.
 import {
   Panel, barChart, dataTable, humanize, lineChart, loadInto, pageReady, param,
-  pickColumn, rankPanel, truncNote,
+  pickColumn, rankPanel, truncNote, bindForms,
 } from './ui.js';
+
+bindForms(['search', 'deprecation'], 'features.html');
 
 const q = param('q');
 const base = param('base') || versionBase(q) || 'urn:xmpp:mam';

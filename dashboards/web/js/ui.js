@@ -485,3 +485,24 @@ export function rankPanel(parent, opts) {
   });
   return p;
 }
+
+// Submits forms (ids) by navigating to page?NAME=VALUE for every non-empty
+// input of all of them (the server's CSP forbids native form submission;
+// this keeps each view a plain link).
+export function bindForms(ids, page) {
+  const forms = ids.map((id) => document.getElementById(id)).filter(Boolean);
+  for (const f of forms) {
+    f.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const qs = new URLSearchParams();
+      for (const form of forms) {
+        for (const input of form.querySelectorAll('input[name]')) {
+          const v = input.value.trim();
+          if (v) qs.set(input.name, v);
+        }
+      }
+      const s = qs.toString();
+      location.assign(s ? `${page}?${s}` : page);
+    });
+  }
+}

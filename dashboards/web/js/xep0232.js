@@ -22,6 +22,12 @@ function findCol(body, all, none = []) {
   return c ? c.name : null;
 }
 
+// The cards only hold figures; the panels below explain an empty or failed load.
+function hideCards() {
+  cards.hidden = true;
+  delete cards.dataset.panel;
+}
+
 const num = (v) => (v === null || v === undefined || v === '' ? null : Number(v));
 
 // Headline figures: each as a card (with, without, change) and together as
@@ -40,12 +46,12 @@ track((async () => {
     body = await fetchQuery('analysis_latest');
   } catch (e) {
     for (const p of [relative, figures]) p.showError(e);
-    cards.dataset.state = 'error';
+    hideCards();
     return;
   }
   if (body.rows.length === 0) {
     for (const p of [relative, figures]) p.showEmpty(analyzeHint);
-    cards.dataset.state = 'empty';
+    hideCards();
     return;
   }
   const mcol = pickColumn(body, ['metric', 'name'], ['text']);
@@ -65,7 +71,7 @@ track((async () => {
       && !PER_CACHE_UNITS.has(ucol ? r[ucol] : ''));
     if (head.length === 0) {
       relative.showEmpty('The latest analysis has no figure counted both with and without the forms.');
-      cards.dataset.state = 'empty';
+      hideCards();
       return;
     }
     for (const r of head) {
