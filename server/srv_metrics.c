@@ -178,13 +178,18 @@ static void put_own(struct buf *b, const struct srv *s, bool db_up)
              "HTTP requests answered, by path class and status code");
     for (int c = 0; c < SRV_C__COUNT; c++)
         for (int k = 0; k < SRV_STATUS_SLOTS; k++)
-            if (st->requests[c][k])
+            if (st->requests[c][k]) {
+                char code[16];
+                if (status_codes[k])
+                    snprintf(code, sizeof code, "%d", status_codes[k]);
+                else
+                    snprintf(code, sizeof code, "other");
                 buf_printf(b,
                            "xcensus_http_requests_total{class=\"%s\","
-                           "code=\"%s%d\"} %llu\n",
-                           class_names[c], status_codes[k] ? "" : "other",
-                           status_codes[k] ? status_codes[k] : 0,
+                           "code=\"%s\"} %llu\n",
+                           class_names[c], code,
                            (unsigned long long)st->requests[c][k]);
+            }
     put_head(b, "http_request_duration_seconds", "histogram",
              "time from a complete request to its answer, by path class");
     for (int c = 0; c < SRV_C__COUNT; c++) {

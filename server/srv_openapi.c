@@ -71,6 +71,9 @@ static json_t *query_path(const struct apicat_entry *e)
         "responses", error_responses(json_response(
                          "one page of rows, in a fixed total order", "schemas/Page")));
     free(op);
+    /* what the query computes, for readers (and the API test) */
+    json_object_set_new(get, "x-sql", json_string(e->sql));
+    json_object_set_new(get, "x-order-by", json_string(e->order_by));
     return json_pack("{s:o}", "get", get);
 }
 
