@@ -291,6 +291,9 @@ def check_api_error(d):
     if not settle(d, "api error"):
         return
     panels = d.execute_script(STATE_JS)
+    for p in panels:
+        if p["state"] not in ("ok", "empty", "error"):
+            fail(f"api error: panel {p['title']!r} never settled (state {p['state']})")
     errs = [p for p in panels if p["state"] == "error"]
     if not errs:
         fail(f"api error: no panel shows the 400 ({[p['state'] for p in panels]})")

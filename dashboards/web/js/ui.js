@@ -373,7 +373,7 @@ export function barChart(panel, { labels, series, summary, stacked = false, xTit
   };
   if (!valueAxis.title) delete valueAxis.title;
   const catAxis = { stacked, ticks: { autoSkip: false } };
-  const height = horizontal ? Math.max(160, Math.min(900, 50 + labels.length * (series.length > 1 && !stacked ? 14 * series.length : 22))) : 300;
+  const height = horizontal ? Math.max(170, Math.min(900, 60 + labels.length * (series.length > 1 && !stacked ? 14 * series.length : 26))) : 300;
   return drawChart(panel, {
     type: 'bar',
     data: { labels, datasets },
