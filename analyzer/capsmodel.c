@@ -514,31 +514,12 @@ uint32_t capsmodel_add_stored(struct capsmodel *m, const struct cm_stored *in)
     c.fids = xcalloc(in->n_features ? in->n_features : 1, sizeof *c.fids);
     if (in->n_features)
         memcpy(c.fids, in->features, in->n_features * sizeof *c.fids);
-    char stripped_ver[HASH_B64_MAX];
-    if (in->si && in->si->present && in->s) {
-        /* S without the form: the form's own part of S cut out (the last
-         * place it occurs: forms come after identities and features); as
-         * with the XML, S is hashed again even if the form had no part in
-         * it (the entry may have matched by another computation) */
-        const char *at = NULL;
-        if (in->form_s_len > 0 && in->form_s_len <= in->s_len)
-            for (const char *p = in->s;
-                 (p = memmem(p, in->s_len - (size_t)(p - in->s), in->form_s,
-                             in->form_s_len)) != NULL;
-                 p++)
-                at = p;
-        size_t cut = at ? in->form_s_len : 0;
-        size_t pre = at ? (size_t)(at - in->s) : in->s_len;
-        struct buf s = BUF_INIT;
-        buf_append(&s, in->s, pre);
-        buf_append(&s, in->s + pre + cut, in->s_len - pre - cut);
-        if (hash_b64(in->algo, s.data ? s.data : "", s.len, stripped_ver))
-            c.stripped_ver = stripped_ver;
-        buf_free(&s);
-        c.form_s = cut;
-    }
-    if (in->si && in->si->present)
+    if (in->si && in->si->present) {
+        if (in->stripped_ver)
+            c.stripped_ver = in->stripped_ver;
+        c.form_s = in->form_s_bytes;
         c.form_xml = in->form_xml_bytes;
+    }
     fill_entry(m, key, &c);
     return key;
 }

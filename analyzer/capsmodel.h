@@ -73,8 +73,9 @@ struct softinfo;
 
 /* One entry as the database stores it (sql/0001_init.sql): already
  * verified, its features as model string ids (capsmodel_intern()), and
- * for the XEP-0232 counterfactual the stored strict verification string S
- * with the form's own part of S and XML, so nothing is parsed again. */
+ * the XEP-0232 counterfactual worked out by the caller (analyzer/load.c
+ * hashes the stored strict S with the form's part cut out), so nothing is
+ * parsed again. */
 struct cm_stored {
     enum hash_algo algo;
     const char *ver;
@@ -88,10 +89,8 @@ struct cm_stored {
     const struct disco_identity *identities; /* document order */
     size_t n_identities;
     const struct softinfo *si; /* NULL or !present: no XEP-0232 form */
-    const char *s;             /* S (s_bytes); needed only with si */
-    size_t s_len;
-    const char *form_s;        /* the XEP-0232 form(s) as they appear in S */
-    size_t form_s_len;
+    const char *stripped_ver;  /* the ver without the form(s); NULL: ver */
+    size_t form_s_bytes;       /* bytes the form(s) take in S */
     size_t form_xml_bytes;     /* bytes the form(s) add to the XML */
 };
 

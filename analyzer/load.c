@@ -184,23 +184,38 @@ static int copy_next(struct copy_out *co, int nf, struct pg_err *err)
     return 1;
 }
 
-/* --- what the loader holds per content ------------------------------------ */
+/* --- what the loader holds per content and per entry ----------------------- */
+
+/* A content (disco_contents row) as the entries will need it. */
+struct cslot {
+    int64_t cid;
+    uint32_t xml_len;
+    uint32_t f_off, f_n;     /* its feature ids (features.id) in ld.fids */
+    uint32_t id_start, id_n; /* its identities in ld.idents */
+    uint32_t si;             /* index in ld.si, UINT32_MAX: no XEP-0232 form */
+};
 
 struct ident {
-    uint32_t s[4]; /* category, type, lang, name: ids in the loader's strtab */
+    uint32_t s[4]; /* category, type, lang, name: ids in ld.tmp */
 };
 
-struct content_idents {
-    int64_t cid;
-    uint32_t start, n; /* range in ld.idents */
-};
-
+/* The XEP-0232 forms of one content. */
 struct si_rec {
-    int64_t cid;
     uint32_t s[4];     /* software, version, os, os_version; STRTAB_NONE: absent */
-    bool present;
+    bool present;      /* softinfo_extract() found the form */
     uint32_t seg_off, seg_len; /* the forms' part of S, in ld.seg */
     uint32_t form_xml;         /* bytes the forms add to the XML */
+};
+
+/* A verified caps entry (caps_entries row), keyed by "ALGO\nVER" in ld.keys. */
+struct ent {
+    uint32_t slot;     /* content slot, UINT32_MAX: none */
+    uint32_t s_len;
+    uint32_t stripped; /* id in ld.vers of the ver without XEP-0232,
+                          STRTAB_NONE: the entry's own ver */
+    uint32_t form_s;   /* bytes the forms take in S */
+    bool valid;
+    struct disco_info *xml; /* parsed stored XML, for entries without S */
 };
 
 struct ld {
@@ -208,13 +223,23 @@ struct ld {
     uint32_t *fvar;         /* feature id -> tmp id (STRTAB_NONE: unknown) */
     uint32_t *fmodel;       /* feature id -> model string id (CM_NONE: not yet) */
     size_t n_f;
+    /* contents: slots and an open-addressing map content id -> slot */
+    struct cslot *slots;
+    size_t n_slots, cap_slots;
+    uint32_t *map; /* slot + 1, 0: empty */
+    size_t map_mask;
+    uint32_t *fids;
+    size_t n_fids, cap_fids;
     struct ident *idents;
     size_t n_idents, cap_idents;
-    struct content_idents *ci;
-    size_t n_ci, cap_ci;
     struct si_rec *si;
     size_t n_si, cap_si;
     struct buf seg;
+    /* entries */
+    struct strtab *keys;
+    struct strtab *vers;
+    struct ent *ents;
+    size_t cap_ents;
 };
 
 static void ld_free(struct ld *l)
@@ -222,10 +247,18 @@ static void ld_free(struct ld *l)
     strtab_free(l->tmp);
     free(l->fvar);
     free(l->fmodel);
+    free(l->slots);
+    free(l->map);
+    free(l->fids);
     free(l->idents);
-    free(l->ci);
     free(l->si);
     buf_free(&l->seg);
+    if (l->keys)
+        for (size_t i = 0; i < strtab_count(l->keys); i++)
+            disco_info_free(l->ents[i].xml);
+    strtab_free(l->keys);
+    strtab_free(l->vers);
+    free(l->ents);
 }
 
 static bool parse_i64(const char *s, int64_t *out)
@@ -246,6 +279,49 @@ static uint32_t tmp_opt(struct ld *l, const char *s, size_t len)
 static const char *tmp_str(const struct ld *l, uint32_t id)
 {
     return id == STRTAB_NONE ? NULL : strtab_str(l->tmp, id);
+}
+
+static size_t cid_hash(int64_t cid, size_t mask)
+{
+    return (size_t)(((uint64_t)cid * 0x9e3779b97f4a7c15ULL) >> 20) & mask;
+}
+
+static void map_put(struct ld *l, int64_t cid, uint32_t slot)
+{
+    size_t i = cid_hash(cid, l->map_mask);
+    while (l->map[i])
+        i = (i + 1) & l->map_mask;
+    l->map[i] = slot + 1;
+}
+
+static struct cslot *slot_of(const struct ld *l, int64_t cid)
+{
+    if (l->map == NULL)
+        return NULL;
+    for (size_t i = cid_hash(cid, l->map_mask); l->map[i]; i = (i + 1) & l->map_mask)
+        if (l->slots[l->map[i] - 1].cid == cid)
+            return &l->slots[l->map[i] - 1];
+    return NULL;
+}
+
+static struct cslot *slot_new(struct ld *l, int64_t cid)
+{
+    if (l->n_slots == l->cap_slots) {
+        l->cap_slots = l->cap_slots ? l->cap_slots * 2 : 4096;
+        l->slots = xreallocarray(l->slots, l->cap_slots, sizeof *l->slots);
+    }
+    if ((l->n_slots + 1) * 2 > l->map_mask + 1 || l->map == NULL) {
+        size_t cells = l->map ? (l->map_mask + 1) * 2 : 8192;
+        free(l->map);
+        l->map = xcalloc(cells, sizeof *l->map);
+        l->map_mask = cells - 1;
+        for (size_t k = 0; k < l->n_slots; k++)
+            map_put(l, l->slots[k].cid, (uint32_t)k);
+    }
+    struct cslot *s = &l->slots[l->n_slots];
+    *s = (struct cslot){.cid = cid, .si = UINT32_MAX};
+    map_put(l, cid, (uint32_t)l->n_slots++);
+    return s;
 }
 
 static bool load_features(struct ld *l, struct pg_conn *c, struct pg_err *err)
@@ -273,52 +349,87 @@ static bool load_features(struct ld *l, struct pg_conn *c, struct pg_err *err)
     return rc == 0;
 }
 
+/* Every content: the byte length of its XML and its feature ids. */
+static bool load_contents(struct ld *l, struct pg_conn *c, struct pg_err *err)
+{
+    struct copy_out co;
+    if (!copy_open(&co, c, "SELECT id, octet_length(xml), feature_ids FROM disco_contents",
+                   err))
+        return false;
+    int rc;
+    while ((rc = copy_next(&co, 3, err)) == 1) {
+        int64_t cid, xl;
+        if (!parse_i64(co.f[0], &cid) || !parse_i64(co.f[1], &xl) || co.f[2] == NULL ||
+            slot_of(l, cid))
+            continue;
+        struct cslot *s = slot_new(l, cid);
+        s->xml_len = (uint32_t)xl;
+        s->f_off = (uint32_t)l->n_fids;
+        for (const char *p = co.f[2] + (*co.f[2] == '{'); *p && *p != '}';) {
+            char *end;
+            unsigned long long v = strtoull(p, &end, 10);
+            if (end == p)
+                break;
+            p = *end == ',' ? end + 1 : end;
+            if (v >= l->n_f || l->fvar[v] == STRTAB_NONE)
+                continue; /* a dangling id: the schema's foreign keys forbid it */
+            if (l->n_fids == l->cap_fids) {
+                l->cap_fids = l->cap_fids ? l->cap_fids * 2 : 65536;
+                l->fids = xreallocarray(l->fids, l->cap_fids, sizeof *l->fids);
+            }
+            l->fids[l->n_fids++] = (uint32_t)v;
+        }
+        s->f_n = (uint32_t)(l->n_fids - s->f_off);
+    }
+    return rc == 0;
+}
+
 static bool load_identities(struct ld *l, struct pg_conn *c, struct pg_err *err)
 {
     struct copy_out co;
     if (!copy_open(&co, c,
-                   "SELECT i.content_id, i.category, i.type, i.lang, i.name "
-                   "FROM disco_identities i WHERE i.content_id IN "
-                   "(SELECT e.content_id FROM caps_entries e WHERE " VERIFIED ") "
-                   "ORDER BY i.content_id, i.pos",
+                   "SELECT content_id, category, type, lang, name "
+                   "FROM disco_identities ORDER BY content_id, pos",
                    err))
         return false;
     int rc;
+    struct cslot *s = NULL;
     while ((rc = copy_next(&co, 5, err)) == 1) {
         int64_t cid;
         if (!parse_i64(co.f[0], &cid))
             continue;
-        if (l->n_ci == 0 || l->ci[l->n_ci - 1].cid != cid) {
-            if (l->n_ci == l->cap_ci) {
-                l->cap_ci = l->cap_ci ? l->cap_ci * 2 : 1024;
-                l->ci = xreallocarray(l->ci, l->cap_ci, sizeof *l->ci);
-            }
-            l->ci[l->n_ci++] = (struct content_idents){cid, (uint32_t)l->n_idents, 0};
+        if (s == NULL || s->cid != cid) {
+            s = slot_of(l, cid);
+            if (s == NULL)
+                continue;
+            s->id_start = (uint32_t)l->n_idents;
+            s->id_n = 0;
         }
         if (l->n_idents == l->cap_idents) {
-            l->cap_idents = l->cap_idents ? l->cap_idents * 2 : 1024;
+            l->cap_idents = l->cap_idents ? l->cap_idents * 2 : 4096;
             l->idents = xreallocarray(l->idents, l->cap_idents, sizeof *l->idents);
         }
         struct ident *id = &l->idents[l->n_idents++];
         for (int k = 0; k < 4; k++)
             id->s[k] = strtab_intern(l->tmp, co.f[k + 1] ? co.f[k + 1] : "",
                                      co.len[k + 1]);
-        l->ci[l->n_ci - 1].n++;
+        s->id_n++;
     }
     return rc == 0;
 }
 
 /* Works out what the XEP-0232 forms of one content (info holds only them)
  * mean for the model, and records it. */
-static void finish_forms(struct ld *l, int64_t cid, struct disco_info *info)
+static void finish_forms(struct ld *l, struct cslot *slot, struct disco_info *info,
+                         size_t empty_xml)
 {
     if (l->n_si == l->cap_si) {
         l->cap_si = l->cap_si ? l->cap_si * 2 : 1024;
         l->si = xreallocarray(l->si, l->cap_si, sizeof *l->si);
     }
+    slot->si = (uint32_t)l->n_si;
     struct si_rec *r = &l->si[l->n_si++];
     memset(r, 0, sizeof *r);
-    r->cid = cid;
     struct softinfo si;
     r->present = softinfo_extract(info, &si);
     const char *v[4] = {si.software, si.software_version, si.os, si.os_version};
@@ -330,13 +441,10 @@ static void finish_forms(struct ld *l, int64_t cid, struct disco_info *info)
     caps_build_s(info, CAPS_M_STRICT, &l->seg, NULL);
     r->seg_off = (uint32_t)off;
     r->seg_len = (uint32_t)(l->seg.len - off);
-    struct disco_info *empty = disco_info_new();
-    char *fx = disco_info_to_xml(info), *ex = disco_info_to_xml(empty);
-    size_t lf = strlen(fx), le = strlen(ex);
-    r->form_xml = (uint32_t)(lf > le ? lf - le : 0);
+    char *fx = disco_info_to_xml(info);
+    size_t lf = strlen(fx);
+    r->form_xml = (uint32_t)(lf > empty_xml ? lf - empty_xml : 0);
     free(fx);
-    free(ex);
-    disco_info_free(empty);
 }
 
 static bool load_forms(struct ld *l, struct pg_conn *c, struct pg_err *err)
@@ -349,29 +457,39 @@ static bool load_forms(struct ld *l, struct pg_conn *c, struct pg_err *err)
                    "  AND fl.form_pos = f.pos "
                    "LEFT JOIN disco_form_values v ON v.content_id = fl.content_id "
                    "  AND v.form_pos = fl.form_pos AND v.field_pos = fl.pos "
-                   "WHERE f.form_type = '" SOFTINFO_FORM_TYPE "' AND f.content_id IN "
-                   "(SELECT e.content_id FROM caps_entries e WHERE " VERIFIED ") "
+                   "WHERE f.form_type = '" SOFTINFO_FORM_TYPE "' "
                    "ORDER BY f.content_id, f.pos, fl.pos, v.pos",
                    err))
         return false;
+    struct disco_info *empty = disco_info_new();
+    char *ex = disco_info_to_xml(empty);
+    size_t empty_xml = strlen(ex);
+    free(ex);
+    disco_info_free(empty);
     struct disco_info *info = NULL;
     struct dataform *form = NULL;
     struct dataform_field *field = NULL;
-    int64_t cur = -1, form_pos = -1, field_pos = -1;
+    struct cslot *slot = NULL;
+    int64_t form_pos = -1, field_pos = -1;
     int rc;
     while ((rc = copy_next(&co, 7, err)) == 1) {
         int64_t cid, fp, flp;
         if (!parse_i64(co.f[0], &cid) || !parse_i64(co.f[1], &fp) ||
             !parse_i64(co.f[3], &flp))
             continue;
-        if (info == NULL || cid != cur) {
-            if (info)
-                finish_forms(l, cur, info);
+        if (slot == NULL || cid != slot->cid) {
+            if (info && slot)
+                finish_forms(l, slot, info, empty_xml);
             disco_info_free(info);
+            info = NULL;
+            slot = slot_of(l, cid);
+            if (slot == NULL)
+                continue;
             info = disco_info_new();
-            cur = cid;
             form_pos = field_pos = -1;
         }
+        if (info == NULL)
+            continue;
         if (fp != form_pos) {
             form = disco_add_form(info, co.f[2] ? co.f[2] : "");
             form_pos = fp;
@@ -384,66 +502,128 @@ static bool load_forms(struct ld *l, struct pg_conn *c, struct pg_err *err)
         if (co.f[6])
             disco_field_add_value(info, field, co.f[6]);
     }
-    if (rc == 0 && info)
-        finish_forms(l, cur, info);
+    if (rc == 0 && info && slot)
+        finish_forms(l, slot, info, empty_xml);
     disco_info_free(info);
     return rc == 0;
 }
 
-static const struct content_idents *find_idents(const struct ld *l, int64_t cid)
+/* The verified entries; for those with a XEP-0232 form the ver without it
+ * (the stored S with the forms' part cut out, hashed again); the content
+ * ids of those without a stored S go into need_xml. */
+static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
+                         struct pg_err *err)
 {
-    size_t lo = 0, hi = l->n_ci;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (l->ci[mid].cid < cid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < l->n_ci && l->ci[lo].cid == cid ? &l->ci[lo] : NULL;
-}
-
-static const struct si_rec *find_si(const struct ld *l, int64_t cid)
-{
-    size_t lo = 0, hi = l->n_si;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (l->si[mid].cid < cid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < l->n_si && l->si[lo].cid == cid ? &l->si[lo] : NULL;
-}
-
-/* Parses a feature_ids array ("{1,2,3}") into model string ids. */
-static size_t feature_ids(struct ld *l, struct capsmodel *m, const char *a,
-                          uint32_t **ids, size_t *cap)
-{
-    size_t n = 0;
-    if (a == NULL || *a != '{')
-        return 0;
-    for (const char *p = a + 1; *p && *p != '}';) {
-        char *end;
-        unsigned long long v = strtoull(p, &end, 10);
-        if (end == p)
-            break;
-        p = *end == ',' ? end + 1 : end;
-        if (v >= l->n_f || l->fvar[v] == STRTAB_NONE)
-            continue; /* a dangling id: the schema's foreign keys forbid it */
-        if (l->fmodel[v] == CM_NONE)
-            l->fmodel[v] = capsmodel_intern(m, strtab_str(l->tmp, l->fvar[v]));
-        if (n == *cap) {
-            *cap = *cap ? *cap * 2 : 64;
-            *ids = xreallocarray(*ids, *cap, sizeof **ids);
+    struct copy_out co;
+    if (!copy_open(&co, c,
+                   "SELECT e.algo, e.ver, e.content_id, e.outcome = 'valid', "
+                   "       octet_length(e.verification_string), "
+                   "       CASE WHEN e.has_softinfo THEN e.verification_string END "
+                   "FROM caps_entries e WHERE " VERIFIED,
+                   err))
+        return false;
+    l->keys = strtab_new();
+    l->vers = strtab_new();
+    struct buf key = BUF_INIT, s = BUF_INIT;
+    int rc;
+    while ((rc = copy_next(&co, 6, err)) == 1) {
+        enum hash_algo a;
+        int64_t cid, slen = -1;
+        if (!co.f[0] || !co.f[1] || !hash_algo_parse(co.f[0], &a) ||
+            !parse_i64(co.f[2], &cid))
+            continue;
+        if (co.f[4])
+            parse_i64(co.f[4], &slen);
+        buf_reset(&key);
+        buf_append(&key, co.f[0], co.len[0]);
+        buf_putc(&key, '\n');
+        buf_append(&key, co.f[1], co.len[1]);
+        size_t before = strtab_count(l->keys);
+        uint32_t id = strtab_intern(l->keys, key.data, key.len);
+        if (strtab_count(l->keys) == before)
+            continue; /* UNIQUE (algo, ver): cannot happen */
+        if (id >= l->cap_ents) {
+            l->cap_ents = l->cap_ents ? l->cap_ents * 2 : 4096;
+            l->ents = xreallocarray(l->ents, l->cap_ents, sizeof *l->ents);
         }
-        (*ids)[n++] = l->fmodel[v];
+        struct ent *e = &l->ents[id];
+        struct cslot *slot = slot_of(l, cid);
+        *e = (struct ent){
+            .slot = slot ? (uint32_t)(slot - l->slots) : UINT32_MAX,
+            .s_len = slen > 0 ? (uint32_t)slen : 0,
+            .stripped = STRTAB_NONE,
+            .valid = co.f[3] && strcmp(co.f[3], "t") == 0,
+        };
+        if (slen < 0) {
+            buf_printf(need_xml, "%s%lld", need_xml->len ? "," : "", (long long)cid);
+            continue;
+        }
+        const struct si_rec *sr = slot && slot->si != UINT32_MAX ? &l->si[slot->si] : NULL;
+        if (sr == NULL || !sr->present || co.f[5] == NULL)
+            continue;
+        /* S without the forms: their part of S cut out (the last place it
+         * occurs: forms come after identities and features); as with the
+         * XML, S is hashed again even if the form had no part in it */
+        const char *S = co.f[5], *form = l->seg.data + sr->seg_off;
+        size_t sl = co.len[5], fl = sr->seg_len;
+        const char *at = NULL;
+        if (fl > 0 && fl <= sl)
+            for (const char *p = S; (p = memmem(p, sl - (size_t)(p - S), form, fl)) != NULL;
+                 p++)
+                at = p;
+        size_t cut = at ? fl : 0, pre = at ? (size_t)(at - S) : sl;
+        buf_reset(&s);
+        buf_append(&s, S, pre);
+        buf_append(&s, S + pre + cut, sl - pre - cut);
+        char ver[HASH_B64_MAX];
+        if (hash_b64(a, s.data ? s.data : "", s.len, ver))
+            e->stripped = strtab_intern_cstr(l->vers, ver);
+        e->form_s = (uint32_t)cut;
     }
-    return n;
+    buf_free(&key);
+    buf_free(&s);
+    return rc == 0;
 }
 
-/* Source ids of p's sources as an array literal ("{1,2}"), or NULL for
- * every source; sets p->observed_popularity. */
+/* Parses the stored XML of the entries without a stored S (content ids in
+ * ids, comma-separated). */
+static bool load_xml(struct ld *l, struct pg_conn *c, const char *ids, struct pg_err *err)
+{
+    struct buf q = BUF_INIT;
+    buf_printf(&q,
+               "SELECT e.algo, e.ver, c.xml FROM caps_entries e "
+               "JOIN disco_contents c ON c.id = e.content_id "
+               "WHERE e.verification_string IS NULL AND " VERIFIED
+               " AND c.id = ANY ('{%s}'::bigint[])",
+               ids);
+    struct copy_out co;
+    bool ok = copy_open(&co, c, buf_str(&q), err);
+    buf_free(&q);
+    if (!ok)
+        return false;
+    struct buf key = BUF_INIT;
+    int rc;
+    while ((rc = copy_next(&co, 3, err)) == 1) {
+        if (!co.f[0] || !co.f[1] || !co.f[2])
+            continue;
+        buf_reset(&key);
+        buf_append(&key, co.f[0], co.len[0]);
+        buf_putc(&key, '\n');
+        buf_append(&key, co.f[1], co.len[1]);
+        uint32_t id = strtab_find(l->keys, key.data, key.len);
+        if (id == STRTAB_NONE || l->ents[id].xml)
+            continue;
+        struct parse_err perr = {0};
+        l->ents[id].xml = disco_parse(co.f[2], co.len[2], NULL, &perr);
+        if (l->ents[id].xml == NULL)
+            log_warn("stored disco#info of %s did not parse again: %s", co.f[1], perr.msg);
+    }
+    buf_free(&key);
+    return rc == 0;
+}
+
+/* Source ids of p's sources as an array literal ("{1,2}"); sets
+ * p->observed_popularity. */
 static bool select_sources(struct pg_conn *c, struct analysis_params *p,
                            struct buf *ids, struct pg_err *err)
 {
@@ -479,57 +659,104 @@ static bool select_sources(struct pg_conn *c, struct analysis_params *p,
     return ok;
 }
 
-/* Adds the entry of the current row from its XML (column 10). */
-static void add_from_xml(struct capsmodel *m, enum hash_algo a,
-                         const struct copy_out *co, int64_t xml_len)
+/* Adds one observation row (algo, ver, node, count) of a verified entry. */
+static void add_row(struct ld *l, struct capsmodel *m, const struct copy_out *co,
+                    enum hash_algo a, const struct ent *e, uint32_t **ids,
+                    size_t *ids_cap, struct disco_identity **di, size_t *di_cap)
 {
-    struct parse_err perr = {0};
-    struct disco_info *info = disco_parse(co->f[10], co->len[10], NULL, &perr);
-    if (info == NULL) {
-        log_warn("stored disco#info of %s did not parse again: %s", co->f[1], perr.msg);
+    const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
+    uint64_t obs = strtoull(co->f[3], NULL, 10);
+    if (e->xml) {
+        struct cm_input in = {
+            .algo = a,
+            .ver = co->f[1],
+            .node = co->f[2],
+            .info = e->xml,
+            .observations = obs,
+            .xml_bytes = slot ? slot->xml_len : 0,
+            .verified = e->valid,
+        };
+        capsmodel_add(m, &in);
         return;
     }
-    struct cm_input in = {
+    size_t nid = slot ? slot->id_n : 0, nf = slot ? slot->f_n : 0;
+    if (nid > *di_cap) {
+        *di_cap = nid * 2;
+        *di = xreallocarray(*di, *di_cap, sizeof **di);
+    }
+    for (size_t i = 0; i < nid; i++) {
+        const struct ident *id = &l->idents[slot->id_start + i];
+        (*di)[i] = (struct disco_identity){
+            .category = strtab_str(l->tmp, id->s[0]),
+            .type = strtab_str(l->tmp, id->s[1]),
+            .lang = strtab_str(l->tmp, id->s[2]),
+            .name = strtab_str(l->tmp, id->s[3]),
+        };
+    }
+    if (nf > *ids_cap) {
+        *ids_cap = nf * 2;
+        *ids = xreallocarray(*ids, *ids_cap, sizeof **ids);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        uint32_t f = l->fids[slot->f_off + i];
+        if (l->fmodel[f] == CM_NONE)
+            l->fmodel[f] = capsmodel_intern(m, strtab_str(l->tmp, l->fvar[f]));
+        (*ids)[i] = l->fmodel[f];
+    }
+    const struct si_rec *sr = slot && slot->si != UINT32_MAX ? &l->si[slot->si] : NULL;
+    struct softinfo si = {0};
+    if (sr && sr->present) {
+        si.present = true;
+        si.software = (char *)tmp_str(l, sr->s[0]);
+        si.software_version = (char *)tmp_str(l, sr->s[1]);
+        si.os = (char *)tmp_str(l, sr->s[2]);
+        si.os_version = (char *)tmp_str(l, sr->s[3]);
+    }
+    struct cm_stored in = {
         .algo = a,
         .ver = co->f[1],
         .node = co->f[2],
-        .info = info,
-        .observations = strtoull(co->f[3], NULL, 10),
-        .xml_bytes = (size_t)xml_len,
-        .verified = co->f[5] && strcmp(co->f[5], "t") == 0,
+        .observations = obs,
+        .verified = e->valid,
+        .xml_bytes = slot ? slot->xml_len : 0,
+        .s_bytes = e->s_len,
+        .features = *ids,
+        .n_features = nf,
+        .identities = *di,
+        .n_identities = nid,
+        .si = si.present ? &si : NULL,
+        .stripped_ver = e->stripped != STRTAB_NONE ? strtab_str(l->vers, e->stripped) : NULL,
+        .form_s_bytes = e->form_s,
+        .form_xml_bytes = sr ? sr->form_xml : 0,
     };
-    capsmodel_add(m, &in);
-    disco_info_free(info);
+    capsmodel_add_stored(m, &in);
 }
 
 long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err)
 {
-    struct buf src = BUF_INIT, q = BUF_INIT;
+    struct buf src = BUF_INIT, q = BUF_INIT, need_xml = BUF_INIT;
     if (!select_sources(c, p, &src, err)) {
         buf_free(&src);
         return -1;
     }
     struct ld l = {.tmp = strtab_new()};
     long rows = -1;
-    /* one snapshot for every COPY below */
-    if (!pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
+    /* one snapshot for every COPY below; room to sort the observations */
+    if (!pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                    "SET LOCAL work_mem = '256MB'",
+                 err))
         goto out;
-    if (!load_features(&l, c, err) || !load_identities(&l, c, err) ||
-        !load_forms(&l, c, err))
+    if (!load_features(&l, c, err) || !load_contents(&l, c, err) ||
+        !load_identities(&l, c, err) || !load_forms(&l, c, err) ||
+        !load_entries(&l, c, &need_xml, err) ||
+        (need_xml.len && !load_xml(&l, c, buf_str(&need_xml), err)))
         goto rollback;
+    /* the observations, in the order the XML loader adds them */
     buf_printf(&q,
-               "SELECT o.algo, o.ver, o.node, o.n, e.content_id, e.outcome = 'valid', "
-               "       octet_length(c.xml), octet_length(e.verification_string), "
-               "       CASE WHEN c.has_softinfo THEN e.verification_string END, "
-               "       c.feature_ids, "
-               "       CASE WHEN e.verification_string IS NULL THEN c.xml END "
-               "FROM (SELECT algo, ver, node, sum(count)::bigint AS n "
-               "      FROM caps_observations %s%s%s GROUP BY algo, ver, node) o "
-               "JOIN caps_entries e ON e.algo = o.algo AND e.ver = o.ver "
-               "JOIN disco_contents c ON c.id = e.content_id "
-               "WHERE " VERIFIED " "
-               "ORDER BY o.algo COLLATE \"C\", o.ver COLLATE \"C\", o.node COLLATE \"C\"",
+               "SELECT algo COLLATE \"C\", ver COLLATE \"C\", node COLLATE \"C\", "
+               "       sum(count)::bigint FROM caps_observations %s%s%s "
+               "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
                p->n_sources ? "WHERE source_id = ANY ('" : "",
                p->n_sources ? buf_str(&src) : "", p->n_sources ? "'::bigint[])" : "");
     struct copy_out co;
@@ -539,70 +766,26 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     size_t ids_cap = 0;
     struct disco_identity *di = NULL;
     size_t di_cap = 0;
+    struct buf key = BUF_INIT;
     long n = 0;
     int rc;
-    while ((rc = copy_next(&co, 11, err)) == 1) {
+    while ((rc = copy_next(&co, 4, err)) == 1) {
         enum hash_algo a;
-        int64_t cid, xml_len, s_len = 0;
-        if (!co.f[0] || !hash_algo_parse(co.f[0], &a) || !co.f[1] || !co.f[2] ||
-            !co.f[3] || !parse_i64(co.f[4], &cid) || !parse_i64(co.f[6], &xml_len))
-            continue; /* only verified entries: cannot happen */
-        if (co.f[7])
-            parse_i64(co.f[7], &s_len);
-        n++;
-        if (co.f[10]) {
-            /* no strict S stored (an ill-formed entry that matched another
-             * computation): the stored XML is parsed, as the XML loader does */
-            add_from_xml(m, a, &co, xml_len);
+        if (!co.f[0] || !co.f[1] || !co.f[2] || !co.f[3] || !hash_algo_parse(co.f[0], &a))
             continue;
-        }
-        const struct content_idents *ci = find_idents(&l, cid);
-        size_t nid = ci ? ci->n : 0;
-        if (nid > di_cap) {
-            di_cap = nid * 2;
-            di = xreallocarray(di, di_cap, sizeof *di);
-        }
-        for (size_t i = 0; i < nid; i++) {
-            const struct ident *id = &l.idents[ci->start + i];
-            di[i] = (struct disco_identity){
-                .category = strtab_str(l.tmp, id->s[0]),
-                .type = strtab_str(l.tmp, id->s[1]),
-                .lang = strtab_str(l.tmp, id->s[2]),
-                .name = strtab_str(l.tmp, id->s[3]),
-            };
-        }
-        const struct si_rec *sr = find_si(&l, cid);
-        struct softinfo si = {0};
-        if (sr && sr->present) {
-            si.present = true;
-            si.software = (char *)tmp_str(&l, sr->s[0]);
-            si.software_version = (char *)tmp_str(&l, sr->s[1]);
-            si.os = (char *)tmp_str(&l, sr->s[2]);
-            si.os_version = (char *)tmp_str(&l, sr->s[3]);
-        }
-        struct cm_stored in = {
-            .algo = a,
-            .ver = co.f[1],
-            .node = co.f[2],
-            .observations = strtoull(co.f[3], NULL, 10),
-            .verified = co.f[5] && strcmp(co.f[5], "t") == 0,
-            .xml_bytes = (size_t)xml_len,
-            .s_bytes = (size_t)s_len,
-            .identities = di,
-            .n_identities = nid,
-            .si = si.present ? &si : NULL,
-            .s = co.f[8],
-            .s_len = co.f[8] ? co.len[8] : 0,
-            .form_s = sr ? l.seg.data + sr->seg_off : NULL,
-            .form_s_len = sr ? sr->seg_len : 0,
-            .form_xml_bytes = sr ? sr->form_xml : 0,
-        };
-        in.n_features = feature_ids(&l, m, co.f[9], &ids, &ids_cap);
-        in.features = ids;
-        capsmodel_add_stored(m, &in);
+        buf_reset(&key);
+        buf_append(&key, co.f[0], co.len[0]);
+        buf_putc(&key, '\n');
+        buf_append(&key, co.f[1], co.len[1]);
+        uint32_t id = strtab_find(l.keys, key.data, key.len);
+        if (id == STRTAB_NONE)
+            continue; /* not a verified entry */
+        n++;
+        add_row(&l, m, &co, a, &l.ents[id], &ids, &ids_cap, &di, &di_cap);
     }
     free(ids);
     free(di);
+    buf_free(&key);
     if (rc != 0)
         goto rollback;
     if (!pg_exec(c, "COMMIT", err))
@@ -617,5 +800,6 @@ out:
     ld_free(&l);
     buf_free(&src);
     buf_free(&q);
+    buf_free(&need_xml);
     return rows;
 }
