@@ -6,11 +6,10 @@
  * parameter types, and bound as text parameters of the entry's fixed SQL,
  * wrapped once at start-up as
  *     SELECT * FROM (<sql>) q ORDER BY <order_by> LIMIT $n+1 OFFSET $n+2
- * One row more than the page is fetched to know whether a next page
- * exists. Also the conversion of a PGresult to the API's typed JSON.
+ * (apicat_sql()). One row more than the page is fetched to know whether
+ * a next page exists. Values become JSON by lib/pgjson's conversion.
  */
 #include <event2/http.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,246 +17,15 @@
 #include "apicat.h"
 #include "buf.h"
 #include "log.h"
+#include "pg.h"
+#include "pgjson.h"
 #include "pgasync.h"
 #include "srv_int.h"
 #include "xalloc.h"
 
 #define ARGS_MAX 32         /* key=value pairs in one query string */
-#define OFFSET_MAX 1000000000LL
-
-/* --- PGresult -> JSON ---------------------------------------------------- */
-
-enum col_kind {
-    K_TEXT,
-    K_INT,
-    K_NUM,
-    K_BOOL,
-    K_TIMESTAMP,
-    K_JSON,
-    K_ARRAY_TEXT,
-    K_ARRAY_NUM,
-    K_ARRAY_BOOL,
-};
-
-/* Built-in type OIDs (pg_type.dat; fixed since PostgreSQL 7). */
-static enum col_kind kind_of(Oid t)
-{
-    switch (t) {
-    case 20: case 21: case 23: case 26: case 28:
-        return K_INT;
-    case 700: case 701: case 1700:
-        return K_NUM;
-    case 16:
-        return K_BOOL;
-    case 1082: case 1114: case 1184:
-        return K_TIMESTAMP;
-    case 114: case 3802:
-        return K_JSON;
-    case 1005: case 1007: case 1016: case 1021: case 1022: case 1231:
-        return K_ARRAY_NUM;
-    case 1000:
-        return K_ARRAY_BOOL;
-    case 1009: case 1015: case 1014: case 1003: case 199: case 3807:
-    case 1182: case 1115: case 1185:
-        return K_ARRAY_TEXT;
-    default:
-        return K_TEXT;
-    }
-}
-
-static const char *kind_name(enum col_kind k)
-{
-    switch (k) {
-    case K_INT: return "integer";
-    case K_NUM: return "number";
-    case K_BOOL: return "boolean";
-    case K_TIMESTAMP: return "timestamp";
-    case K_JSON: return "json";
-    case K_ARRAY_TEXT: case K_ARRAY_NUM: case K_ARRAY_BOOL: return "array";
-    default: return "text";
-    }
-}
-
-/* A number as JSON: integers exactly, others as reals; what JSON cannot
- * hold (NaN, Infinity) as a string. */
-static json_t *num_json(const char *s)
-{
-    char *end;
-    long long ll = strtoll(s, &end, 10);
-    if (*s && *end == '\0')
-        return json_integer(ll);
-    double d = strtod(s, &end);
-    if (*s && *end == '\0') {
-        json_t *j = json_real(d);
-        if (j)
-            return j;
-    }
-    return json_string(s);
-}
-
-/* PostgreSQL's ISO output as ISO 8601 (the same text as to_json()):
- * "2024-05-01 10:00:00.5+02" -> "2024-05-01T10:00:00.5+02:00". */
-static json_t *timestamp_json(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 19 || s[10] != ' ')
-        return json_string(s); /* a date, infinity, BC */
-    char *t = xmalloc(n + 4);
-    memcpy(t, s, n + 1);
-    t[10] = 'T';
-    const char *tz = strpbrk(t + 19, "+-");
-    if (tz && strlen(tz) == 3)
-        strcat(t, ":00");
-    json_t *j = json_string(t);
-    free(t);
-    return j;
-}
-
-static json_t *elem_json(const char *s, size_t n, enum col_kind k)
-{
-    char *t = xstrndup(s, n);
-    json_t *j;
-    if (k == K_ARRAY_NUM)
-        j = num_json(t);
-    else if (k == K_ARRAY_BOOL)
-        j = json_boolean(strcmp(t, "t") == 0);
-    else
-        j = json_string(t);
-    free(t);
-    return j;
-}
-
-/* Parses one array literal level at *p ("{a,"b c",NULL,{..}}"). */
-static json_t *array_json(const char **p, enum col_kind k, int depth)
-{
-    if (**p != '{' || depth > 6)
-        return NULL;
-    (*p)++;
-    json_t *a = json_array();
-    if (**p == '}') {
-        (*p)++;
-        return a;
-    }
-    struct buf b = BUF_INIT;
-    for (;;) {
-        json_t *v = NULL;
-        if (**p == '{') {
-            v = array_json(p, k, depth + 1);
-        } else if (**p == '"') {
-            buf_reset(&b);
-            (*p)++;
-            while (**p && **p != '"') {
-                if (**p == '\\' && (*p)[1])
-                    (*p)++;
-                buf_putc(&b, **p);
-                (*p)++;
-            }
-            if (**p == '"') {
-                (*p)++;
-                v = elem_json(buf_str(&b), b.len, k);
-            }
-        } else {
-            const char *st = *p;
-            while (**p && **p != ',' && **p != '}')
-                (*p)++;
-            size_t n = (size_t)(*p - st);
-            v = (n == 4 && memcmp(st, "NULL", 4) == 0) ? json_null()
-                                                        : elem_json(st, n, k);
-        }
-        if (!v)
-            break;
-        json_array_append_new(a, v);
-        if (**p == ',') {
-            (*p)++;
-            continue;
-        }
-        if (**p == '}') {
-            (*p)++;
-            buf_free(&b);
-            return a;
-        }
-        break;
-    }
-    buf_free(&b);
-    json_decref(a);
-    return NULL;
-}
-
-static json_t *value_json(const char *v, enum col_kind k)
-{
-    switch (k) {
-    case K_INT:
-    case K_NUM:
-        return num_json(v);
-    case K_BOOL:
-        return json_boolean(strcmp(v, "t") == 0);
-    case K_TIMESTAMP:
-        return timestamp_json(v);
-    case K_JSON: {
-        json_t *j = json_loads(v, JSON_DECODE_ANY, NULL);
-        return j ? j : json_string(v);
-    }
-    case K_ARRAY_TEXT:
-    case K_ARRAY_NUM:
-    case K_ARRAY_BOOL: {
-        const char *p = strchr(v, '{'); /* skips "[0:1]=" bounds */
-        json_t *a = p ? array_json(&p, k, 0) : NULL;
-        return a ? a : json_string(v);
-    }
-    default:
-        return json_string(v);
-    }
-}
-
-/* [{"name":..,"type":..}] of the result's columns. */
-json_t *srv_result_columns(const struct pga_result *r)
-{
-    const PGresult *res = (const PGresult *)r->last;
-    json_t *cols = json_array();
-    int nc = res ? PQnfields(res) : 0;
-    for (int j = 0; j < nc; j++)
-        json_array_append_new(
-            cols, json_pack("{s:s,s:s}", "name", PQfname(res, j), "type",
-                            kind_name(kind_of(PQftype(res, j)))));
-    return cols;
-}
-
-/* The first max_rows rows as objects keyed by column name. */
-json_t *srv_result_rows(const struct pga_result *r, int max_rows)
-{
-    const PGresult *res = (const PGresult *)r->last;
-    json_t *rows = json_array();
-    if (!res)
-        return rows;
-    int nc = PQnfields(res), nr = XC_MIN(PQntuples(res), max_rows);
-    enum col_kind *kinds = xcalloc((size_t)nc + 1, sizeof *kinds);
-    for (int j = 0; j < nc; j++)
-        kinds[j] = kind_of(PQftype(res, j));
-    for (int i = 0; i < nr; i++) {
-        json_t *o = json_object();
-        for (int j = 0; j < nc; j++) {
-            json_t *v = PQgetisnull(res, i, j)
-                            ? json_null()
-                            : value_json(PQgetvalue(res, i, j), kinds[j]);
-            json_object_set_new(o, PQfname(res, j), v ? v : json_null());
-        }
-        json_array_append_new(rows, o);
-    }
-    free(kinds);
-    return rows;
-}
 
 /* --- the catalog ---------------------------------------------------------- */
-
-static const char *param_type_name(enum apicat_type t)
-{
-    switch (t) {
-    case APICAT_INT: return "integer";
-    case APICAT_DATE: return "date";
-    case APICAT_BOOL: return "boolean";
-    default: return "text";
-    }
-}
 
 /* Wraps each entry's SQL with its order and the page parameters. */
 void srv_api_init(struct srv *s)
@@ -265,10 +33,7 @@ void srv_api_init(struct srv *s)
     size_t n = apicat_count();
     s->api_sql = xcalloc(n + 1, sizeof *s->api_sql);
     for (size_t i = 0; i < n; i++) {
-        const struct apicat_entry *e = apicat_at(i);
-        s->api_sql[i] = xasprintf(
-            "SELECT * FROM (%s) q ORDER BY %s LIMIT $%zu OFFSET $%zu", e->sql,
-            e->order_by, e->nparams + 1, e->nparams + 2);
+        s->api_sql[i] = apicat_sql(apicat_at(i));
     }
 }
 
@@ -290,7 +55,7 @@ static json_t *entry_json(const struct apicat_entry *e)
         const struct apicat_param *p = &e->params[k];
         json_array_append_new(
             params, json_pack("{s:s,s:s,s:b,s:s}", "name", p->name, "type",
-                              param_type_name(p->type), "required",
+                              apicat_type_name(p->type), "required",
                               p->required, "help", p->help ? p->help : ""));
     }
     char path[128];
@@ -433,6 +198,7 @@ static bool parse_args(const struct srv *s, const struct apicat_entry *e,
             return false;
         }
         bool ok = true;
+        struct parse_err perr = {0};
         if (strcmp(k, "limit") == 0 || strcmp(k, "offset") == 0) {
             bool lim = k[0] == 'l';
             if (lim ? a->have_limit : a->have_offset) {
@@ -443,10 +209,8 @@ static bool parse_args(const struct srv *s, const struct apicat_entry *e,
                          "limit must be an integer between 1 and %lld",
                          (long long)s->o.page_size_max);
                 ok = false;
-            } else if (!lim && !parse_count(v, 0, OFFSET_MAX, &a->offset)) {
-                snprintf(msg, msglen,
-                         "offset must be an integer between 0 and %lld",
-                         OFFSET_MAX);
+            } else if (!lim && !apicat_parse_offset(v, &a->offset, &perr)) {
+                snprintf(msg, msglen, "%s", perr.msg);
                 ok = false;
             }
             if (lim)
@@ -517,8 +281,8 @@ static void on_result(void *arg, const struct pga_result *res)
         return;
     }
     const struct apicat_entry *e = apicat_at(r->entry);
-    const PGresult *pr = (const PGresult *)res->last;
-    int nrows = pr ? PQntuples(pr) : 0;
+    const struct pg_result *pr = res->last;
+    int nrows = pr ? pg_nrows(pr) : 0;
     json_t *next = json_null();
     if (nrows > r->limit) {
         char *link = xasprintf("%s%lld", r->next_prefix,
@@ -529,8 +293,8 @@ static void on_result(void *arg, const struct pga_result *res)
     }
     json_t *doc = json_pack(
         "{s:s,s:s,s:o,s:o,s:I,s:I,s:o}", "query", e->name, "title", e->title,
-        "columns", srv_result_columns(res), "rows",
-        srv_result_rows(res, (int)r->limit), "limit", (json_int_t)r->limit,
+        "columns", pgjson_columns(pr), "rows",
+        pgjson_rows(pr, (int)r->limit), "limit", (json_int_t)r->limit,
         "offset", (json_int_t)r->offset, "next", next);
     srv_req_json(r, 200, doc);
 }
@@ -599,9 +363,9 @@ static void on_health(void *arg, const struct pga_result *res)
                                "database", "error", "message", res->msg));
         return;
     }
-    const PGresult *pr = (const PGresult *)res->last;
-    long long v = PQntuples(pr) == 1 ? strtoll(PQgetvalue(pr, 0, 0), NULL, 10)
-                                     : 0;
+    const struct pg_result *pr = res->last;
+    long long v = pg_nrows(pr) == 1 ? strtoll(pg_value(pr, 0, 0), NULL, 10)
+                                    : 0;
     srv_req_json(r, 200,
                  json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok",
                            "schema_version", (json_int_t)v));

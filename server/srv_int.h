@@ -158,9 +158,6 @@ void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
 /* GET /healthz */
 void srv_api_healthz(struct srv *s, struct evhttp_request *req,
                      int64_t t0_us);
-/* The JSON rows and columns of a result (for the API's shape). */
-json_t *srv_result_columns(const struct pga_result *r);
-json_t *srv_result_rows(const struct pga_result *r, int max_rows);
 
 /* --- srv_metrics.c --- */
 void srv_metrics(struct srv *s, struct evhttp_request *req, int64_t t0_us);

@@ -9,12 +9,12 @@
  * scraper sees the outage instead of a gap.
  */
 #include <event2/http.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "pg.h"
 #include "pgasync.h"
 #include "srv_int.h"
 #include "xalloc.h"
@@ -141,29 +141,29 @@ static void put_value(struct buf *b, double v)
         buf_printf(b, " %.17g\n", v);
 }
 
-static void put_db(struct buf *b, const PGresult *pr)
+static void put_db(struct buf *b, const struct pg_result *pr)
 {
-    int nr = PQntuples(pr);
+    int nr = pg_nrows(pr);
     for (size_t m = 0; m < ARRAY_LEN(db_metrics); m++) {
         const struct db_metric *d = &db_metrics[m];
         put_head(b, d->name, d->type, d->help);
         for (int i = 0; i < nr; i++) {
-            if (strcmp(PQgetvalue(pr, i, 0), d->name) != 0 ||
-                PQgetisnull(pr, i, 3))
+            if (strcmp(pg_value(pr, i, 0), d->name) != 0 ||
+                pg_isnull(pr, i, 3))
                 continue;
             buf_printf(b, "xcensus_%s", d->name);
             if (d->l1) {
                 buf_printf(b, "{%s=\"", d->l1);
-                put_label_value(b, PQgetvalue(pr, i, 1));
+                put_label_value(b, pg_value(pr, i, 1));
                 buf_putc(b, '"');
                 if (d->l2) {
                     buf_printf(b, ",%s=\"", d->l2);
-                    put_label_value(b, PQgetvalue(pr, i, 2));
+                    put_label_value(b, pg_value(pr, i, 2));
                     buf_putc(b, '"');
                 }
                 buf_putc(b, '}');
             }
-            put_value(b, strtod(PQgetvalue(pr, i, 3), NULL));
+            put_value(b, strtod(pg_value(pr, i, 3), NULL));
         }
     }
 }
@@ -252,7 +252,7 @@ static void on_metrics(void *arg, const struct pga_result *res)
     struct buf b = BUF_INIT;
     bool up = res->status == PGA_OK && res->last;
     if (up)
-        put_db(&b, (const PGresult *)res->last);
+        put_db(&b, res->last);
     put_own(&b, r->s, up);
     size_t len = b.len;
     srv_req_reply(r, 200, prom_type, "no-store", buf_steal(&b), len);

@@ -143,7 +143,7 @@ static json_t *components(void)
         APICAT_LIMIT_MAX, "default", APICAT_LIMIT_DEFAULT, "offset", "name",
         "offset", "in", "query", "required", false, "description",
         "rows to skip", "schema", "type", "integer", "minimum", 0, "maximum",
-        1000000000, "default", 0);
+        APICAT_OFFSET_MAX, "default", 0);
     json_t *responses = json_pack(
         "{s:o,s:o,s:o}", "BadRequest",
         json_response("bad arguments (unknown, repeated, missing or "
@@ -230,10 +230,9 @@ char *srv_catalog_markdown(void)
         buf_puts(&b, " | ");
         for (size_t k = 0; k < e->nparams; k++) {
             const struct apicat_param *p = &e->params[k];
-            static const char *const tn[] = {"text", "integer", "date",
-                                             "boolean"};
             buf_printf(&b, "%s`%s` (%s%s): ", k ? "<br>" : "", p->name,
-                       tn[p->type], p->required ? ", required" : "");
+                       apicat_type_name(p->type),
+                       p->required ? ", required" : "");
             md_cell(&b, p->help ? p->help : "");
         }
         if (e->nparams == 0)
