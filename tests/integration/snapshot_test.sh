@@ -140,6 +140,14 @@ EOF
   grep -q '^v_server_software rows [1-9]' "$work/views_dst" || fail "v_server_software empty after import"
   grep -q '^v_caps_summary rows [1-9]' "$work/views_dst" || fail "v_caps_summary empty after import"
 
+  # the same constraints and indexes (the import drops the foreign keys
+  # while it loads and adds them back)
+  schema_sql="SELECT k.relname || ' ' || c.conname || ' ' || pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_class k ON k.oid = c.conrelid JOIN pg_namespace n ON n.oid = k.relnamespace WHERE n.nspname = 'public' UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
+  xc_psql -d "$db1" -c "$schema_sql" >"$work/schema1"
+  xc_psql -d "$db2" -c "$schema_sql" >"$work/schema2"
+  diff -u "$work/schema1" "$work/schema2" || fail "constraints or indexes differ after import"
+  grep -c 'FOREIGN KEY' "$work/schema2" | xargs echo "ok: same constraints and indexes; foreign keys:"
+
   # sequences continue after the loaded ids
   xc_psql -d "$db2" -c "INSERT INTO sources (kind, name) VALUES ('import', 'after-snapshot')" ||
     fail "insert after import (sequence not reset?)"
@@ -268,6 +276,20 @@ b = b.replace(b",import,", b",not-a-kind,", 1); open(p, "wb").write(b)
 EOF
   edit reseal "$work/bad" sources.csv
   expect_refused "a value the schema refuses" 'sources\.csv: record [0-9]+: .*check constraint' "$db2" "$work/bad"
+
+  fresh # a row that refers to an entity the snapshot does not hold
+  python3 - "$work/bad/software_versions.csv" <<'EOF'
+import csv, sys
+p = sys.argv[1]
+with open(p, newline="", encoding="utf-8") as f:
+    rows = list(csv.reader(f))
+i = rows[0].index("entity_id")
+rows[1][i] = "999999"
+with open(p, "w", newline="", encoding="utf-8") as f:
+    csv.writer(f, lineterminator="\r\n").writerows(rows)
+EOF
+  edit reseal "$work/bad" software_versions.csv
+  expect_refused "a dangling reference" "the snapshot's rows break a reference: .*software_versions.*entity_id" "$db2" "$work/bad"
 
   # the untouched snapshot still loads
   "$XCENSUS" import snapshot -q "$good" -d "$db2" || fail "good snapshot after the refusals"
