@@ -25,6 +25,7 @@ rankPanel(grid, {
   query: 'client_software', title: 'Client software',
   help: 'Client software from caps nodes and XEP-0232 forms: distinct caps hashes and observations.',
   labels: ['software', 'name', 'node'], values: ['observations', 'hashes', 'clients', 'count'], sum: true, top: 15,
+  columns: ['software', 'hashes', 'with_xep0232', 'observations', 'share'],
   hint: 'Client caps come from room presences (xcensus crawl) or an import (xcensus import capsdb).',
 });
 pageReady();

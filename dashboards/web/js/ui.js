@@ -428,7 +428,8 @@ export function sumBy(rows, labelCol, valueCol) {
     const k = r[labelCol] === null || r[labelCol] === undefined || r[labelCol] === '' ? '(unknown)' : String(r[labelCol]);
     m.set(k, (m.get(k) || 0) + (Number(r[valueCol]) || 0));
   }
-  return [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  // stable: ties keep the API's order
+  return [...m.entries()].sort((a, b) => b[1] - a[1]);
 }
 
 // The top n entries of [[label, value]...] with the rest summed as "other".
@@ -449,7 +450,8 @@ export function param(name) {
 // sum: add up rows that share a label), and lists every row in the table.
 // opts: title, help, query, params, labels (candidate columns, in order; the
 // first present ones up to opts.labelCount are joined), values (candidate
-// value columns), top, hint (empty state), sum, wide.
+// value columns), top, hint (empty state), sum, wide, columns (of the table;
+// default all).
 export function rankPanel(parent, opts) {
   const p = new Panel(parent, { title: opts.title, help: opts.help, wide: opts.wide });
   p.run(async () => {
@@ -480,7 +482,7 @@ export function rankPanel(parent, opts) {
       xTitle: humanize(value),
       percent,
     });
-    p.body.append(dataTable(body, body.rows, { caption: `${opts.title}: all rows`, link: opts.link }));
+    p.body.append(dataTable(body, body.rows, { caption: `${opts.title}: all rows`, link: opts.link, columns: opts.columns }));
     p.showOk(truncNote(body));
   });
   return p;
