@@ -43,7 +43,13 @@ async function loadCards() {
       cards.append(el('div', { class: 'card' }, el('dt', { text: CARD_LABELS[n] || humanize(n) }), dd));
     }
     cards.dataset.state = 'ok';
-    status.remove();
+    if (!row.domains && !row.caps_hashes) {
+      status.className = 'status empty';
+      status.textContent = 'The database holds nothing yet: import a caps collection (xcensus import capsdb FILE), '
+        + 'or seed and crawl domains (xcensus seed, xcensus crawl), then xcensus analyze. scripts/demo does all of it on a local test network.';
+    } else {
+      status.remove();
+    }
   } catch (e) {
     cards.dataset.state = 'error';
     status.className = 'status error';

@@ -31,6 +31,7 @@ export function fmtNumber(v) {
 // An ISO timestamp as "2026-11-24 12:01 UTC" (unambiguous, sortable).
 export function fmtTime(v) {
   if (!v) return '—';
+  if (/^\d{4}-\d\d-\d\d$/.test(String(v))) return String(v); // a date
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) return String(v);
   return d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
