@@ -202,7 +202,7 @@ export async function pageReady() {
 
 // A table of columns (names of body.columns, or all) over rows.
 // opts.link(col, row) may return an href for a cell; opts.labels maps column
-// names to headings.
+// names to headings; opts.format[col](value, row) may format a cell.
 export function dataTable(body, rows, opts = {}) {
   const cols = (opts.columns || body.columns.map((c) => c.name)).filter((n) =>
     body.columns.some((c) => c.name === n));
@@ -220,7 +220,8 @@ export function dataTable(body, rows, opts = {}) {
     const tr = el('tr');
     for (const c of cols) {
       const t = columnType(body, c);
-      const txt = fmtValue(t, r[c]);
+      const f = opts.format && opts.format[c];
+      const txt = f && r[c] !== null && r[c] !== undefined ? f(r[c], r) : fmtValue(t, r[c]);
       const href = opts.link ? opts.link(c, r) : null;
       const cell = href ? el('a', { href, text: txt }) : txt;
       const cls = NUMERIC.has(t) ? 'num' : txt.length <= 28 ? 'nw' : 'long';
@@ -439,6 +440,11 @@ export function topN(pairs, n) {
   const head = pairs.slice(0, n);
   const rest = pairs.slice(n).reduce((s, p) => s + p[1], 0);
   return [...head, [`other (${pairs.length - n})`, rest]];
+}
+
+// A ratio (0..1) as a percentage with one decimal.
+export function fmtRatio(v) {
+  return `${(100 * Number(v)).toFixed(1)} %`;
 }
 
 // The page's query-string parameter name ('' when absent).

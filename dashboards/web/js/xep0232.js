@@ -5,7 +5,7 @@
 // and the analysis runs (analysis_runs).
 import { fetchQuery } from './api.js';
 import {
-  Panel, barChart, dataTable, el, fmtNumber, humanize, lineChart, loadInto,
+  Panel, barChart, dataTable, el, fmtNumber, fmtRatio, humanize, lineChart, loadInto,
   pageReady, pickColumn, track, truncNote,
 } from './ui.js';
 
@@ -61,7 +61,12 @@ track((async () => {
   const shown = body.columns.map((c) => c.name).filter((n) => n !== 'run' && n !== 'pos');
   figures.run(async () => {
     figures.clear();
-    figures.body.append(dataTable(body, body.rows, { caption: 'All figures of the latest analysis', columns: shown }));
+    // ratios (hit rates) as percentages
+    const ratio = (v, r) => (ucol && r[ucol] === 'ratio' ? fmtRatio(v) : fmtNumber(v));
+    figures.body.append(dataTable(body, body.rows, {
+      caption: 'All figures of the latest analysis', columns: shown,
+      format: { [wcol]: ratio, [wocol]: ratio },
+    }));
     figures.showOk(truncNote(body));
   });
   relative.run(async () => {
@@ -134,11 +139,12 @@ track((async () => {
     const w = findCol(body, [kind, 'with'], ['without']);
     const wo = findCol(body, [kind, 'without']);
     if (!w || !wo) throw new Error(`hit_rates lacks the ${what} columns with and without XEP-0232`);
+    const fraction = Math.max(...rows.map((r) => num(r[w]) || 0), ...rows.map((r) => num(r[wo]) || 0)) <= 1;
     let a = rows.map((r) => num(r[w]));
     let b = rows.map((r) => num(r[wo]));
     const series = () => [{ label: 'With XEP-0232', data: a }, { label: 'Without XEP-0232', data: b }];
     if (curve) {
-      if (Math.max(...a, ...b) <= 1) {
+      if (fraction) {
         a = a.map((v) => (v === null ? null : +(100 * v).toFixed(2)));
         b = b.map((v) => (v === null ? null : +(100 * v).toFixed(2)));
       }
@@ -151,7 +157,9 @@ track((async () => {
     } else {
       barChart(p, { labels, series: series(), summary: `Grouped bar chart: ${what} per cache, with and without XEP-0232`, xTitle: humanize(what) });
     }
-    p.body.append(dataTable(body, rows, { columns: [ccol, cap, w, wo].filter(Boolean), caption: `${what} per cache` }));
+    const format = curve && fraction ? { [w]: fmtRatio, [wo]: fmtRatio } : {};
+    if (cap) format[cap] = (v) => (Number(v) > 0 ? fmtNumber(v) : 'unbounded');
+    p.body.append(dataTable(body, rows, { columns: [ccol, cap, w, wo].filter(Boolean), caption: `${what} per cache`, format }));
     p.showOk();
   });
   await Promise.all([draw(hits, 'hit', 'hit rate', true), draw(queries, 'quer', 'queries per 1000 presences', false)]);
@@ -212,7 +220,9 @@ const runs = new Panel(grid, { title: 'Analysis runs', chart: false, wide: true,
 runs.run(async (p) => {
   const body = await loadInto(p, 'analysis_runs', {}, analyzeHint);
   if (!body) return;
-  p.body.append(dataTable(body, body.rows, { caption: 'Analysis runs' }));
-  p.showOk(truncNote(body));
+  const cols = body.columns.map((c) => c.name).filter((n) => n !== 'popularity');
+  p.body.append(dataTable(body, body.rows, { caption: 'Analysis runs', columns: cols }));
+  const pop = body.rows[0].popularity;
+  p.showOk(pop ? `Popularity model of the latest run: ${pop}` : truncNote(body));
 });
 pageReady();
