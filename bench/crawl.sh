@@ -77,6 +77,16 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 done
 t1=$(date +%s.%N)
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# PostgreSQL's CPU: the postmaster, the backends it has reaped (cutime,
+# cstime) and those still running
+pg_cpu() {
+  local pm; pm=$(head -1 "$pgdir/data/postmaster.pid")
+  local t; t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+  for c in $(cat /proc/"$pm"/task/*/children 2>/dev/null); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
 hz=$(getconf CLK_TCK)
 
 # warm-up (Prosody keeps loading virtual hosts after its port opens), then
@@ -110,7 +120,7 @@ export XC_BENCH_PW=benchpw
 "$X" migrate -d "$db" >/dev/null
 seq -w 1 "$N" | sed 's/^/d/; s/$/.xnet/' >"$work/domains.txt"
 "$X" --config "$work/bench.yaml" seed -d "$db" --file "$work/domains.txt" >/dev/null
-p0=$(cpu_of $ppid)
+p0=$(cpu_of $ppid) g0=$(pg_cpu)
 res=$(python3 - "$X" "$work/bench.yaml" "$db" <<'PY'
 import resource, subprocess, sys, time
 x, cfg, db = sys.argv[1:4]
@@ -121,7 +131,7 @@ ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f"{wall:.3f} {ru.ru_utime + ru.ru_stime:.3f} {ru.ru_maxrss}")
 PY
 )
-p1=$(cpu_of $ppid)
+p1=$(cpu_of $ppid) g1=$(pg_cpu)
 read -r wall cpu rss <<<"$res"
 q() { psql -X -Atq "$db" -c "$1"; }
 queries=$(q "SELECT count(*) FROM probe_outcomes")
@@ -132,6 +142,7 @@ python3 - <<PY
 n, start = $N, $t1 - $t0
 wall, cpu, rss, q = $wall, $cpu, $rss, $queries
 pcpu = ($p1 - $p0) / $hz
+gcpu = ($g1 - $g0) / $hz
 print(f"machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')")
 print(f"domains: {n} (Prosody virtual hosts, {n // 4} MUC components), Prosody start {start:.1f} s")
 print("ceiling: $flood")
@@ -142,4 +153,6 @@ print(f"crawl: {q / span:.0f} queries/s while probing ({span:.2f} s from first t
 print(f"crawl: crawler CPU {1e6 * cpu / q:.1f} us/query "
       f"(including the storage writer and the queue); peak RSS {rss / 1024:.1f} MiB")
 print(f"server: Prosody CPU {pcpu:.2f} s during the crawl ({100 * pcpu / wall:.0f} % of one core)")
+print(f"database: PostgreSQL CPU {gcpu:.2f} s during the crawl ({1e6 * gcpu / q:.1f} us/query)")
+print(f"machine load: {open('/proc/loadavg').read().split()[0]} (1-minute load average at the end)")
 PY

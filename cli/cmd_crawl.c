@@ -419,6 +419,17 @@ int cmd_crawl(int argc, char **argv, const struct cli_globals *g)
                  (double)ss->ms_probe / n, (double)ss->ms_followup / n,
                  (double)ss->ms_sync / n, (double)ss->ms_complete / n);
     }
+    struct store_stats sst;
+    store_get_stats(st, &sst);
+    unsigned long long rows = 0;
+    for (int k = 0; k < STORE__KINDS; k++)
+        rows += sst.rows_written[k];
+    log_info("store: %llu batches written (%llu records, %.1f per batch), "
+             "%llu spilled, %llu rejected",
+             (unsigned long long)sst.batches_written, rows,
+             sst.batches_written ? (double)rows / (double)sst.batches_written : 0.0,
+             (unsigned long long)sst.batches_spilled,
+             (unsigned long long)sst.batches_rejected);
     rc = c.ok ? 0 : 1;
 out:
     for (int i = 0; i < 3; i++)
