@@ -12,6 +12,8 @@ export class ApiError extends Error {
 
 // Rows fetched for one panel: charts want the whole (small) result.
 export const PANEL_LIMIT = 1000;
+// The API's largest page (APICAT_LIMIT_MAX).
+export const LIMIT_MAX = 10000;
 
 // The URL of query NAME with params (empty values left out), relative to the
 // page so that a dashboard served under a path prefix still works.

@@ -3,6 +3,7 @@
 // old namespace and its successor, who would be left behind (deprecation,
 // drop_impact). The forms put their values into the page's URL, so every
 // view can be linked and the browser's back button works.
+import { LIMIT_MAX, fetchQuery } from './api.js';
 import {
   Panel, barChart, dataTable, humanize, lineChart, loadInto, pageReady, param,
   pickColumn, rankPanel, truncNote, bindForms,
@@ -28,17 +29,38 @@ const depGrid = document.getElementById('dep-panels');
 const featureLink = (col, row) => (col === 'feature' || col === 'namespace') && row[col]
   ? `features.html?q=${encodeURIComponent(row[col])}` : null;
 
+// The adoption rows to chart: with a search, those of the features containing
+// it; without, those of the eight features most servers advertise (one
+// request each, so that a long history cannot push them out of a page).
+async function adoptionRows() {
+  if (q) return fetchQuery('feature_adoption', { feature: q }, LIMIT_MAX);
+  const all = await fetchQuery('features', {}, LIMIT_MAX);
+  const top = all.rows.filter((r) => Number(r.servers) > 0)
+    .sort((a, b) => Number(b.servers) - Number(a.servers)).slice(0, 8).map((r) => r.feature);
+  if (top.length === 0) return { columns: [], rows: [], next: null };
+  const parts = await Promise.all(top.map((f) => fetchQuery('feature_adoption', { feature: f }, LIMIT_MAX)));
+  return {
+    columns: parts[0].columns,
+    rows: parts.flatMap((b, i) => b.rows.filter((r) => r.feature === top[i])),
+    next: parts.some((b) => b.next) ? 'more' : null,
+  };
+}
+
 // Adoption over time: one line per feature (the 8 most advertised on the
-// latest day), share of entities per crawl day.
+// latest day), share of servers per crawl day.
 const adoption = new Panel(grid, {
   title: q ? `Adoption over time: “${q}”` : 'Adoption over time',
-  help: 'Share of crawled entities advertising each feature, per crawl day (the eight most advertised on the latest day).',
+  help: q ? 'Share of the servers crawled that day whose disco#info lists each feature (the eight most advertised on the latest day).'
+    : 'Share of the servers crawled that day whose disco#info lists each of the eight features most servers advertise. Search a namespace to chart others.',
   wide: true,
 });
 adoption.run(async (p) => {
-  const body = await loadInto(p, 'feature_adoption', { feature: q },
-    q ? `No feature containing “${q}” was seen in any crawl.` : 'Adoption over time needs crawls: run xcensus crawl on several days.');
-  if (!body) return;
+  const body = await adoptionRows();
+  p.clear();
+  if (body.rows.length === 0) {
+    p.showEmpty(q ? `No server advertised a feature containing “${q}” in any crawl.` : 'Adoption over time needs crawls: run xcensus crawl on several days.');
+    return;
+  }
   const fcol = pickColumn(body, ['feature', 'namespace', 'var'], ['text']);
   const dcol = pickColumn(body, ['day', 'date', 'crawl_day', 'observed_on'], ['timestamp']);
   const vcol = pickColumn(body, ['share', 'percent'], null) || pickColumn(body, ['entities', 'count'], ['integer', 'number']);
@@ -60,12 +82,12 @@ adoption.run(async (p) => {
     labels: days,
     series: names.map((n) => ({ label: n, data: days.map((d) => (byName.get(n).has(d) ? byName.get(n).get(d) : null)) })),
     summary: `Line chart: ${humanize(vcol).toLowerCase()} per crawl day for ${names.length} features`,
-    yTitle: percent ? 'Share of entities (%)' : humanize(vcol),
+    yTitle: percent ? 'Share of servers (%)' : humanize(vcol),
     xTitle: 'Crawl day',
     percent,
   });
   p.body.append(dataTable(body, body.rows.filter((r) => names.includes(seriesOf(r))),
-    { caption: 'Adoption per day (charted features)', link: featureLink }));
+    { caption: 'Adoption per day (charted features)', link: featureLink, columns: [dcol, fcol, vcol, 'servers', 'servers_total', kind].filter(Boolean) }));
   p.showOk(truncNote(body));
 });
 
