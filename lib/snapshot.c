@@ -1,7 +1,8 @@
 /*
- * Dataset snapshots: export with COPY TO STDOUT inside one REPEATABLE READ
- * read-only transaction, verification of an untrusted snapshot directory,
- * and import into an empty database (see snapshot.h, docs/SNAPSHOTS.md).
+ * Dataset snapshots: export inside one REPEATABLE READ read-only
+ * transaction (CSV with COPY TO STDOUT, JSON Lines through a cursor and
+ * lib/pgjson), verification of an untrusted snapshot directory, and import
+ * into an empty database (see snapshot.h, docs/SNAPSHOTS.md).
  * The file formats themselves live in snapshot_fmt.c.
  */
 #include "snapshot.h"
@@ -24,6 +25,7 @@
 #include "clock.h"
 #include "log.h"
 #include "migrate.h"
+#include "pgjson.h"
 #include "snapshot_fmt.h"
 #include "sql_embedded.h"
 #include "xalloc.h"
@@ -175,10 +177,19 @@ static const char *const operational[] = {
     "schema_migrations", /* recorded as the snapshot's schema version */
 };
 
+/* Never exported: rollups the schema's triggers keep current from the
+ * dataset tables (sql/0030), so an import rebuilds them as it loads. */
+static const char *const derived[] = {
+    "entity_disco_latest",  "entity_version_latest", "disco_daily",
+    "disco_feature_daily",  "probe_outcome_counts",  "caps_source_keys",
+    "caps_source_services",
+};
+
 static const char *const kind_names[] = {
     [SNAPSHOT_UNKNOWN] = "unknown",
     [SNAPSHOT_DATASET] = "dataset",
     [SNAPSHOT_OPERATIONAL] = "operational",
+    [SNAPSHOT_DERIVED] = "derived",
 };
 _Static_assert(ARRAY_LEN(kind_names) == SNAPSHOT_KIND__COUNT, "names table");
 
@@ -202,6 +213,9 @@ enum snapshot_table_kind snapshot_table_kind(const char *name)
     for (size_t i = 0; i < ARRAY_LEN(operational); i++)
         if (strcmp(operational[i], name) == 0)
             return SNAPSHOT_OPERATIONAL;
+    for (size_t i = 0; i < ARRAY_LEN(derived); i++)
+        if (strcmp(derived[i], name) == 0)
+            return SNAPSHOT_DERIVED;
     return SNAPSHOT_UNKNOWN;
 }
 
@@ -308,7 +322,8 @@ static const char session_settings[] =
 /* A column of a table as the database has it. */
 struct column {
     char *name;
-    char *type; /* format_type(), e.g. "bigint", "text[]" */
+    char *type;            /* format_type(), e.g. "bigint", "text[]" */
+    const char *json_type; /* pgjson_type_name() in JSON Lines; static */
 };
 
 struct columns {
@@ -496,27 +511,64 @@ static bool csv_row(void *ctx, const char *p, size_t n)
     return out_write(s->o, s->b.data, s->b.len);
 }
 
-struct jsonl_sink {
-    struct out_file *o;
-    struct buf b;
-    long long rows;
-    bool bad; /* a row did not decode to one line */
-};
+#define JSONL_FETCH 5000 /* rows per FETCH of the JSON Lines cursor */
 
-static bool jsonl_row(void *ctx, const char *p, size_t n)
+/* Writes the rows of select (ordered by order_by) as JSON Lines through
+ * lib/pgjson, the conversion `xcensus query -f json` and the API use, with
+ * the API's dump flags; records each column's JSON type name in
+ * cs->v[i].json_type. Sets *rows. */
+static bool export_jsonl(PGconn *c, const char *select, const char *order_by,
+                         struct out_file *o, struct columns *cs,
+                         long long *rows, FILE *errf)
 {
-    struct jsonl_sink *s = ctx;
-    if (n && p[n - 1] == '\n')
-        n--;
-    buf_reset(&s->b);
-    if (!snapshot_copy_text_unescape(&s->b, p, n) || s->b.len == 0 ||
-        memchr(s->b.data, '\n', s->b.len)) {
-        s->bad = true;
-        return false;
+    char *sql = xasprintf("DECLARE snapshot_rows NO SCROLL CURSOR FOR %s "
+                          "ORDER BY %s",
+                          select, order_by);
+    bool ok = exec_ok(c, sql, errf);
+    free(sql);
+    *rows = 0;
+    char fetch[64];
+    snprintf(fetch, sizeof fetch, "FETCH FORWARD %d FROM snapshot_rows",
+             JSONL_FETCH);
+    bool typed = false;
+    while (ok) {
+        PGresult *r = query(c, fetch, 0, NULL, errf);
+        if (!r) {
+            ok = false;
+            break;
+        }
+        const struct pg_result *pr = (const struct pg_result *)r;
+        if (!typed) {
+            for (size_t i = 0; i < cs->n && (int)i < PQnfields(r); i++)
+                cs->v[i].json_type =
+                    pgjson_type_name(pgjson_col_type(pr, (int)i));
+            typed = true;
+        }
+        int n = PQntuples(r);
+        for (int i = 0; i < n && ok; i++) {
+            json_t *row = pgjson_row(pr, i);
+            char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            json_decref(row);
+            if (!text || strchr(text, '\n')) {
+                say(errf, "xcensus export: bug: a row is not one line of "
+                          "JSON");
+                ok = false;
+            } else if (!out_write(o, text, strlen(text)) ||
+                       !out_write(o, "\n", 1)) {
+                say(errf, "xcensus export: could not write \"%s\": %s", o->name,
+                    strerror(errno));
+                ok = false;
+            }
+            free(text);
+            (*rows)++;
+        }
+        PQclear(r);
+        if (n < JSONL_FETCH)
+            break;
     }
-    buf_putc(&s->b, '\n');
-    s->rows++;
-    return out_write(s->o, s->b.data, s->b.len);
+    if (!exec_ok(c, "CLOSE snapshot_rows", errf))
+        ok = false;
+    return ok;
 }
 
 /* What one exported table became. */
@@ -599,31 +651,21 @@ static bool export_table(PGconn *c, int dirfd, struct table_out *to,
         return false;
     }
 
-    /* JSON Lines: one object per row, PostgreSQL's own JSON conversion */
+    /* JSON Lines: the same rows, converted as the API converts values */
     snprintf(name, sizeof name, "%s.jsonl", t->name);
-    struct jsonl_sink js = {.o = &to->jsonl, .b = BUF_INIT};
     if (!out_open(&to->jsonl, dirfd, name, errf)) {
         free(select);
         return false;
     }
-    sql = xasprintf("COPY (SELECT row_to_json(q) FROM (%s) q ORDER BY %s) "
-                    "TO STDOUT",
-                    select, t->order_by);
-    copied = copy_out(c, sql, jsonl_row, &js, errf);
-    free(sql);
-    buf_free(&js.b);
+    long long jrows = 0;
+    copied = export_jsonl(c, select, t->order_by, &to->jsonl, &to->cols, &jrows,
+                          errf);
     free(select);
-    if (!copied && ferror(to->jsonl.f))
-        say(errf, "xcensus export: could not write \"%s\": %s", name,
-            strerror(errno));
-    else if (!copied && js.bad)
-        say(errf, "xcensus export: bug: a row of %s is not one line of JSON",
-            t->name);
-    if (copied && js.rows != to->rows) {
+    if (copied && jrows != to->rows) {
         say(errf,
             "xcensus export: bug: %s has %lld JSON rows and %lld CSV "
             "rows",
-            t->name, js.rows, to->rows);
+            t->name, jrows, to->rows);
         copied = false;
     }
     if (!copied) {
@@ -888,8 +930,8 @@ static bool check_classified(PGconn *c, FILE *errf)
         const char *t = PQgetvalue(r, i, 0);
         if (snapshot_table_kind(t) == SNAPSHOT_UNKNOWN) {
             say(errf,
-                "xcensus export: table \"%s\" is neither dataset nor "
-                "operational (lib/snapshot.c must classify it)",
+                "xcensus export: table \"%s\" is neither dataset, "
+                "operational nor derived (lib/snapshot.c must classify it)",
                 t);
             ok = false;
         }
@@ -997,9 +1039,13 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
     for (size_t i = 0; i < ARRAY_LEN(dataset); i++) {
         json_t *cols = json_array();
         for (size_t j = 0; j < outs[i].cols.n; j++)
-            json_array_append_new(
-                cols, json_pack("{s:s, s:s}", "name", outs[i].cols.v[j].name,
-                                "type", outs[i].cols.v[j].type));
+            json_array_append_new(cols,
+                                  json_pack("{s:s, s:s, s:s}", "name",
+                                            outs[i].cols.v[j].name, "type",
+                                            outs[i].cols.v[j].type, "json_type",
+                                            outs[i].cols.v[j].json_type
+                                                ? outs[i].cols.v[j].json_type
+                                                : "text"));
         json_t *excl = json_array();
         for (const char *p = dataset[i].excluded; p && *p;) {
             const char *e = strchr(p, ',');
@@ -1021,6 +1067,9 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
     json_t *ops = json_array();
     for (size_t i = 0; i < ARRAY_LEN(operational); i++)
         json_array_append_new(ops, json_string(operational[i]));
+    json_t *der = json_array();
+    for (size_t i = 0; i < ARRAY_LEN(derived); i++)
+        json_array_append_new(der, json_string(derived[i]));
     json_t *selection = json_array();
     for (size_t i = 0; i < o->nsources; i++)
         json_array_append_new(selection, json_string(o->sources[i]));
@@ -1033,15 +1082,15 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
                  json_string_value(created));
     m = json_pack(
         "{s:s, s:i, s:s, s:s, s:o, s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, "
-        "s:o, s:{s:s, s:s, s:s}}",
+        "s:o, s:o, s:{s:s, s:s, s:s}}",
         "format", SNAPSHOT_FORMAT, "format_version", SNAPSHOT_FORMAT_VERSION,
         "title", title, "xcensus_version", XC_VERSION, "created_at", created,
         "schema_version", (json_int_t)schema_version, "migrations", migs,
         "data_digest", st->data_digest, "selected_sources",
         o->nsources ? selection : json_null(), "sources", sources, "crawl_runs",
-        runs, "tables", tables, "operational_tables", ops, "files", files,
-        "notes", "method", method_notes, "privacy", privacy_notes, "formats",
-        format_notes);
+        runs, "tables", tables, "operational_tables", ops, "derived_tables",
+        der, "files", files, "notes", "method", method_notes, "privacy",
+        privacy_notes, "formats", format_notes);
     if (!o->nsources)
         json_decref(selection);
     ASSERT(m);

@@ -1,8 +1,9 @@
 /*
  * Dataset snapshots (docs/SNAPSHOTS.md): `xcensus export --snapshot DIR`
- * writes every dataset table of the census as CSV (RFC 4180) and JSON
- * Lines, read in one REPEATABLE READ read-only transaction with COPY TO
- * STDOUT, plus manifest.json (format, xcensus and schema versions, sources
+ * writes every dataset table of the census as CSV (RFC 4180, COPY TO
+ * STDOUT) and JSON Lines (lib/pgjson, the conversion of `xcensus query` and
+ * the API), read in one REPEATABLE READ read-only transaction, plus
+ * manifest.json (format, xcensus and schema versions, sources
  * and crawl runs, row counts, SHA-256 of every file, method and privacy
  * notes), README.md, CITATION.cff and SHA256SUMS. `xcensus import snapshot
  * DIR` verifies the manifest and every file before it touches a database,
@@ -36,10 +37,11 @@ enum snapshot_table_kind {
     SNAPSHOT_UNKNOWN,     /* not classified: an export refuses it */
     SNAPSHOT_DATASET,     /* exported and imported */
     SNAPSHOT_OPERATIONAL, /* queue and bookkeeping: never exported */
+    SNAPSHOT_DERIVED,     /* rollups rebuilt by triggers: never exported */
     SNAPSHOT_KIND__COUNT
 };
 
-/* "unknown", "dataset", "operational". */
+/* "unknown", "dataset", "operational", "derived". */
 const char *snapshot_table_kind_name(enum snapshot_table_kind k);
 /* How the table called name is treated. */
 enum snapshot_table_kind snapshot_table_kind(const char *name);

@@ -1,6 +1,6 @@
 /*
  * Snapshot file formats: the RFC 4180 checker, the CRLF conversion of
- * COPY's CSV output, COPY text decoding, SHA-256 and name rules (see
+ * COPY's CSV output, SHA-256 and name rules (see
  * snapshot_fmt.h). Nothing here touches the database or the file system.
  */
 #include "snapshot_fmt.h"
@@ -168,79 +168,6 @@ void snapshot_csv_crlf(struct buf *out, const char *p, size_t n,
         }
     }
     buf_append(out, p + start, n - start);
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-bool snapshot_copy_text_unescape(struct buf *out, const char *p, size_t n)
-{
-    if (n == 2 && p[0] == '\\' && p[1] == 'N')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-        if (ch == '\0')
-            return false;
-        if (ch != '\\') {
-            buf_putc(out, ch);
-            continue;
-        }
-        if (++i >= n)
-            return false;
-        int v;
-        switch (p[i]) {
-        case 'b':
-            buf_putc(out, '\b');
-            break;
-        case 'f':
-            buf_putc(out, '\f');
-            break;
-        case 'n':
-            buf_putc(out, '\n');
-            break;
-        case 'r':
-            buf_putc(out, '\r');
-            break;
-        case 't':
-            buf_putc(out, '\t');
-            break;
-        case 'v':
-            buf_putc(out, '\v');
-            break;
-        case 'x':
-            if (i + 1 >= n || (v = hexval(p[i + 1])) < 0)
-                return false;
-            i++;
-            if (i + 1 < n && hexval(p[i + 1]) >= 0)
-                v = v * 16 + hexval(p[++i]);
-            if (v == 0)
-                return false;
-            buf_putc(out, (char)v);
-            break;
-        default:
-            if (p[i] >= '0' && p[i] <= '7') {
-                v = p[i] - '0';
-                for (int k = 0;
-                     k < 2 && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '7';
-                     k++)
-                    v = v * 8 + (p[++i] - '0');
-                if (v == 0 || v > 255)
-                    return false;
-                buf_putc(out, (char)v);
-            } else {
-                buf_putc(out, p[i]); /* \\ and any other char: itself */
-            }
-        }
-    }
-    return true;
 }
 
 bool snapshot_file_name_ok(const char *s)

@@ -3,11 +3,10 @@
  * functions that know nothing of PostgreSQL or files: an incremental
  * RFC 4180 checker for the CSV files (CRLF record ends, quoted fields,
  * field counts, a bound on every record), the CSV writer's LF-to-CRLF
- * conversion of PostgreSQL's COPY output, the decoding of COPY's text
- * format, streaming SHA-256, and the name rules that keep a manifest from
- * pointing outside its directory. The snapshot is untrusted input when it
- * is imported: every checker bounds what it holds and reports the first
- * problem with its line.
+ * conversion of PostgreSQL's COPY output, streaming SHA-256, and the name rules
+ * that keep a manifest from pointing outside its directory. The snapshot is
+ * untrusted input when it is imported: every checker bounds what it holds and
+ * reports the first problem with its line.
  */
 #ifndef XC_SNAPSHOT_FMT_H
 #define XC_SNAPSHOT_FMT_H
@@ -69,13 +68,6 @@ void snapshot_csv_free(struct snapshot_csv *c);
  * calls (start with false). */
 void snapshot_csv_crlf(struct buf *out, const char *p, size_t n,
                        bool *in_quotes);
-
-/* Decodes one row of COPY's text format with a single column (p, n bytes,
- * the trailing LF already removed) into out: \\ \n \r \t \b \f \v and
- * octal/hex escapes. False on a malformed escape, an embedded NUL, or "\N"
- * (NULL is not a JSON document). */
-bool snapshot_copy_text_unescape(struct buf *out, const char *p,
-                                 size_t n) MUST_CHECK;
 
 /* True if s is a safe file name inside a snapshot: 1 to 100 bytes of
  * [A-Za-z0-9_.-], not starting with '.', so it can never leave the

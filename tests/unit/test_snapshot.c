@@ -1,8 +1,8 @@
 /*
  * Unit tests for the snapshot file formats (lib/snapshot_fmt) and the
  * table classification of lib/snapshot: the RFC 4180 checker on good and
- * bad input in every chunking, the CRLF conversion, COPY text decoding,
- * name rules, YAML quoting and SHA-256.
+ * bad input in every chunking, the CRLF conversion, name rules, YAML
+ * quoting and SHA-256.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -134,33 +134,6 @@ static void test_crlf(void **state)
     }
 }
 
-static void test_copy_unescape(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *in, *out;
-    } good[] = {
-        {"{\"a\":1}", "{\"a\":1}"},
-        {"{\"a\":\"x\\\\\\\\n\"}", "{\"a\":\"x\\\\n\"}"},
-        {"tab\\there", "tab\there"},
-        {"nl\\nx\\r", "nl\nx\r"},
-        {"\\101\\x42", "AB"},
-    };
-    for (size_t i = 0; i < ARRAY_LEN(good); i++) {
-        struct buf b = BUF_INIT;
-        assert_true(
-            snapshot_copy_text_unescape(&b, good[i].in, strlen(good[i].in)));
-        assert_string_equal(buf_str(&b), good[i].out);
-        buf_free(&b);
-    }
-    static const char *const bad[] = {"\\N", "x\\", "\\000", "\\x", "\\x00"};
-    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
-        struct buf b = BUF_INIT;
-        assert_false(snapshot_copy_text_unescape(&b, bad[i], strlen(bad[i])));
-        buf_free(&b);
-    }
-}
-
 static void test_names(void **state)
 {
     (void)state;
@@ -242,6 +215,7 @@ static void test_classification(void **state)
     }
     assert_true(sources < runs && runs < n);
     assert_true(contents < idents && idents < n);
+    assert_int_equal(snapshot_table_kind("disco_daily"), SNAPSHOT_DERIVED);
     static const char *const ops[] = {"jobs", "store_batches", "deny_list",
                                       "schema_migrations"};
     for (size_t i = 0; i < ARRAY_LEN(ops); i++)
@@ -260,7 +234,6 @@ int main(void)
         cmocka_unit_test(test_csv_header_and_nul),
         cmocka_unit_test(test_csv_record_bound),
         cmocka_unit_test(test_crlf),
-        cmocka_unit_test(test_copy_unescape),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_yaml_quote),
         cmocka_unit_test(test_sha256),
