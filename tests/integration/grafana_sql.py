@@ -13,7 +13,8 @@ For each panel target (and each query variable) with rawSql it
 - runs it read-only as written, then counts its rows: every panel must show
   something on the known dataset.
 It also checks the datasource uid against the provisioning example, panel ids
-unique, and that every dashboard has panels. Exit 0 when all pass, 1 else.
+unique, panels inside the 24-column grid and not overlapping, and that every
+dashboard has panels. Exit 0 when all pass, 1 else.
 """
 import json
 import os
@@ -200,7 +201,18 @@ for f in files:
             fail(f"{what}: variable type {v['type']} not handled by this test")
     ids = set()
     count = 0
+    boxes = []
     for p in panels_of(dash):
+        g = p.get("gridPos") or {}
+        if not all(isinstance(g.get(k), int) for k in "xywh") or g["x"] < 0 or g["w"] < 1 \
+                or g["h"] < 1 or g["x"] + g["w"] > 24:
+            fail(f"{f}: panel {p.get('title')!r} has no valid gridPos ({g})")
+        else:
+            for q, h in boxes:
+                if g["x"] < h["x"] + h["w"] and h["x"] < g["x"] + g["w"] \
+                        and g["y"] < h["y"] + h["h"] and h["y"] < g["y"] + g["h"]:
+                    fail(f"{f}: panels {q!r} and {p.get('title')!r} overlap")
+            boxes.append((p.get("title"), g))
         if p["id"] in ids:
             fail(f"{f}: panel id {p['id']} twice")
         ids.add(p["id"])

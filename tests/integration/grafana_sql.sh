@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # integration.grafana_sql: every SQL query of dashboards/grafana/*.json runs on
 # the known dataset (api_fixture.sh) and returns rows (grafana_sql.py); a
-# copy of the dashboard with a broken query, a base-table read or an unknown
-# macro must make the checker fail.
+# copy of the dashboard with a broken query, a base-table read, an unknown
+# macro, an empty result or overlapping panels must make the checker fail.
 . "$(dirname "$0")/pg_lib.sh"
 
 py=/usr/bin/python3
@@ -22,7 +22,8 @@ dash=$XC_SOURCE_DIR/dashboards/grafana
 for mutation in 's/FROM v_server_versions/FROM v_server_versionz/' \
                 's/FROM v_overview/FROM entities/' \
                 's/\$__timeFilter(created_at)/$__timeFilterX(created_at)/' \
-                's/FROM v_domains\\nORDER BY domain\\nLIMIT 1000/FROM v_domains WHERE false/'; do
+                's/FROM v_domains\\nORDER BY domain\\nLIMIT 1000/FROM v_domains WHERE false/' \
+                '0,/"x": 12/s//"x": 6/'; do
   bad=$XC_TEST_LOGDIR/bad
   rm -rf "$bad"
   mkdir -p "$bad"
