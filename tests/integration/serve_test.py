@@ -8,7 +8,7 @@ Cases:
            HEAD; security headers; /api/v1/ and /healthz
   limits   oversized headers (431), a body (400/413), a client sending
            bytes slower than the timeout and one trickling within it are
-           dropped; SIGINT stops the server cleanly
+           dropped; SIGINT stops the server cleanly; max_connections
   static   dashboard files: index, content types, cache headers; path
            tricks (.., encoded dots, //, NUL, backslash, hidden files,
            symlinks out of the directory) are refused
@@ -449,6 +449,36 @@ def case_limits(port):
     check(request(port, "/healthz")[0] == 200, "the server still answers")
 
 
+def sockets_of(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def case_max_connections(port, pid):
+    """With max_connections 2 and two idle connections open, a third
+    connection is served only after the server closed an idle one (without
+    the bound it would be answered at once, with 3 connections open)."""
+    before = sockets_of(pid)
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
+    for _ in range(300):  # both accepted before the third connects
+        if sockets_of(pid) >= before + 2:
+            break
+        time.sleep(0.01)
+    st, h, body = request(port, "/metrics")
+    m = re.search(rb"xcensus_http_connections_open (\d+)", body)
+    check(st == 200 and m and int(m.group(1)) < 3,
+          "a third connection is served only once an idle one is closed "
+          "(max_connections; open: %s)" % (m and m.group(1)))
+    for s in idle:
+        s.close()
+    check(request(port, "/healthz")[0] == 200, "served again after the idle ones")
+
+
 # --- static ------------------------------------------------------------------
 
 def make_static():
@@ -640,6 +670,9 @@ def main():
         srv = Server("serve", DB)
         case_limits(srv.port)
         srv.stop(signal.SIGINT)
+        srv = Server("serve2", DB, extra="  max_connections: 2\n")
+        case_max_connections(srv.port, srv.p.pid)
+        srv.stop()
     else:
         srv = Server("serve", DB)
         {"api": case_api, "metrics": case_metrics}[case](srv.port)
