@@ -1,10 +1,35 @@
 // Crawl health page: each crawl's job queue by state (crawl_health) and the
 // outcome of every probe kind (probe_outcomes), as stacked bars with tables.
 import {
-  Panel, barChart, dataTable, humanize, loadInto, pageReady, pickColumn, truncNote,
+  Panel, barChart, dataTable, el, fmtNumber, humanize, loadInto, pageReady, pickColumn, truncNote,
 } from './ui.js';
 
 const grid = document.getElementById('panels');
+const cards = document.getElementById('cards');
+
+// All crawls together as key figures: jobs by state, recent outcomes.
+function fillCards(body) {
+  const sum = (c) => body.rows.reduce((s, r) => s + (Number(r[c]) || 0), 0);
+  const has = (c) => body.columns.some((x) => x.name === c);
+  const pct = (ok, all) => (all > 0 ? ` (${((100 * ok) / all).toFixed(1)} % ok)` : '');
+  const figures = [
+    ['Jobs queued', 'queued'], ['Jobs leased', 'leased'], ['Jobs done', 'done'], ['Jobs failed', 'failed'],
+    ['Retrying', 'retrying'], ['Expired leases', 'expired_leases'],
+  ].filter(([, c]) => has(c)).map(([label, c]) => [label, fmtNumber(sum(c))]);
+  if (has('outcomes_1h')) figures.push(['Probe outcomes, last hour', `${fmtNumber(sum('outcomes_1h'))}${pct(sum('ok_1h'), sum('outcomes_1h'))}`]);
+  if (has('outcomes_24h')) figures.push(['Probe outcomes, last day', `${fmtNumber(sum('outcomes_24h'))}${pct(sum('ok_24h'), sum('outcomes_24h'))}`]);
+  if (has('outcomes_per_min')) figures.push(['Outcomes per minute', fmtNumber(sum('outcomes_per_min'))]);
+  for (const [label, value] of figures) {
+    cards.append(el('div', { class: 'card' }, el('dt', { text: label }), el('dd', { class: value.length > 10 ? 'small' : '', text: value })));
+  }
+  cards.dataset.state = 'ok';
+}
+
+// The cards only hold figures; the panels explain an empty or failed load.
+function hideCards() {
+  cards.hidden = true;
+  delete cards.dataset.panel;
+}
 const crawlHint = 'No crawl yet: seed domains (xcensus seed) and run xcensus crawl.';
 // Queue states that partition a crawl's jobs (retrying is part of queued).
 const STATES = ['done', 'failed', 'queued', 'leased', 'cancelled'];
@@ -14,8 +39,18 @@ const health = new Panel(grid, {
   help: 'Jobs of each crawl by state, with the oldest lease, the last completion, recent outcomes and the ingest rate.',
 });
 health.run(async (p) => {
-  const body = await loadInto(p, 'crawl_health', {}, crawlHint);
-  if (!body) return;
+  let body;
+  try {
+    body = await loadInto(p, 'crawl_health', {}, crawlHint);
+  } catch (e) {
+    hideCards();
+    throw e;
+  }
+  if (!body) {
+    hideCards();
+    return;
+  }
+  fillCards(body);
   const ccol = pickColumn(body, ['crawl', 'name'], ['text']);
   const states = STATES.filter((s) => body.columns.some((c) => c.name === s));
   if (states.length === 0) throw new Error('crawl_health has none of the state columns');
