@@ -210,6 +210,8 @@ int cmd_serve(int argc, char **argv, const struct cli_globals *g)
         .db_connections = cfg.serve.db_connections,
         .max_pending = cfg.serve.max_pending,
         .page_size_max = cfg.serve.page_size_max,
+        .cache_ttl = cfg.serve.cache_ttl,
+        .cache_max_bytes = cfg.serve.cache_max_bytes,
     };
     signal(SIGPIPE, SIG_IGN);
     struct event_base *base = event_base_new();

@@ -392,6 +392,13 @@ static const struct cfg_option opts[] = {
     {.key = "serve.page_size_max", .type = CFG_INT,
      .off = O(serve.page_size_max), .min = 1, .max = 10000, .def = "10000",
      .help = "largest limit= of an API page"},
+    {.key = "serve.cache_ttl", .type = CFG_DURATION, .off = O(serve.cache_ttl),
+     .min = 0, .max = MINUTE(60), .def = "5s",
+     .help = "time an API page is answered from memory before the database "
+             "is asked again (0 = always ask)"},
+    {.key = "serve.cache_max_bytes", .type = CFG_SIZE,
+     .off = O(serve.cache_max_bytes), .min = 0, .max = (int64_t)1 << 30,
+     .def = "64MiB", .help = "memory for API pages kept (cache_ttl)"},
 
     /* log */
     {.key = "log.level", .type = CFG_ENUM, .off = O(log.level),

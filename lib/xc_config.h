@@ -155,6 +155,8 @@ struct xc_serve_cfg {
     int64_t db_connections;
     int64_t max_pending;
     int64_t page_size_max;
+    int64_t cache_ttl;       /* ms */
+    int64_t cache_max_bytes; /* bytes */
 };
 
 struct xc_log_cfg {

@@ -176,7 +176,6 @@ void srv_req_free(struct srv_req *r)
             evhttp_connection_set_closecb(evcon, NULL, NULL);
     }
     r->s->in_flight--;
-    free(r->next_prefix);
     free(r);
 }
 
@@ -400,6 +399,7 @@ void srv_free(struct srv *s)
     evhttp_free(s->http);
     srv_conns_free(s);
     srv_api_free(s);
+    srv_cache_free(s);
     free(s->static_root);
     free(s);
 }

@@ -36,6 +36,8 @@ struct srv_options {
     int64_t db_connections;     /* PostgreSQL connections */
     int64_t max_pending;        /* requests waiting for the database */
     int64_t page_size_max;      /* largest limit= */
+    int64_t cache_ttl;          /* ms an API answer is kept; 0 = never */
+    int64_t cache_max_bytes;    /* memory for kept answers */
 };
 
 /* Starts a server on base: binds, connects the database pool (in the

@@ -254,39 +254,59 @@ static bool parse_args(const struct srv *s, const struct apicat_entry *e,
 
 /* --- /api/v1/NAME --------------------------------------------------------- */
 
+/* JSON text (NUL-terminated, with a newline) of doc; takes doc. */
+static char *json_text(json_t *doc, size_t *len)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (!text)
+        text = xstrdup("{\"error\":{\"status\":500,\"message\":"
+                       "\"cannot encode the answer\"}}");
+    size_t n = strlen(text);
+    text = xreallocarray(text, n + 2, 1);
+    memcpy(text + n, "\n", 2);
+    *len = n + 1;
+    return text;
+}
+
+static void flight_error(struct srv_flight *f, int status, const char *msg)
+{
+    size_t len;
+    char *text = json_text(json_pack("{s:{s:i,s:s}}", "error", "status",
+                                     status, "message", msg),
+                           &len);
+    srv_flight_done(f, status, text, len);
+}
+
 static void on_result(void *arg, const struct pga_result *res)
 {
-    struct srv_req *r = arg;
-    if (r->gone) {
-        srv_req_free(r);
-        return;
-    }
+    struct srv_flight *f = arg;
     if (res->status != PGA_OK) {
-        r->s->stats.db_errors++;
+        f->s->stats.db_errors++;
         if (res->status == PGA_SQL_ERROR && strcmp(res->sqlstate, "57014") == 0) {
-            srv_req_error(r, 503, "the query ran longer than the statement "
-                                  "timeout (serve.statement_timeout)");
+            flight_error(f, 503, "the query ran longer than the statement "
+                                 "timeout (serve.statement_timeout)");
         } else if (res->status == PGA_SQL_ERROR &&
                    strncmp(res->sqlstate, "22", 2) == 0) {
             char msg[300];
             snprintf(msg, sizeof msg, "bad argument: %s", res->msg);
-            srv_req_error(r, 400, msg);
+            flight_error(f, 400, msg);
         } else if (res->status == PGA_SQL_ERROR) {
             log_warn("serve: query %s failed: %s %s",
-                     apicat_at(r->entry)->name, res->sqlstate, res->msg);
-            srv_req_error(r, 500, "the query failed in the database");
+                     apicat_at(f->entry)->name, res->sqlstate, res->msg);
+            flight_error(f, 500, "the query failed in the database");
         } else {
-            srv_req_error(r, 503, "the database connection was lost; retry");
+            flight_error(f, 503, "the database connection was lost; retry");
         }
         return;
     }
-    const struct apicat_entry *e = apicat_at(r->entry);
+    const struct apicat_entry *e = apicat_at(f->entry);
     const struct pg_result *pr = res->last;
     int nrows = pr ? pg_nrows(pr) : 0;
     json_t *next = json_null();
-    if (nrows > r->limit) {
-        char *link = xasprintf("%s%lld", r->next_prefix,
-                               (long long)(r->offset + r->limit));
+    if (nrows > f->limit) {
+        char *link = xasprintf("%s%lld", f->next_prefix,
+                               (long long)(f->offset + f->limit));
         json_decref(next);
         next = json_string(link);
         free(link);
@@ -294,9 +314,13 @@ static void on_result(void *arg, const struct pga_result *res)
     json_t *doc = json_pack(
         "{s:s,s:s,s:o,s:o,s:I,s:I,s:o}", "query", e->name, "title", e->title,
         "columns", pgjson_columns(pr), "rows",
-        pgjson_rows(pr, (int)r->limit), "limit", (json_int_t)r->limit,
-        "offset", (json_int_t)r->offset, "next", next);
-    srv_req_json(r, 200, doc);
+        pgjson_rows(pr, (int)f->limit), "limit", (json_int_t)f->limit,
+        "offset", (json_int_t)f->offset, "next", next);
+    size_t len;
+    char *text = json_text(doc, &len);
+    free(f->next_prefix);
+    f->next_prefix = NULL;
+    srv_flight_done(f, 200, text, len);
 }
 
 void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
@@ -318,6 +342,7 @@ void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
         srv_reply_error(s, req, SRV_C_API, t0_us, 400, msg);
         return;
     }
+    /* the canonical page: arguments in catalog order, encoded */
     struct buf prefix = BUF_INIT;
     buf_printf(&prefix, "/api/v1/%s?", e->name);
     for (size_t i = 0; i < e->nparams; i++) {
@@ -328,6 +353,32 @@ void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
         buf_putc(&prefix, '&');
     }
     buf_printf(&prefix, "limit=%lld&offset=", a.limit);
+    char *key = xasprintf("%s%lld", buf_str(&prefix), a.offset);
+
+    const char *body;
+    size_t len;
+    if (srv_cache_get(s, key, &body, &len)) {
+        s->stats.cache_hits++;
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, body, len + 1);
+        srv_reply(s, req, SRV_C_API, t0_us, 200, "application/json",
+                  "no-store", copy, len);
+        goto out;
+    }
+    struct srv_req *r = srv_req_new(s, req, SRV_C_API, t0_us);
+    struct srv_flight *f = srv_flight_find(s, key);
+    if (f) {
+        s->stats.coalesced++;
+        srv_flight_wait(f, r);
+        goto out;
+    }
+    f = srv_flight_new(s, key, r);
+    key = NULL;
+    f->entry = idx;
+    f->limit = a.limit;
+    f->offset = a.offset;
+    f->next_prefix = buf_steal(&prefix);
+
     char lim[24], off[24];
     snprintf(lim, sizeof lim, "%lld", a.limit + 1);
     snprintf(off, sizeof off, "%lld", a.offset);
@@ -336,20 +387,21 @@ void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
         params[i] = a.vals[i];
     params[e->nparams] = lim;
     params[e->nparams + 1] = off;
-
-    struct srv_req *r = srv_req_new(s, req, SRV_C_API, t0_us);
-    r->entry = idx;
-    r->limit = a.limit;
-    r->offset = a.offset;
-    r->next_prefix = buf_steal(&prefix);
     const char *why = NULL;
     int rc = srv_db_query(&s->db, s->api_sql[idx], (int)e->nparams + 2, params,
-                          on_result, r, &why);
-    args_free(&a);
+                          on_result, f, &why);
     if (rc != 0) {
         s->stats.busy += s->db.pending >= s->db.max_pending;
-        srv_req_error(r, rc, why);
+        free(f->next_prefix);
+        f->next_prefix = NULL;
+        flight_error(f, rc, why);
+    } else {
+        s->stats.db_queries++;
     }
+out:
+    free(key);
+    buf_free(&prefix);
+    args_free(&a);
 }
 
 /* --- /healthz ------------------------------------------------------------- */

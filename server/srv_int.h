@@ -47,6 +47,9 @@ struct srv_stats {
     uint64_t db_errors;   /* queries that failed in the database */
     uint64_t connections; /* accepted */
     uint64_t dropped;     /* shut down for missing the request deadline */
+    uint64_t cache_hits;  /* API pages answered from the cache */
+    uint64_t coalesced;   /* API requests that waited for another's query */
+    uint64_t db_queries;  /* API queries sent to the database */
 };
 
 /* The database pool: n pgasync connections, jobs go to the least loaded
@@ -71,6 +74,10 @@ struct srv {
     int64_t started_ms;
     size_t in_flight; /* requests waiting for the database */
     bool loopback;    /* bound to a loopback address: Host is checked */
+    /* srv_cache.c */
+    struct srv_cached *cache;
+    size_t ncache, cache_bytes;
+    struct srv_flight *flights;
     /* srv_conns.c */
     struct srv_conn *conns;
     size_t nconns;
@@ -86,10 +93,19 @@ struct srv_req {
     int64_t t0_us;
     bool head;
     bool gone; /* the connection was closed: do not answer */
-    /* /api/v1/NAME */
+};
+
+/* One database query for one page of /api/v1/NAME and the requests
+ * waiting for it (srv_cache.c). */
+struct srv_flight {
+    struct srv *s;
+    char *key; /* canonical page: next_prefix + offset */
     size_t entry;
     int64_t limit, offset;
-    char *next_prefix; /* "/api/v1/NAME?args&" for the next link */
+    char *next_prefix; /* "/api/v1/NAME?args&limit=N&offset=" */
+    struct srv_req **waiters;
+    size_t n, cap;
+    struct srv_flight *next;
 };
 
 /* --- srv.c: replies --- */
@@ -132,6 +148,20 @@ void srv_conns_free(struct srv *s);
 void srv_conn_request(struct srv *s, struct evhttp_request *req);
 /* req's connection got its answer. */
 void srv_conn_answered(struct srv *s, struct evhttp_request *req);
+
+/* --- srv_cache.c: kept answers, one query per page at a time --- */
+struct srv_cached;
+const struct srv_cached *srv_cache_get(struct srv *s, const char *key,
+                                       const char **body, size_t *len);
+void srv_cache_put(struct srv *s, const char *key, const char *body,
+                   size_t len);
+void srv_cache_free(struct srv *s);
+struct srv_flight *srv_flight_find(struct srv *s, const char *key);
+struct srv_flight *srv_flight_new(struct srv *s, char *key,
+                                  struct srv_req *r);
+void srv_flight_wait(struct srv_flight *f, struct srv_req *r);
+void srv_flight_done(struct srv_flight *f, int status, char *body,
+                     size_t len);
 
 /* --- srv_db.c: the pool --- */
 void srv_db_init(struct srv_db *db, struct event_base *base,

@@ -235,6 +235,20 @@ static void put_own(struct buf *b, const struct srv *s, bool db_up)
              "requests answered 503 because too many were waiting");
     buf_printf(b, "xcensus_http_requests_refused_busy_total %llu\n",
                (unsigned long long)st->busy);
+    put_head(b, "api_cache_hits_total", "counter",
+             "API pages answered from the cache (serve.cache_ttl)");
+    buf_printf(b, "xcensus_api_cache_hits_total %llu\n",
+               (unsigned long long)st->cache_hits);
+    put_head(b, "api_coalesced_total", "counter",
+             "API requests that waited for the same page's running query");
+    buf_printf(b, "xcensus_api_coalesced_total %llu\n",
+               (unsigned long long)st->coalesced);
+    put_head(b, "api_db_queries_total", "counter",
+             "API queries sent to the database");
+    buf_printf(b, "xcensus_api_db_queries_total %llu\n",
+               (unsigned long long)st->db_queries);
+    put_head(b, "api_cache_bytes", "gauge", "memory held by kept answers");
+    buf_printf(b, "xcensus_api_cache_bytes %zu\n", s->cache_bytes);
     put_head(b, "db_connections_up", "gauge",
              "database connections of the server that are up");
     buf_printf(b, "xcensus_db_connections_up %zu\n", srv_db_up(&s->db));

@@ -66,7 +66,7 @@ class Server:
         cfg = os.path.join(LOGDIR, name + ".yaml")
         with open(cfg, "w") as f:
             f.write("serve:\n  request_timeout: %ds\n  statement_timeout: 5s\n"
-                    "  db_connections: 2\n%s" % (REQUEST_TIMEOUT_S, extra))
+                    "  db_connections: 2\n  cache_ttl: 60s\n%s" % (REQUEST_TIMEOUT_S, extra))
         args = [XCENSUS, "--config", cfg, "serve", "-d", conninfo, "--port", "0"]
         if static_dir:
             args += ["--static-dir", static_dir]
@@ -634,6 +634,21 @@ def case_metrics(port):
     check(m2.get(("xcensus_http_requests_total",
                   frozenset({"class": "metrics", "code": "200"}.items()))) == 1,
           "the first scrape is counted by the second")
+
+    # a page asked again, with its arguments in another order, comes from
+    # the cache (serve.cache_ttl) and is the same answer
+    a = request(port, "/api/v1/features?q=mam&limit=2")
+    b = request(port, "/api/v1/features?limit=2&q=mam")
+    st, h, body = request(port, "/metrics")
+    _, m3 = parse_prom(body.decode())
+    hits = m3.get(("xcensus_api_cache_hits_total", frozenset()))
+    queries = m3.get(("xcensus_api_db_queries_total", frozenset()))
+    check(a[0] == b[0] == 200 and a[2] == b[2], "the same page twice, same answer")
+    check(hits is not None and hits >= 1 + m2.get(("xcensus_api_cache_hits_total",
+                                                   frozenset()), 0),
+          "the second is answered from the cache")
+    check(queries == m2.get(("xcensus_api_db_queries_total", frozenset())) + 1,
+          "one database query for both")
 
 
 # --- dbdown ------------------------------------------------------------------
