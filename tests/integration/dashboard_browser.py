@@ -314,7 +314,7 @@ driver.get_log("performance")
 driver.get_log("browser")
 try:
     if MODE == "data":
-        check_data_page(driver, "overview", "index.html", 2)
+        check_data_page(driver, "overview", "index.html", 3)
         check_data_page(driver, "software", "software.html", 4)
         check_data_page(driver, "features", "features.html", 3)
         check_data_page(driver, "features-mam",

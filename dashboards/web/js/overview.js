@@ -1,8 +1,10 @@
-// Overview page: the overview query as key-figure cards, and the top server
-// and client software as charts with tables.
+// Overview page: the overview query as key-figure cards, the top server and
+// client software as charts with tables, and what XEP-0232 forms cost caps
+// caches according to the latest analysis.
+import { change, drawRelative, headline } from './analysis.js';
 import { fetchQuery } from './api.js';
 import {
-  Panel, barChart, columnType, dataTable, el, fmtValue, humanize, loadInto,
+  Panel, barChart, columnType, dataTable, el, fmtNumber, fmtValue, humanize, loadInto,
   pageReady, pickColumn, track, sumBy, topN, truncNote,
 } from './ui.js';
 
@@ -78,8 +80,27 @@ function softwarePanel(query, title, help, valueCandidates, hint, unit) {
 }
 
 track(loadCards());
+
 softwarePanel('server_software', 'Server software', 'Servers by the software they report (XEP-0092), all versions together.',
   ['servers', 'count'], 'No server answered a version query yet: run a crawl (xcensus crawl).', 'servers');
 softwarePanel('client_software', 'Client software', 'Clients by software, from caps nodes and XEP-0232 forms.',
   ['observations', 'hashes', 'clients', 'count'], 'No client caps yet: import capsdb or crawl rooms.', 'observations');
+const cost = new Panel(grid, {
+  title: 'What XEP-0232 forms cost caps caches',
+  wide: true,
+  help: 'The latest analysis: each figure without the forms, in percent of the figure with them. Details on the XEP-0232 page.',
+});
+cost.run(async (p) => {
+  const body = await loadInto(p, 'analysis_latest', {}, 'No analysis yet: run xcensus analyze.');
+  if (!body) return;
+  const h = headline(body);
+  if (h.rows.length === 0) {
+    p.showEmpty('The latest analysis has no figure counted both with and without the forms.');
+    return;
+  }
+  drawRelative(p, body, h);
+  const r = h.rows[0];
+  const c = change(h, r);
+  p.showOk(`${r[h.mcol]}: ${fmtNumber(r[h.wcol])} with the forms, ${fmtNumber(r[h.wocol])} without (${c > 0 ? '+' : ''}${c.toFixed(1)} %).`);
+});
 pageReady();

@@ -3,6 +3,7 @@
 // chart, simulated cache hit-rate curves and disco#info queries (hit_rates),
 // which clients send the forms (client_software), caps sources (caps_stats)
 // and the analysis runs (analysis_runs).
+import { change, drawRelative, findCol, headline } from './analysis.js';
 import { fetchQuery } from './api.js';
 import {
   Panel, barChart, dataTable, el, fmtNumber, fmtRatio, humanize, lineChart, loadInto,
@@ -13,14 +14,6 @@ const cards = document.getElementById('cards');
 const latest = document.getElementById('latest');
 const grid = document.getElementById('panels');
 const analyzeHint = 'No analysis yet: run xcensus analyze (after an import or a crawl).';
-// Units of per-cache figures, charted from hit_rates instead.
-const PER_CACHE_UNITS = new Set(['ratio', 'queries']);
-
-// A column whose name has every word of all and none of none.
-function findCol(body, all, none = []) {
-  const c = body.columns.find((x) => all.every((w) => x.name.includes(w)) && none.every((w) => !x.name.includes(w)));
-  return c ? c.name : null;
-}
 
 // The cards only hold figures; the panels below explain an empty or failed load.
 function hideCards() {
@@ -54,7 +47,6 @@ track((async () => {
     hideCards();
     return;
   }
-  const mcol = pickColumn(body, ['metric', 'name'], ['text']);
   const wcol = findCol(body, ['with'], ['without']);
   const wocol = findCol(body, ['without']);
   const ucol = pickColumn(body, ['unit'], null);
@@ -71,36 +63,22 @@ track((async () => {
   });
   relative.run(async () => {
     relative.clear();
-    if (!wcol || !wocol) throw new Error('analysis_latest lacks the with/without columns');
-    const head = body.rows.filter((r) => num(r[wcol]) > 0 && num(r[wocol]) !== null
-      && !PER_CACHE_UNITS.has(ucol ? r[ucol] : ''));
-    if (head.length === 0) {
+    const h = headline(body);
+    if (h.rows.length === 0) {
       relative.showEmpty('The latest analysis has no figure counted both with and without the forms.');
       hideCards();
       return;
     }
-    for (const r of head) {
-      const w = num(r[wcol]);
-      const wo = num(r[wocol]);
-      const change = ((wo - w) / w) * 100;
-      const unit = ucol && r[ucol] ? ` ${r[ucol]}` : '';
+    for (const r of h.rows) {
+      const c = change(h, r);
+      const unit = h.ucol && r[h.ucol] ? ` ${r[h.ucol]}` : '';
       cards.append(el('div', { class: 'card' },
-        el('dt', { text: r[mcol] }),
-        el('dd', { text: `${fmtNumber(w)}${unit}` }),
-        el('dd', { class: 'note', text: `without XEP-0232: ${fmtNumber(wo)}${unit} (${change > 0 ? '+' : ''}${change.toFixed(1)} %)` })));
+        el('dt', { text: r[h.mcol] }),
+        el('dd', { text: `${fmtNumber(r[h.wcol])}${unit}` }),
+        el('dd', { class: 'note', text: `without XEP-0232: ${fmtNumber(r[h.wocol])}${unit} (${c > 0 ? '+' : ''}${c.toFixed(1)} %)` })));
     }
     cards.dataset.state = 'ok';
-    barChart(relative, {
-      labels: head.map((r) => r[mcol]),
-      series: [
-        { label: 'With XEP-0232 (as observed)', data: head.map(() => 100) },
-        { label: 'Without XEP-0232', data: head.map((r) => +((100 * num(r[wocol])) / num(r[wcol])).toFixed(1)) },
-      ],
-      summary: 'Grouped bar chart: each headline figure without XEP-0232 in percent of the figure with it',
-      xTitle: 'Percent of the figure with XEP-0232',
-      percent: true,
-    });
-    relative.body.append(dataTable(body, head, { caption: 'Headline figures', columns: [mcol, wcol, wocol, ucol].filter(Boolean) }));
+    drawRelative(relative, body, h);
     relative.showOk();
   });
 })());
