@@ -73,14 +73,20 @@ psql -X -At -d "$db" -c "SELECT 'rows: disco_snapshots ' || (SELECT count(*) FRO
   || ', caps_observations ' || (SELECT count(*) FROM caps_observations)
   || ', domains ' || (SELECT count(*) FROM domains)"
 
-"$X" serve -d "$db" --port 0 >"$work/serve.out" 2>"$work/serve.log" &
-spid=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$work/serve.out" 2>/dev/null && break
-  sleep 0.1
-done
-base=$(sed -n 's/.*listening on \(http:[^ ]*\)\/$/\1/p' "$work/serve.out")
-[ -n "$base" ] || { cat "$work/serve.log"; echo "serve did not start" >&2; exit 1; }
+start_serve() { # start_serve CONFIG: sets base and spid
+  "$X" --config "$1" serve -d "$db" --port 0 >"$work/serve.out" 2>"$work/serve.log" &
+  spid=$!
+  for _ in $(seq 100); do
+    grep -q "listening on" "$work/serve.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  base=$(sed -n 's/.*listening on \(http:[^ ]*\)\/$/\1/p' "$work/serve.out")
+  [ -n "$base" ] || { cat "$work/serve.log"; echo "serve did not start" >&2; exit 1; }
+}
+stop_serve() {
+  kill -TERM "$spid" && wait "$spid" || true
+  spid=
+}
 
 endpoints=(
   "/api/v1/overview"
@@ -104,19 +110,34 @@ endpoints=(
   "/metrics"
   "/api/v1/"
 )
-echo "machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "wrk: $conns connections, 2 threads, ${dur}s per endpoint"
-printf '%-72s %9s %9s %9s %8s\n' endpoint "req/s" "p50 ms" "p99 ms" "non-2xx"
-for ep in "${endpoints[@]}"; do
-  st=$(curl -s -o /dev/null -w '%{http_code}' "$base$ep")
-  out=$(wrk -t2 -c"$conns" -d"${dur}s" --latency "$base$ep" 2>&1)
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  ms() { # wrk prints 812.00us, 3.21ms or 1.02s
-    awk -v p="$1" '$1 == p {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000}
-      else if (v ~ /ms$/) sub(/ms$/,"",v); else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}
-      printf "%.2f", v}' <<<"$out"
-  }
-  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '%-72s %9s %9s %9s %8s\n' "$ep ($st)" "$rps" "$(ms 50%)" "$(ms 99%)" "${non2xx:-0}"
-done
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+ms() { # wrk prints 812.00us, 3.21ms or 1.02s
+  awk -v p="$1" '$1 == p {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000}
+    else if (v ~ /ms$/) sub(/ms$/,"",v); else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}
+    printf "%.2f", v}' <<<"$2"
+}
+run_all() { # run_all CONNECTIONS
+  echo "wrk: $1 connection(s), ${dur}s per endpoint; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%-58s %9s %9s %9s %8s\n' endpoint "req/s" "p50 ms" "p99 ms" "errors"
+  for ep in "${endpoints[@]}"; do
+    st=$(curl -s -o /dev/null -w '%{http_code}' "$base$ep")
+    out=$(wrk -t"$(( $1 < 2 ? 1 : 2 ))" -c"$1" -d"${dur}s" --timeout 30s --latency "$base$ep" 2>&1)
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    err=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(/,/,""); n+=$4+$6+$8+$10} END {print n+0}' <<<"$out")
+    printf '%-58s %9s %9s %9s %8s\n' "$ep ($st)" "$rps" "$(ms 50% "$out")" "$(ms 99% "$out")" "$err"
+  done
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+printf 'serve:\n  cache_ttl: 0s\n' >"$work/cold.yaml"
+printf 'serve:\n  cache_ttl: 5s\n' >"$work/cached.yaml"
+echo
+echo "== every request asks PostgreSQL (serve.cache_ttl 0), one connection: the catalog's cost"
+start_serve "$work/cold.yaml"
+run_all 1
+stop_serve
+echo
+echo "== serve.cache_ttl 5s (default), $conns connections: what a dashboard's readers see"
+start_serve "$work/cached.yaml"
+run_all "$conns"
+stop_serve

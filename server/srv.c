@@ -400,6 +400,7 @@ void srv_free(struct srv *s)
     srv_conns_free(s);
     srv_api_free(s);
     srv_cache_free(s);
+    srv_metrics_free(s);
     free(s->static_root);
     free(s);
 }

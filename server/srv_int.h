@@ -78,6 +78,11 @@ struct srv {
     struct srv_cached *cache;
     size_t ncache, cache_bytes;
     struct srv_flight *flights;
+    /* srv_metrics.c: the database part, kept like API pages */
+    char *metrics_db;     /* NULL: none fresh */
+    int64_t metrics_expires_ms;
+    struct srv_req **metrics_waiters;
+    size_t metrics_n, metrics_cap;
     /* srv_conns.c */
     struct srv_conn *conns;
     size_t nconns;
@@ -191,6 +196,7 @@ void srv_api_healthz(struct srv *s, struct evhttp_request *req,
 
 /* --- srv_metrics.c --- */
 void srv_metrics(struct srv *s, struct evhttp_request *req, int64_t t0_us);
+void srv_metrics_free(struct srv *s);
 /* Index of status in the counters' slots. */
 int srv_status_slot(int status);
 /* Records one answered request. */

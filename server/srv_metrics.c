@@ -4,7 +4,9 @@
  * ingested, ingest rate, rows per observation table, analysis runs, schema
  * version) comes from one read-only statement; the server's own counters
  * (requests by path class and status, a duration histogram per class,
- * connections, database pool) from memory. When the database cannot
+ * connections, database pool) from memory. The database part is kept
+ * for serve.cache_ttl and one query serves every scrape waiting for it
+ * (it counts whole tables). When the database cannot
  * answer, the answer is still 200 with xcensus_database_up 0, so that a
  * scraper sees the outage instead of a gap.
  */
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "pg.h"
 #include "pgasync.h"
 #include "srv_int.h"
@@ -260,26 +263,66 @@ static void put_own(struct buf *b, const struct srv *s, bool db_up)
 
 static const char prom_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
-static void on_metrics(void *arg, const struct pga_result *res)
+static void reply(struct srv_req *r, const char *db_part, bool up)
 {
-    struct srv_req *r = arg;
     struct buf b = BUF_INIT;
-    bool up = res->status == PGA_OK && res->last;
-    if (up)
-        put_db(&b, res->last);
+    if (db_part)
+        buf_puts(&b, db_part);
     put_own(&b, r->s, up);
     size_t len = b.len;
     srv_req_reply(r, 200, prom_type, "no-store", buf_steal(&b), len);
 }
 
+/* The database part arrived (or failed): every waiting scrape gets it. */
+static void on_metrics(void *arg, const struct pga_result *res)
+{
+    struct srv *s = arg;
+    bool up = res->status == PGA_OK && res->last;
+    free(s->metrics_db);
+    s->metrics_db = NULL;
+    if (up) {
+        struct buf b = BUF_INIT;
+        put_db(&b, res->last);
+        s->metrics_db = buf_steal(&b);
+        s->metrics_expires_ms = clock_now_ms() + s->o.cache_ttl;
+    }
+    size_t n = s->metrics_n;
+    struct srv_req **w = s->metrics_waiters;
+    s->metrics_waiters = NULL;
+    s->metrics_n = s->metrics_cap = 0;
+    for (size_t i = 0; i < n; i++)
+        reply(w[i], s->metrics_db, up);
+    free(w);
+}
+
 void srv_metrics(struct srv *s, struct evhttp_request *req, int64_t t0_us)
 {
     struct srv_req *r = srv_req_new(s, req, SRV_C_METRICS, t0_us);
-    const char *why = NULL;
-    if (srv_db_query(&s->db, metrics_sql, 0, NULL, on_metrics, r, &why) != 0) {
-        struct buf b = BUF_INIT;
-        put_own(&b, s, false);
-        size_t len = b.len;
-        srv_req_reply(r, 200, prom_type, "no-store", buf_steal(&b), len);
+    if (s->metrics_db && clock_now_ms() < s->metrics_expires_ms) {
+        reply(r, s->metrics_db, true);
+        return;
     }
+    if (s->metrics_n == s->metrics_cap) {
+        s->metrics_cap = s->metrics_cap ? s->metrics_cap * 2 : 4;
+        s->metrics_waiters = xreallocarray(s->metrics_waiters, s->metrics_cap,
+                                           sizeof *s->metrics_waiters);
+    }
+    s->metrics_waiters[s->metrics_n++] = r;
+    if (s->metrics_n > 1)
+        return; /* the running query answers this one too */
+    const char *why = NULL;
+    if (srv_db_query(&s->db, metrics_sql, 0, NULL, on_metrics, s, &why) != 0) {
+        s->metrics_n = 0;
+        reply(r, NULL, false);
+    }
+}
+
+/* Frees the kept database part. */
+void srv_metrics_free(struct srv *s)
+{
+    free(s->metrics_db);
+    s->metrics_db = NULL;
+    free(s->metrics_waiters);
+    s->metrics_waiters = NULL;
+    s->metrics_n = s->metrics_cap = 0;
 }
