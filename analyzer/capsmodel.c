@@ -1,7 +1,8 @@
 /*
  * The caps-cache model. Four string tables do the interning: `strings`
  * (features, nodes, names, identity sets), `keys` ("ALGO VER", whose id is
- * the entry index), `nodevers` ("NODE#VER") and `stripped` (keys without
+ * the entry index), `nodes` (caps nodes; a node#ver key is the pair of a
+ * node id and an entry id) and `stripped` (keys without
  * XEP-0232). Feature sets are interned too: the bytes of a sorted id array
  * are themselves a string in `fsets_tab`, whose id is the set id.
  */
@@ -19,9 +20,18 @@
 
 #define SOFTINFO_FORM_TYPE "urn:xmpp:dataforms:softwareinfo"
 
+/* A posting list (the entries with one feature, ascending), compressed:
+ * blocks of PB ids, each stored as its first id (in `first`) and the
+ * varint-coded gaps to the next PB - 1 ids (from bytes + off[block]). A
+ * search decodes only the blocks it lands in. */
+#define PB 128
 struct posting {
-    uint32_t *ids;
-    uint32_t n, cap;
+    uint32_t n, nblocks;
+    uint32_t last;    /* last id appended (while building) */
+    uint32_t *first;  /* nblocks */
+    uint32_t *off;    /* nblocks */
+    uint8_t *bytes;
+    size_t len, cap;  /* of bytes; cap also counts first/off while building */
 };
 
 /* The exact-lookup table: the common case, a ver that is the base64 of a
@@ -102,14 +112,14 @@ static size_t dk_slot(const uint8_t *d, size_t len, uint8_t algo, size_t mask)
 struct capsmodel {
     struct strtab *strings;
     struct strtab *keys;
-    struct strtab *nodevers;
     struct strtab *nodes;
     struct strtab *stripped;
     struct strtab *fsets_tab;
     struct cm_entry *entries; /* index = key id */
     size_t n, cap;
-    uint32_t *nodever_entry;  /* index = nodevers id */
-    size_t nv_cap;
+    uint64_t *nv;             /* node#ver keys as (node id + 1) << 32 | entry,
+                                 open addressing, 0 = empty */
+    size_t nv_mask, nv_n;
     struct cm_fset *fsets;    /* index = fsets_tab id */
     size_t fs_cap;
     struct posting *postings; /* index = feature string id */
@@ -185,7 +195,6 @@ struct capsmodel *capsmodel_new(void)
     struct capsmodel *m = xcalloc(1, sizeof *m);
     m->strings = strtab_new();
     m->keys = strtab_new();
-    m->nodevers = strtab_new();
     m->nodes = strtab_new();
     m->stripped = strtab_new();
     m->fsets_tab = strtab_new();
@@ -194,8 +203,11 @@ struct capsmodel *capsmodel_new(void)
 
 static void postings_free(struct capsmodel *m)
 {
-    for (size_t i = 0; i < m->n_postings; i++)
-        free(m->postings[i].ids);
+    for (size_t i = 0; i < m->n_postings; i++) {
+        free(m->postings[i].first);
+        free(m->postings[i].off);
+        free(m->postings[i].bytes);
+    }
     free(m->postings);
     m->postings = NULL;
     m->n_postings = 0;
@@ -209,12 +221,11 @@ void capsmodel_free(struct capsmodel *m)
         free(m->fsets[i].features);
     free(m->fsets);
     free(m->entries);
-    free(m->nodever_entry);
+    free(m->nv);
     free(m->dk);
     postings_free(m);
     strtab_free(m->strings);
     strtab_free(m->keys);
-    strtab_free(m->nodevers);
     strtab_free(m->nodes);
     strtab_free(m->stripped);
     strtab_free(m->fsets_tab);
@@ -321,21 +332,49 @@ static uint32_t opt_string(struct capsmodel *m, const char *s)
     return s && *s ? strtab_intern_cstr(m->strings, s) : CM_NONE;
 }
 
-static void add_nodever(struct capsmodel *m, const char *node, const char *ver,
-                        uint32_t key)
+static size_t nv_slot(uint64_t v, size_t mask)
 {
-    buf_reset(&m->scratch);
-    buf_printf(&m->scratch, "%s#%s", node, ver);
-    size_t before = strtab_count(m->nodevers);
-    uint32_t nv = strtab_intern(m->nodevers, m->scratch.data, m->scratch.len);
-    if (strtab_count(m->nodevers) == before)
+    return (size_t)((v * 0x9e3779b97f4a7c15ULL) >> 24) & mask;
+}
+
+static bool nv_has(const struct capsmodel *m, uint64_t v)
+{
+    if (m->nv == NULL)
+        return false;
+    for (size_t i = nv_slot(v, m->nv_mask); m->nv[i]; i = (i + 1) & m->nv_mask)
+        if (m->nv[i] == v)
+            return true;
+    return false;
+}
+
+static void nv_put(struct capsmodel *m, uint64_t v)
+{
+    size_t i = nv_slot(v, m->nv_mask);
+    while (m->nv[i])
+        i = (i + 1) & m->nv_mask;
+    m->nv[i] = v;
+    m->nv_n++;
+}
+
+/* A node#ver key is a pair of ids (the node's, the entry's): 8 bytes
+ * instead of the string. */
+static void add_nodever(struct capsmodel *m, uint32_t node, uint32_t key)
+{
+    uint64_t v = ((uint64_t)node + 1) << 32 | key;
+    if (nv_has(m, v))
         return;
-    if (nv >= m->nv_cap) {
-        m->nv_cap = m->nv_cap ? m->nv_cap * 2 : 1024;
-        m->nodever_entry =
-            xreallocarray(m->nodever_entry, m->nv_cap, sizeof *m->nodever_entry);
+    if (m->nv == NULL || (m->nv_n + 1) * 10 > (m->nv_mask + 1) * 7) {
+        uint64_t *old = m->nv;
+        size_t cells = old ? (m->nv_mask + 1) * 2 : 1024;
+        m->nv = xcalloc(cells, sizeof *m->nv);
+        m->nv_mask = cells - 1;
+        m->nv_n = 0;
+        for (size_t i = 0; old && i < cells / 2; i++)
+            if (old[i])
+                nv_put(m, old[i]);
+        free(old);
     }
-    m->nodever_entry[nv] = key;
+    nv_put(m, v);
 }
 
 /* Interns (algo, ver) and node#ver; on a known key adds the observations
@@ -347,10 +386,8 @@ static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
     size_t before = strtab_count(m->keys);
     uint32_t key = intern_key(m->keys, algo, ver, &m->scratch);
     *key_out = key;
-    if (node) {
-        add_nodever(m, node, ver, key);
-        strtab_intern_cstr(m->nodes, node);
-    }
+    if (node)
+        add_nodever(m, strtab_intern_cstr(m->nodes, node), key);
     if (strtab_count(m->keys) == before) {
         m->entries[key].observations += observations;
         return false;
@@ -543,7 +580,7 @@ size_t capsmodel_node_count(const struct capsmodel *m)
 
 size_t capsmodel_nodever_count(const struct capsmodel *m)
 {
-    return strtab_count(m->nodevers);
+    return m->nv_n;
 }
 
 const struct cm_entry *capsmodel_entry(const struct capsmodel *m, uint32_t i)
@@ -608,15 +645,72 @@ uint32_t capsmodel_lookup(const struct capsmodel *m, enum hash_algo algo,
 uint32_t capsmodel_lookup_nodever(const struct capsmodel *m, const char *node,
                                   const char *ver)
 {
-    char key[2200];
-    size_t ln = strlen(node), lv = strlen(ver);
-    if (ln + 1 + lv > sizeof key)
+    uint32_t nid = strtab_find(m->nodes, node, strlen(node));
+    if (nid == STRTAB_NONE)
         return CM_NONE;
-    memcpy(key, node, ln);
-    key[ln] = '#';
-    memcpy(key + ln + 1, ver, lv);
-    uint32_t id = strtab_find(m->nodevers, key, ln + 1 + lv);
-    return id == STRTAB_NONE ? CM_NONE : m->nodever_entry[id];
+    uint8_t digest[DK_MAX];
+    size_t dlen = dk_decode(ver, digest);
+    /* the entries with this ver (under any algorithm) that were seen with
+     * this node: by digest length, usually one algorithm to try */
+    for (int a = 0; a < HASH__COUNT; a++) {
+        uint32_t e;
+        if (dlen) {
+            if (hash_algo_len((enum hash_algo)a) != dlen)
+                continue;
+            e = dk_get(m, (uint8_t)a, digest, dlen);
+        } else {
+            e = capsmodel_lookup(m, (enum hash_algo)a, ver);
+        }
+        if (e != CM_NONE && nv_has(m, ((uint64_t)nid + 1) << 32 | e))
+            return e;
+    }
+    return CM_NONE;
+}
+
+static void posting_append(struct posting *p, uint32_t id)
+{
+    if (p->n % PB == 0) {
+        p->first = xreallocarray(p->first, p->nblocks + 1, sizeof *p->first);
+        p->off = xreallocarray(p->off, p->nblocks + 1, sizeof *p->off);
+        p->first[p->nblocks] = id;
+        p->off[p->nblocks] = (uint32_t)p->len;
+        p->nblocks++;
+    } else {
+        if (p->len + 5 > p->cap) {
+            p->cap = p->cap ? p->cap * 2 : 16;
+            p->bytes = xreallocarray(p->bytes, p->cap, 1);
+        }
+        for (uint32_t gap = id - p->last; ; gap >>= 7) {
+            if (gap < 0x80) {
+                p->bytes[p->len++] = (uint8_t)gap;
+                break;
+            }
+            p->bytes[p->len++] = (uint8_t)(gap | 0x80);
+        }
+    }
+    p->last = id;
+    p->n++;
+}
+
+/* Decodes block b of p into out (up to PB ids); returns how many. */
+static uint32_t posting_block(const struct posting *p, uint32_t b, uint32_t *out)
+{
+    uint32_t n = b + 1 < p->nblocks ? PB : p->n - b * PB;
+    const uint8_t *q = p->bytes + p->off[b];
+    uint32_t id = p->first[b];
+    out[0] = id;
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t gap = 0;
+        for (int shift = 0;; shift += 7) {
+            uint8_t c = *q++;
+            gap |= (uint32_t)(c & 0x7f) << shift;
+            if (!(c & 0x80))
+                break;
+        }
+        id += gap;
+        out[i] = id;
+    }
+    return n;
 }
 
 void capsmodel_index_build(struct capsmodel *m)
@@ -627,14 +721,20 @@ void capsmodel_index_build(struct capsmodel *m)
                           sizeof *m->postings);
     for (uint32_t i = 0; i < m->n; i++) {
         const struct cm_fset *fs = &m->fsets[m->entries[i].fset];
-        for (uint32_t k = 0; k < fs->n; k++) {
-            struct posting *p = &m->postings[fs->features[k]];
-            if (p->n == p->cap) {
-                p->cap = p->cap ? p->cap * 2 : 8;
-                p->ids = xreallocarray(p->ids, p->cap, sizeof *p->ids);
-            }
-            p->ids[p->n++] = i;
+        for (uint32_t k = 0; k < fs->n; k++)
+            posting_append(&m->postings[fs->features[k]], i);
+    }
+    for (size_t f = 0; f < m->n_postings; f++) {
+        struct posting *p = &m->postings[f];
+        if (p->len && p->len < p->cap) { /* no slack once built */
+            p->bytes = xreallocarray(p->bytes, p->len, 1);
+            p->cap = p->len;
         }
+    }
+    /* loading is over by now, as a rule: the arrays lose their slack */
+    if (m->cap > m->n && m->n > 0) {
+        m->entries = xreallocarray(m->entries, m->n, sizeof *m->entries);
+        m->cap = m->n;
     }
 }
 
@@ -685,6 +785,50 @@ static int cmp_posting_len(const void *a, const void *b, void *pm)
     return x < y ? -1 : x > y;
 }
 
+/* A cursor over a compressed posting list. */
+struct pcur {
+    const struct posting *p;
+    uint32_t b;        /* block decoded in buf, UINT32_MAX: none yet */
+    uint32_t n, i;     /* ids in buf, position */
+    uint32_t buf[PB];
+};
+
+/* Moves c to the first id >= e; returns false when the list has none. */
+static bool pcur_seek(struct pcur *c, uint32_t e)
+{
+    const struct posting *p = c->p;
+    /* the block that may hold e: the last whose first id is <= e, found by
+     * galloping from the current block, then binary search */
+    uint32_t lo = c->b == UINT32_MAX ? 0 : c->b, step = 1;
+    while (lo + step < p->nblocks && p->first[lo + step] <= e) {
+        lo += step;
+        step *= 2;
+    }
+    uint32_t hi = lo + step < p->nblocks ? lo + step : p->nblocks;
+    while (hi - lo > 1) { /* first[lo] <= e (or lo is the start) */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p->first[mid] <= e)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (c->b != lo) {
+        c->b = lo;
+        c->n = posting_block(p, lo, c->buf);
+        c->i = 0;
+    }
+    while (c->i < c->n && c->buf[c->i] < e)
+        c->i++;
+    if (c->i < c->n)
+        return true;
+    if (c->b + 1 >= p->nblocks)
+        return false;
+    c->b++;
+    c->n = posting_block(p, c->b, c->buf);
+    c->i = 0;
+    return true; /* its first id is > e */
+}
+
 size_t capsmodel_search_index(const struct capsmodel *m,
                               const char *const *vars, size_t n, uint32_t *out,
                               size_t cap)
@@ -697,42 +841,35 @@ size_t capsmodel_search_index(const struct capsmodel *m,
     for (size_t i = 0; i < n; i++)
         if (ids[i] >= m->n_postings)
             goto done;
-    /* smallest list first; each other list is walked with a cursor that
-     * gallops (doubling steps, then binary search) to the next candidate,
-     * so the cost is O(small * log(gap)) rather than O(small * log(n)) */
+    /* smallest list first, walked block by block; each other list has a
+     * cursor that gallops over block heads to the next candidate */
     qsort_r(ids, n, sizeof *ids, cmp_posting_len, (void *)m);
     const struct posting *first = &m->postings[ids[0]];
-    uint32_t *cur = xcalloc(n, sizeof *cur);
-    for (uint32_t j = 0; j < first->n; j++) {
-        uint32_t e = first->ids[j];
-        size_t k = 1;
-        for (; k < n; k++) {
-            const struct posting *pl = &m->postings[ids[k]];
-            uint32_t lo = cur[k], step = 1;
-            while (lo + step < pl->n && pl->ids[lo + step] < e) {
-                lo += step;
-                step *= 2;
+    struct pcur *cur = xcalloc(n, sizeof *cur);
+    for (size_t k = 1; k < n; k++) {
+        cur[k].p = &m->postings[ids[k]];
+        cur[k].b = UINT32_MAX;
+    }
+    uint32_t blk[PB];
+    bool over = false;
+    for (uint32_t b = 0; b < first->nblocks && !over; b++) {
+        uint32_t bn = posting_block(first, b, blk);
+        for (uint32_t j = 0; j < bn && !over; j++) {
+            uint32_t e = blk[j];
+            size_t k = 1;
+            for (; k < n; k++) {
+                if (!pcur_seek(&cur[k], e)) {
+                    over = true; /* a list is exhausted: no more matches */
+                    break;
+                }
+                if (cur[k].buf[cur[k].i] != e)
+                    break;
             }
-            uint32_t hi = lo + step < pl->n ? lo + step : pl->n;
-            while (lo < hi) { /* first index with ids[] >= e */
-                uint32_t mid = lo + (hi - lo) / 2;
-                if (pl->ids[mid] < e)
-                    lo = mid + 1;
-                else
-                    hi = mid;
+            if (k == n) {
+                if (found < cap)
+                    out[found] = e;
+                found++;
             }
-            cur[k] = lo;
-            if (lo == pl->n) {
-                j = first->n; /* this list is exhausted: no more matches */
-                break;
-            }
-            if (pl->ids[lo] != e)
-                break;
-        }
-        if (k == n) {
-            if (found < cap)
-                out[found] = e;
-            found++;
         }
     }
     free(cur);
@@ -753,14 +890,15 @@ void capsmodel_softinfo_sizes(const struct capsmodel *m, size_t *entries,
 size_t capsmodel_memory(const struct capsmodel *m)
 {
     size_t bytes = sizeof *m + m->cap * sizeof *m->entries +
-                   m->nv_cap * sizeof *m->nodever_entry +
+                   (m->nv ? (m->nv_mask + 1) * sizeof *m->nv : 0) +
                    m->fs_cap * sizeof *m->fsets + strtab_memory(m->strings) +
-                   strtab_memory(m->keys) + strtab_memory(m->nodevers) + strtab_memory(m->nodes) +
+                   strtab_memory(m->keys) + strtab_memory(m->nodes) +
                    strtab_memory(m->stripped) + strtab_memory(m->fsets_tab);
     for (size_t i = 0; i < strtab_count(m->fsets_tab); i++)
         bytes += m->fsets[i].n * sizeof(uint32_t);
     for (size_t i = 0; i < m->n_postings; i++)
-        bytes += m->postings[i].cap * sizeof(uint32_t);
+        bytes += m->postings[i].cap +
+                 m->postings[i].nblocks * (sizeof(uint32_t) * 2);
     bytes += m->dk ? (m->dk_mask + 1) * sizeof *m->dk : 0;
     return bytes;
 }

@@ -57,6 +57,35 @@ static double cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU seconds (user + system) the server process serving c has used, or
+ * -1 (it runs on another host, or /proc is not readable). */
+static double backend_cpu_s(struct pg_conn *c)
+{
+    struct pg_err err = {0};
+    bool found;
+    char *pid = pg_query_value(c, "SELECT pg_backend_pid()", 0, NULL, &found, &err);
+    if (pid == NULL)
+        return -1;
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    free(pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    double v = -1;
+    if (fgets(line, sizeof line, f)) {
+        char *p = strrchr(line, ')');
+        unsigned long long ut, st;
+        /* fields after the command: state ppid pgrp session tty tpgid flags
+         * minflt cminflt majflt cmajflt utime stime */
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                        &ut, &st) == 2)
+            v = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    fclose(f);
+    return v;
+}
+
 static long rss_mib(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -202,10 +231,12 @@ int main(int argc, char **argv)
         struct capsmodel *m = capsmodel_new();
         struct pg_err err = {0};
         loadavg("before");
+        double b0 = backend_cpu_s(c);
         double t0 = now_s(), c0 = cpu_s();
         long rows = use_xml ? analysis_load_xml(c, &p, m, &err)
                             : analysis_load(c, &p, m, &err);
         double s = now_s() - t0, cs = cpu_s() - c0;
+        double bs = backend_cpu_s(c) - b0;
         loadavg("after");
         if (rows < 0) {
             fprintf(stderr, "load failed: %s\n", err.msg);
@@ -214,9 +245,9 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("%s loader: %zu entries (%ld rows, %zu without XEP-0232) in %.2f s, "
-               "%.0f entries/s, client CPU %.2f s, RSS %ld MiB\n",
+               "%.0f entries/s; CPU: client %.2f s, server %.2f s; RSS %ld MiB\n",
                use_xml ? "XML" : "COPY", capsmodel_count(m), rows,
-               capsmodel_stripped_count(m), s, (double)capsmodel_count(m) / s, cs, rss_mib());
+               capsmodel_stripped_count(m), s, (double)capsmodel_count(m) / s, cs, bs, rss_mib());
         fflush(stdout);
         capsmodel_free(m);
     }
