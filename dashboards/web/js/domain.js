@@ -12,6 +12,7 @@ bindForms(['lookup'], 'domain.html');
 const domain = param('domain').trim();
 const q = param('q');
 document.getElementById('domain').value = domain;
+document.getElementById('q').value = q;
 // as shown in headings: a hostile or mistyped name must not flood the page
 const shown = domain.length > 80 ? `${domain.slice(0, 77)}…` : domain;
 const grid = document.getElementById('panels');
