@@ -323,6 +323,8 @@ export function drawChart(panel, config, summary, height = 280) {
   const fig = el('figure', { 'data-chart': '', 'data-points': '0' }, box,
     el('figcaption', { class: 'sr-only', text: summary }));
   panel.body.prepend(fig);
+  // the page's font, so that charts and tables read alike
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   const text = cssVar('--fg', '#1b1f24');
   const grid = cssVar('--grid', 'rgba(0,0,0,0.1)');
   const base = {
@@ -374,6 +376,7 @@ export function barChart(panel, { labels, series, summary, stacked = false, xTit
     ticks: percent ? { callback: (v) => `${v}%` } : (integral ? { precision: 0 } : {}),
   };
   if (!valueAxis.title) delete valueAxis.title;
+  const valueKey = horizontal ? 'x' : 'y';
   const catAxis = { stacked, ticks: { autoSkip: false } };
   const height = horizontal ? Math.max(170, Math.min(900, 60 + labels.length * (series.length > 1 && !stacked ? 14 * series.length : 26))) : 300;
   return drawChart(panel, {
@@ -382,7 +385,10 @@ export function barChart(panel, { labels, series, summary, stacked = false, xTit
     options: {
       indexAxis: horizontal ? 'y' : 'x',
       scales: horizontal ? { x: valueAxis, y: catAxis } : { x: catAxis, y: valueAxis },
-      plugins: { legend: { display: series.length > 1 } },
+      plugins: {
+        legend: { display: series.length > 1 },
+        tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${fmtNumber(c.parsed[valueKey])}${percent ? ' %' : ''}` } },
+      },
     },
   }, summary, height);
 }
@@ -399,7 +405,13 @@ export function lineChart(panel, { labels, series, summary, yTitle, xTitle, perc
   return drawChart(panel, {
     type: 'line',
     data: { labels, datasets },
-    options: { scales: { x, y }, plugins: { legend: { display: true } } },
+    options: {
+      scales: { x, y },
+      plugins: {
+        legend: { display: true },
+        tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${fmtNumber(c.parsed.y)}${percent ? ' %' : ''}` } },
+      },
+    },
   }, summary, 300);
 }
 
