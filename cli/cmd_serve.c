@@ -122,6 +122,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(st->base, NULL);
 }
 
+/* xcensus serve [options]; see usage(). */
 int cmd_serve(int argc, char **argv, const struct cli_globals *g)
 {
     enum { OPT_OPENAPI = 256, OPT_CATALOG_MD };
@@ -160,8 +161,8 @@ int cmd_serve(int argc, char **argv, const struct cli_globals *g)
             break;
         case OPT_OPENAPI:
         case OPT_CATALOG_MD: {
-            char *text = c == OPT_OPENAPI ? srv_openapi()
-                                          : srv_catalog_markdown();
+            char *text =
+                c == OPT_OPENAPI ? srv_openapi() : srv_catalog_markdown();
             fputs(text, stdout);
             free(text);
             return 0;
@@ -193,7 +194,7 @@ int cmd_serve(int argc, char **argv, const struct cli_globals *g)
         log_max_level = (enum log_level)cfg.log.level;
     const char *conninfo = cli_db_resolve(g, db, &cfg);
     set_pgoptions(cfg.serve.statement_timeout);
-    char *sdir = static_dir ? xstrdup(static_dir)
+    char *sdir = static_dir             ? xstrdup(static_dir)
                  : cfg.serve.static_dir ? xstrdup(cfg.serve.static_dir)
                                         : default_static_dir();
 
@@ -228,8 +229,8 @@ int cmd_serve(int argc, char **argv, const struct cli_globals *g)
         event_add(sigint, NULL);
         event_add(sigterm, NULL);
         bool v6 = strchr(o.listen, ':') != NULL;
-        printf("xcensus serve: listening on http://%s%s%s:%d/\n",
-               v6 ? "[" : "", o.listen, v6 ? "]" : "", srv_port(s));
+        printf("xcensus serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "",
+               o.listen, v6 ? "]" : "", srv_port(s));
         fflush(stdout);
         log_info("serving %s; static files from %s", o.listen,
                  sdir ? sdir : "(none)");

@@ -44,19 +44,30 @@ static const char csp[] =
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 421: return "Misdirected Request";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
+/* Sends status and out with the fixed headers; counts the request. */
 void srv_send(struct srv *s, struct evhttp_request *req, enum srv_class cls,
               int64_t t0_us, int status, const char *ctype, const char *cache,
               struct evbuffer *out)
@@ -92,9 +103,10 @@ static void free_body(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
+/* Sends a malloc'ed body (taken). */
 void srv_reply(struct srv *s, struct evhttp_request *req, enum srv_class cls,
-               int64_t t0_us, int status, const char *ctype,
-               const char *cache, char *body, size_t len)
+               int64_t t0_us, int status, const char *ctype, const char *cache,
+               char *body, size_t len)
 {
     struct evbuffer *out = evbuffer_new();
     if (body && len > 0)
@@ -105,6 +117,7 @@ void srv_reply(struct srv *s, struct evhttp_request *req, enum srv_class cls,
     evbuffer_free(out);
 }
 
+/* Sends j as compact JSON (reference taken). */
 void srv_reply_json(struct srv *s, struct evhttp_request *req,
                     enum srv_class cls, int64_t t0_us, int status, json_t *j)
 {
@@ -119,16 +132,17 @@ void srv_reply_json(struct srv *s, struct evhttp_request *req,
     text = xreallocarray(text, n + 2, 1);
     text[n] = '\n';
     text[n + 1] = '\0';
-    srv_reply(s, req, cls, t0_us, status, "application/json", "no-store",
-              text, n + 1);
+    srv_reply(s, req, cls, t0_us, status, "application/json", "no-store", text,
+              n + 1);
 }
 
+/* Sends the JSON error document of status. */
 void srv_reply_error(struct srv *s, struct evhttp_request *req,
                      enum srv_class cls, int64_t t0_us, int status,
                      const char *msg)
 {
-    json_t *e = json_pack("{s:{s:i,s:s}}", "error", "status", status,
-                          "message", msg);
+    json_t *e =
+        json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
     srv_reply_json(s, req, cls, t0_us, status, e);
 }
 
@@ -149,6 +163,7 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     r->req = NULL;
 }
 
+/* A context for a deferred answer to req, told when req's connection closes. */
 struct srv_req *srv_req_new(struct srv *s, struct evhttp_request *req,
                             enum srv_class cls, int64_t t0_us)
 {
@@ -165,13 +180,13 @@ struct srv_req *srv_req_new(struct srv *s, struct evhttp_request *req,
     return r;
 }
 
+/* Frees r and stops watching its connection. */
 void srv_req_free(struct srv_req *r)
 {
     if (!r)
         return;
     if (!r->gone && r->req) {
-        struct evhttp_connection *evcon =
-            evhttp_request_get_connection(r->req);
+        struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
         if (evcon)
             evhttp_connection_set_closecb(evcon, NULL, NULL);
     }
@@ -179,13 +194,15 @@ void srv_req_free(struct srv_req *r)
     free(r);
 }
 
+/* Ends r with a JSON error. */
 void srv_req_error(struct srv_req *r, int status, const char *msg)
 {
-    json_t *e = json_pack("{s:{s:i,s:s}}", "error", "status", status,
-                          "message", msg);
+    json_t *e =
+        json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
     srv_req_json(r, status, e);
 }
 
+/* Ends r with a body (taken), unless its connection is gone. */
 void srv_req_reply(struct srv_req *r, int status, const char *ctype,
                    const char *cache, char *body, size_t len)
 {
@@ -201,6 +218,7 @@ void srv_req_reply(struct srv_req *r, int status, const char *ctype,
         free(body);
 }
 
+/* Ends r with j (reference taken), unless its connection is gone. */
 void srv_req_json(struct srv_req *r, int status, json_t *j)
 {
     struct srv *s = r->s;
@@ -225,7 +243,7 @@ static size_t header_bytes(struct evhttp_request *req)
     size_t n = (uri ? strlen(uri) : 0) + 16;
     struct evkeyval *kv;
     TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
-        n += strlen(kv->key) + strlen(kv->value) + 4;
+    n += strlen(kv->key) + strlen(kv->value) + 4;
     return n;
 }
 
@@ -239,8 +257,7 @@ static bool is_loopback_name(const char *host, size_t len)
     if (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0)
         return true;
     struct in_addr a;
-    return inet_pton(AF_INET, h, &a) == 1 &&
-           (ntohl(a.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 /* When bound to loopback, a browser must have reached us by a loopback
@@ -338,6 +355,7 @@ static bool addr_is_loopback(const char *a)
     return is_loopback_name(a, strlen(a)) || strcmp(a, "::1") == 0;
 }
 
+/* Binds, sets evhttp's limits and hooks, opens the pool. */
 struct srv *srv_new(struct event_base *base, const struct srv_options *o,
                     char *err, size_t errlen)
 {
@@ -352,8 +370,7 @@ struct srv *srv_new(struct event_base *base, const struct srv_options *o,
     evhttp_set_allowed_methods(
         s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                     EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-                     EVHTTP_REQ_PATCH);
+                     EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     /* evhttp's own limit is a backstop (its 413 closes the connection);
      * up to twice the configured size on_request answers 431 in JSON */
     evhttp_set_max_headers_size(s->http, (ev_ssize_t)o->max_header_bytes * 2);
@@ -385,11 +402,13 @@ struct srv *srv_new(struct event_base *base, const struct srv_options *o,
     return s;
 }
 
+/* The bound port. */
 int srv_port(const struct srv *s)
 {
     return s->port;
 }
 
+/* Answers what is owed (503 from the cancelled pool), then frees. */
 void srv_free(struct srv *s)
 {
     if (!s)

@@ -24,20 +24,20 @@ struct event_base;
 struct srv;
 
 struct srv_options {
-    const char *listen;         /* address to bind, e.g. "127.0.0.1" */
-    int port;                   /* 0 = any free port (see srv_port()) */
-    const char *conninfo;       /* libpq conninfo or URI; borrowed */
-    const char *static_dir;     /* NULL = no static files (404) */
-    int64_t max_connections;    /* HTTP connections open at once */
-    int64_t max_header_bytes;   /* request line + headers */
-    int64_t max_body_bytes;     /* request body (GET/HEAD carry none) */
-    int64_t request_timeout;    /* ms: read/write inactivity, idle */
-    int64_t statement_timeout;  /* ms: per SQL statement */
-    int64_t db_connections;     /* PostgreSQL connections */
-    int64_t max_pending;        /* requests waiting for the database */
-    int64_t page_size_max;      /* largest limit= */
-    int64_t cache_ttl;          /* ms an API answer is kept; 0 = never */
-    int64_t cache_max_bytes;    /* memory for kept answers */
+    const char *listen;        /* address to bind, e.g. "127.0.0.1" */
+    int port;                  /* 0 = any free port (see srv_port()) */
+    const char *conninfo;      /* libpq conninfo or URI; borrowed */
+    const char *static_dir;    /* NULL = no static files (404) */
+    int64_t max_connections;   /* HTTP connections open at once */
+    int64_t max_header_bytes;  /* request line + headers */
+    int64_t max_body_bytes;    /* request body (GET/HEAD carry none) */
+    int64_t request_timeout;   /* ms: read/write inactivity, idle */
+    int64_t statement_timeout; /* ms: per SQL statement */
+    int64_t db_connections;    /* PostgreSQL connections */
+    int64_t max_pending;       /* requests waiting for the database */
+    int64_t page_size_max;     /* largest limit= */
+    int64_t cache_ttl;         /* ms an API answer is kept; 0 = never */
+    int64_t cache_max_bytes;   /* memory for kept answers */
 };
 
 /* Starts a server on base: binds, connects the database pool (in the

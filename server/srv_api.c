@@ -23,7 +23,7 @@
 #include "srv_int.h"
 #include "xalloc.h"
 
-#define ARGS_MAX 32         /* key=value pairs in one query string */
+#define ARGS_MAX 32 /* key=value pairs in one query string */
 
 /* --- the catalog ---------------------------------------------------------- */
 
@@ -61,10 +61,10 @@ static json_t *entry_json(const struct apicat_entry *e)
     char path[128];
     snprintf(path, sizeof path, "/api/v1/%s", e->name);
     return json_pack("{s:s,s:s,s:s,s:o,s:s}", "name", e->name, "title",
-                     e->title, "help", e->help, "params", params, "path",
-                     path);
+                     e->title, "help", e->help, "params", params, "path", path);
 }
 
+/* GET /api/v1/: the catalog. */
 void srv_api_list(struct srv *s, struct evhttp_request *req, int64_t t0_us)
 {
     json_t *qs = json_array();
@@ -167,9 +167,8 @@ static bool parse_args(const struct srv *s, const struct apicat_entry *e,
                        const char *query, struct args *a, char *msg,
                        size_t msglen)
 {
-    a->limit = APICAT_LIMIT_DEFAULT < s->o.page_size_max
-                   ? APICAT_LIMIT_DEFAULT
-                   : s->o.page_size_max;
+    a->limit = APICAT_LIMIT_DEFAULT < s->o.page_size_max ? APICAT_LIMIT_DEFAULT
+                                                         : s->o.page_size_max;
     a->offset = 0;
     int count = 0;
     const char *p = query ? query : "";
@@ -204,7 +203,8 @@ static bool parse_args(const struct srv *s, const struct apicat_entry *e,
             if (lim ? a->have_limit : a->have_offset) {
                 snprintf(msg, msglen, "argument %s given twice", k);
                 ok = false;
-            } else if (lim && !parse_count(v, 1, s->o.page_size_max, &a->limit)) {
+            } else if (lim &&
+                       !parse_count(v, 1, s->o.page_size_max, &a->limit)) {
                 snprintf(msg, msglen,
                          "limit must be an integer between 1 and %lld",
                          (long long)s->o.page_size_max);
@@ -222,8 +222,10 @@ static bool parse_args(const struct srv *s, const struct apicat_entry *e,
             int idx = apicat_param_index(e, k);
             struct parse_err err = {0};
             if (idx < 0) {
-                bool plain = strlen(k) <= 40 && strspn(k,
-                    "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(k);
+                bool plain =
+                    strlen(k) <= 40 &&
+                    strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_") ==
+                        strlen(k);
                 snprintf(msg, msglen, "unknown argument%s%s%s of %s",
                          plain ? " \"" : "", plain ? k : "", plain ? "\"" : "",
                          e->name);
@@ -272,9 +274,9 @@ static char *json_text(json_t *doc, size_t *len)
 static void flight_error(struct srv_flight *f, int status, const char *msg)
 {
     size_t len;
-    char *text = json_text(json_pack("{s:{s:i,s:s}}", "error", "status",
-                                     status, "message", msg),
-                           &len);
+    char *text = json_text(
+        json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg),
+        &len);
     srv_flight_done(f, status, text, len);
 }
 
@@ -283,17 +285,19 @@ static void on_result(void *arg, const struct pga_result *res)
     struct srv_flight *f = arg;
     if (res->status != PGA_OK) {
         f->s->stats.db_errors++;
-        if (res->status == PGA_SQL_ERROR && strcmp(res->sqlstate, "57014") == 0) {
-            flight_error(f, 503, "the query ran longer than the statement "
-                                 "timeout (serve.statement_timeout)");
+        if (res->status == PGA_SQL_ERROR &&
+            strcmp(res->sqlstate, "57014") == 0) {
+            flight_error(f, 503,
+                         "the query ran longer than the statement "
+                         "timeout (serve.statement_timeout)");
         } else if (res->status == PGA_SQL_ERROR &&
                    strncmp(res->sqlstate, "22", 2) == 0) {
             char msg[300];
             snprintf(msg, sizeof msg, "bad argument: %s", res->msg);
             flight_error(f, 400, msg);
         } else if (res->status == PGA_SQL_ERROR) {
-            log_warn("serve: query %s failed: %s %s",
-                     apicat_at(f->entry)->name, res->sqlstate, res->msg);
+            log_warn("serve: query %s failed: %s %s", apicat_at(f->entry)->name,
+                     res->sqlstate, res->msg);
             flight_error(f, 500, "the query failed in the database");
         } else {
             flight_error(f, 503, "the database connection was lost; retry");
@@ -311,11 +315,11 @@ static void on_result(void *arg, const struct pga_result *res)
         next = json_string(link);
         free(link);
     }
-    json_t *doc = json_pack(
-        "{s:s,s:s,s:o,s:o,s:I,s:I,s:o}", "query", e->name, "title", e->title,
-        "columns", pgjson_columns(pr), "rows",
-        pgjson_rows(pr, (int)f->limit), "limit", (json_int_t)f->limit,
-        "offset", (json_int_t)f->offset, "next", next);
+    json_t *doc =
+        json_pack("{s:s,s:s,s:o,s:o,s:I,s:I,s:o}", "query", e->name, "title",
+                  e->title, "columns", pgjson_columns(pr), "rows",
+                  pgjson_rows(pr, (int)f->limit), "limit", (json_int_t)f->limit,
+                  "offset", (json_int_t)f->offset, "next", next);
     size_t len;
     char *text = json_text(doc, &len);
     free(f->next_prefix);
@@ -323,6 +327,7 @@ static void on_result(void *arg, const struct pga_result *res)
     srv_flight_done(f, 200, text, len);
 }
 
+/* GET /api/v1/NAME: from the cache, a running query, or a new one. */
 void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
                    const char *name, const char *query)
 {
@@ -361,8 +366,8 @@ void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
         s->stats.cache_hits++;
         char *copy = xmalloc(len + 1);
         memcpy(copy, body, len + 1);
-        srv_reply(s, req, SRV_C_API, t0_us, 200, "application/json",
-                  "no-store", copy, len);
+        srv_reply(s, req, SRV_C_API, t0_us, 200, "application/json", "no-store",
+                  copy, len);
         goto out;
     }
     struct srv_req *r = srv_req_new(s, req, SRV_C_API, t0_us);
@@ -416,15 +421,14 @@ static void on_health(void *arg, const struct pga_result *res)
         return;
     }
     const struct pg_result *pr = res->last;
-    long long v = pg_nrows(pr) == 1 ? strtoll(pg_value(pr, 0, 0), NULL, 10)
-                                    : 0;
+    long long v = pg_nrows(pr) == 1 ? strtoll(pg_value(pr, 0, 0), NULL, 10) : 0;
     srv_req_json(r, 200,
                  json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok",
                            "schema_version", (json_int_t)v));
 }
 
-void srv_api_healthz(struct srv *s, struct evhttp_request *req,
-                     int64_t t0_us)
+/* GET /healthz: one statement; 503 when it cannot run. */
+void srv_api_healthz(struct srv *s, struct evhttp_request *req, int64_t t0_us)
 {
     struct srv_req *r = srv_req_new(s, req, SRV_C_HEALTHZ, t0_us);
     const char *why = NULL;

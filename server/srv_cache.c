@@ -58,8 +58,7 @@ const struct srv_cached *srv_cache_get(struct srv *s, const char *key,
 }
 
 /* Keeps a copy of body as the answer for key. */
-void srv_cache_put(struct srv *s, const char *key, const char *body,
-                   size_t len)
+void srv_cache_put(struct srv *s, const char *key, const char *body, size_t len)
 {
     if (s->o.cache_ttl <= 0)
         return;
@@ -73,9 +72,9 @@ void srv_cache_put(struct srv *s, const char *key, const char *body,
         else
             i++;
     }
-    while (s->ncache > 0 && (s->ncache >= CACHE_ENTRIES_MAX ||
-                             s->cache_bytes + need >
-                                 (size_t)s->o.cache_max_bytes)) {
+    while (s->ncache > 0 &&
+           (s->ncache >= CACHE_ENTRIES_MAX ||
+            s->cache_bytes + need > (size_t)s->o.cache_max_bytes)) {
         size_t lru = 0;
         for (size_t i = 1; i < s->ncache; i++)
             if (s->cache[i].used_ms < s->cache[lru].used_ms)
@@ -116,8 +115,7 @@ struct srv_flight *srv_flight_find(struct srv *s, const char *key)
 }
 
 /* A new flight for key (taken) with r as its first waiter. */
-struct srv_flight *srv_flight_new(struct srv *s, char *key,
-                                  struct srv_req *r)
+struct srv_flight *srv_flight_new(struct srv *s, char *key, struct srv_req *r)
 {
     struct srv_flight *f = xcalloc(1, sizeof *f);
     f->s = s;
@@ -140,8 +138,7 @@ void srv_flight_wait(struct srv_flight *f, struct srv_req *r)
 
 /* Answers every waiter of f with status and body (taken), keeps a 200
  * answer, and frees f. */
-void srv_flight_done(struct srv_flight *f, int status, char *body,
-                     size_t len)
+void srv_flight_done(struct srv_flight *f, int status, char *body, size_t len)
 {
     struct srv *s = f->s;
     for (struct srv_flight **pp = &s->flights; *pp; pp = &(*pp)->next)

@@ -79,7 +79,7 @@ struct srv {
     size_t ncache, cache_bytes;
     struct srv_flight *flights;
     /* srv_metrics.c: the database part, kept like API pages */
-    char *metrics_db;     /* NULL: none fresh */
+    char *metrics_db; /* NULL: none fresh */
     int64_t metrics_expires_ms;
     struct srv_req **metrics_waiters;
     size_t metrics_n, metrics_cap;
@@ -124,8 +124,8 @@ void srv_send(struct srv *s, struct evhttp_request *req, enum srv_class cls,
               struct evbuffer *out);
 /* The same with a malloc'ed body of len bytes (taken). */
 void srv_reply(struct srv *s, struct evhttp_request *req, enum srv_class cls,
-               int64_t t0_us, int status, const char *ctype,
-               const char *cache, char *body, size_t len);
+               int64_t t0_us, int status, const char *ctype, const char *cache,
+               char *body, size_t len);
 /* Answers with the JSON document j (reference taken). */
 void srv_reply_json(struct srv *s, struct evhttp_request *req,
                     enum srv_class cls, int64_t t0_us, int status, json_t *j);
@@ -162,11 +162,9 @@ void srv_cache_put(struct srv *s, const char *key, const char *body,
                    size_t len);
 void srv_cache_free(struct srv *s);
 struct srv_flight *srv_flight_find(struct srv *s, const char *key);
-struct srv_flight *srv_flight_new(struct srv *s, char *key,
-                                  struct srv_req *r);
+struct srv_flight *srv_flight_new(struct srv *s, char *key, struct srv_req *r);
 void srv_flight_wait(struct srv_flight *f, struct srv_req *r);
-void srv_flight_done(struct srv_flight *f, int status, char *body,
-                     size_t len);
+void srv_flight_done(struct srv_flight *f, int status, char *body, size_t len);
 
 /* --- srv_db.c: the pool --- */
 void srv_db_init(struct srv_db *db, struct event_base *base,
@@ -191,8 +189,7 @@ void srv_api_list(struct srv *s, struct evhttp_request *req, int64_t t0_us);
 void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
                    const char *name, const char *query);
 /* GET /healthz */
-void srv_api_healthz(struct srv *s, struct evhttp_request *req,
-                     int64_t t0_us);
+void srv_api_healthz(struct srv *s, struct evhttp_request *req, int64_t t0_us);
 
 /* --- srv_metrics.c --- */
 void srv_metrics(struct srv *s, struct evhttp_request *req, int64_t t0_us);

@@ -151,8 +151,7 @@ static void put_db(struct buf *b, const struct pg_result *pr)
         const struct db_metric *d = &db_metrics[m];
         put_head(b, d->name, d->type, d->help);
         for (int i = 0; i < nr; i++) {
-            if (strcmp(pg_value(pr, i, 0), d->name) != 0 ||
-                pg_isnull(pr, i, 3))
+            if (strcmp(pg_value(pr, i, 0), d->name) != 0 || pg_isnull(pr, i, 3))
                 continue;
             buf_printf(b, "xcensus_%s", d->name);
             if (d->l1) {
@@ -203,8 +202,7 @@ static void put_own(struct buf *b, const struct srv *s, bool db_up)
                 buf_printf(b,
                            "xcensus_http_request_duration_seconds_bucket{"
                            "class=\"%s\",le=\"%g\"} %llu\n",
-                           class_names[c], buckets[k],
-                           (unsigned long long)cum);
+                           class_names[c], buckets[k], (unsigned long long)cum);
             else
                 buf_printf(b,
                            "xcensus_http_request_duration_seconds_bucket{"
@@ -295,6 +293,7 @@ static void on_metrics(void *arg, const struct pga_result *res)
     free(w);
 }
 
+/* GET /metrics: the kept database part, or a query shared by waiters. */
 void srv_metrics(struct srv *s, struct evhttp_request *req, int64_t t0_us)
 {
     struct srv_req *r = srv_req_new(s, req, SRV_C_METRICS, t0_us);

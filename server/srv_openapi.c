@@ -45,10 +45,9 @@ static json_t *json_response(const char *desc, const char *schema)
 
 static json_t *error_responses(json_t *ok)
 {
-    return json_pack("{s:o,s:o,s:o,s:o}", "200", ok, "400",
-                     ref("responses/BadRequest"), "404",
-                     ref("responses/NotFound"), "503",
-                     ref("responses/Unavailable"));
+    return json_pack(
+        "{s:o,s:o,s:o,s:o}", "200", ok, "400", ref("responses/BadRequest"),
+        "404", ref("responses/NotFound"), "503", ref("responses/Unavailable"));
 }
 
 static json_t *query_path(const struct apicat_entry *e)
@@ -57,10 +56,10 @@ static json_t *query_path(const struct apicat_entry *e)
     for (size_t i = 0; i < e->nparams; i++) {
         const struct apicat_param *p = &e->params[i];
         json_array_append_new(
-            params, json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", p->name, "in",
-                              "query", "required", p->required, "description",
-                              p->help ? p->help : "", "schema",
-                              param_schema(p->type)));
+            params,
+            json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", p->name, "in", "query",
+                      "required", p->required, "description",
+                      p->help ? p->help : "", "schema", param_schema(p->type)));
     }
     json_array_append_new(params, ref("parameters/limit"));
     json_array_append_new(params, ref("parameters/offset"));
@@ -68,8 +67,9 @@ static json_t *query_path(const struct apicat_entry *e)
     json_t *get = json_pack(
         "{s:[s],s:s,s:s,s:s,s:o,s:o}", "tags", "queries", "operationId", op,
         "summary", e->title, "description", e->help, "parameters", params,
-        "responses", error_responses(json_response(
-                         "one page of rows, in a fixed total order", "schemas/Page")));
+        "responses",
+        error_responses(json_response(
+            "one page of rows, in a fixed total order", "schemas/Page")));
     free(op);
     /* what the query computes, for readers (and the API test) */
     json_object_set_new(get, "x-sql", json_string(e->sql));
@@ -82,18 +82,16 @@ static json_t *components(void)
     json_t *schemas = json_object();
     json_object_set_new(
         schemas, "Error",
-        json_pack("{s:s,s:[s],s:{s:{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}}}}",
-                  "type", "object", "required", "error", "properties",
-                  "error", "type", "object", "required", "status", "message",
-                  "properties", "status", "type", "integer", "message",
-                  "type", "string"));
+        json_pack("{s:s,s:[s],s:{s:{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}}}}", "type",
+                  "object", "required", "error", "properties", "error", "type",
+                  "object", "required", "status", "message", "properties",
+                  "status", "type", "integer", "message", "type", "string"));
     json_object_set_new(
         schemas, "Column",
-        json_pack("{s:s,s:[s,s],s:{s:{s:s},s:{s:s,s:[s,s,s,s,s,s,s]}}}",
-                  "type", "object", "required", "name", "type", "properties",
-                  "name", "type", "string", "type", "type", "string", "enum",
-                  "integer", "number", "boolean", "text", "timestamp", "json",
-                  "array"));
+        json_pack("{s:s,s:[s,s],s:{s:{s:s},s:{s:s,s:[s,s,s,s,s,s,s]}}}", "type",
+                  "object", "required", "name", "type", "properties", "name",
+                  "type", "string", "type", "type", "string", "enum", "integer",
+                  "number", "boolean", "text", "timestamp", "json", "array"));
     json_object_set_new(
         schemas, "Page",
         json_pack(
@@ -101,10 +99,10 @@ static json_t *components(void)
             "s:{s:s,s:{s:s,s:b},s:s},s:{s:s},s:{s:s},"
             "s:{s:s,s:b,s:s}}}",
             "type", "object", "required", "query", "title", "columns", "rows",
-            "limit", "offset", "next", "properties", "query", "type",
-            "string", "title", "type", "string", "columns", "type", "array",
-            "items", ref("schemas/Column"), "rows", "type", "array", "items",
-            "type", "object", "additionalProperties", true, "description",
+            "limit", "offset", "next", "properties", "query", "type", "string",
+            "title", "type", "string", "columns", "type", "array", "items",
+            ref("schemas/Column"), "rows", "type", "array", "items", "type",
+            "object", "additionalProperties", true, "description",
             "one object per row, keyed by column name; values typed as the "
             "columns say (timestamps as ISO 8601 text, SQL NULL as null)",
             "limit", "type", "integer", "offset", "type", "integer", "next",
@@ -112,42 +110,41 @@ static json_t *components(void)
             "path and query of the next page, or null on the last page"));
     json_object_set_new(
         schemas, "Catalog",
-        json_pack(
-            "{s:s,s:[s],s:{s:{s:s,s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s},"
-            "s:{s:s},s:{s:s,s:{s:s,s:{s:{s:s},s:{s:s,s:[s,s,s,s]},"
-            "s:{s:s},s:{s:s}}}}}}}}}",
-            "type", "object", "required", "queries", "properties", "queries",
-            "type", "array", "items", "type", "object", "properties", "name",
-            "type", "string", "title", "type", "string", "help", "type",
-            "string", "path", "type", "string", "params", "type", "array",
-            "items", "type", "object", "properties", "name", "type", "string",
-            "type", "type", "string", "enum", "text", "integer", "date",
-            "boolean", "required", "type", "boolean", "help", "type",
-            "string"));
+        json_pack("{s:s,s:[s],s:{s:{s:s,s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s},"
+                  "s:{s:s},s:{s:s,s:{s:s,s:{s:{s:s},s:{s:s,s:[s,s,s,s]},"
+                  "s:{s:s},s:{s:s}}}}}}}}}",
+                  "type", "object", "required", "queries", "properties",
+                  "queries", "type", "array", "items", "type", "object",
+                  "properties", "name", "type", "string", "title", "type",
+                  "string", "help", "type", "string", "path", "type", "string",
+                  "params", "type", "array", "items", "type", "object",
+                  "properties", "name", "type", "string", "type", "type",
+                  "string", "enum", "text", "integer", "date", "boolean",
+                  "required", "type", "boolean", "help", "type", "string"));
     json_object_set_new(
         schemas, "Health",
         json_pack("{s:s,s:[s,s],s:{s:{s:s,s:[s,s]},s:{s:s},s:{s:s},"
                   "s:{s:s}}}",
                   "type", "object", "required", "status", "database",
                   "properties", "status", "type", "string", "enum", "ok",
-                  "unavailable", "database", "type", "string",
-                  "schema_version", "type", "integer", "message", "type",
-                  "string"));
+                  "unavailable", "database", "type", "string", "schema_version",
+                  "type", "integer", "message", "type", "string"));
     json_t *parameters = json_pack(
         "{s:{s:s,s:s,s:b,s:s,s:{s:s,s:i,s:i,s:i}},"
         "s:{s:s,s:s,s:b,s:s,s:{s:s,s:i,s:i,s:i}}}",
         "limit", "name", "limit", "in", "query", "required", false,
         "description",
         "rows per page (at most serve.page_size_max, by default 10000)",
-        "schema", "type", "integer", "minimum", 1, "maximum",
-        APICAT_LIMIT_MAX, "default", APICAT_LIMIT_DEFAULT, "offset", "name",
-        "offset", "in", "query", "required", false, "description",
-        "rows to skip", "schema", "type", "integer", "minimum", 0, "maximum",
-        APICAT_OFFSET_MAX, "default", 0);
+        "schema", "type", "integer", "minimum", 1, "maximum", APICAT_LIMIT_MAX,
+        "default", APICAT_LIMIT_DEFAULT, "offset", "name", "offset", "in",
+        "query", "required", false, "description", "rows to skip", "schema",
+        "type", "integer", "minimum", 0, "maximum", APICAT_OFFSET_MAX,
+        "default", 0);
     json_t *responses = json_pack(
         "{s:o,s:o,s:o}", "BadRequest",
         json_response("bad arguments (unknown, repeated, missing or "
-                      "mistyped)", "schemas/Error"),
+                      "mistyped)",
+                      "schemas/Error"),
         "NotFound", json_response("no such query or path", "schemas/Error"),
         "Unavailable",
         json_response("the database is unavailable, too busy or too slow",
@@ -176,12 +173,12 @@ char *srv_openapi(void)
     }
     json_object_set_new(
         paths, "/healthz",
-        json_pack("{s:{s:[s],s:s,s:s,s:{s:o,s:o}}}", "get", "tags",
-                  "operations", "operationId", "healthz", "summary",
-                  "the database answers; the schema version", "responses",
-                  "200", json_response("healthy", "schemas/Health"), "503",
-                  json_response("the database is unavailable",
-                                "schemas/Health")));
+        json_pack(
+            "{s:{s:[s],s:s,s:s,s:{s:o,s:o}}}", "get", "tags", "operations",
+            "operationId", "healthz", "summary",
+            "the database answers; the schema version", "responses", "200",
+            json_response("healthy", "schemas/Health"), "503",
+            json_response("the database is unavailable", "schemas/Health")));
     json_object_set_new(
         paths, "/metrics",
         json_pack("{s:{s:[s],s:s,s:s,s:{s:{s:s,s:{s:{s:{s:s}}}}}}}", "get",
@@ -195,8 +192,8 @@ char *srv_openapi(void)
         "Read-only JSON API of xcensus, a census of the XMPP network: the "
         "named queries of its catalog, paginated. GET and HEAD only; errors "
         "are {\"error\":{\"status\":N,\"message\":\"...\"}}. See docs/API.md.",
-        "servers", "url", "http://127.0.0.1:8080", "paths", paths,
-        "components", components());
+        "servers", "url", "http://127.0.0.1:8080", "paths", paths, "components",
+        components());
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(doc);
     size_t n = strlen(text);

@@ -134,6 +134,7 @@ static bool clean_path(const char *raw, char *out, size_t cap)
     return true;
 }
 
+/* GET/HEAD of a file below the static root. */
 void srv_static(struct srv *s, struct evhttp_request *req, int64_t t0_us,
                 const char *raw_path, bool head)
 {
