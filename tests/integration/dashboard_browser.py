@@ -39,6 +39,7 @@ ORIGIN = BASE.rstrip("/")
 host = urllib.parse.urlsplit(BASE).hostname
 assert host == "127.0.0.1", f"{BASE} is not loopback"
 WIDTH = 1366
+NARROW = 390  # a phone
 # bound for one page to settle (a bound on a hung page, not a measurement)
 SETTLE_S = 90
 
@@ -188,6 +189,20 @@ def check_data_page(d, name, path, min_charts):
         fail(f"{name}: no navigation link marks the current page")
     drain_logs(d, name)
     screenshot(d, name)
+    check_narrow(d, name)
+
+
+def check_narrow(d, name):
+    """On a phone-sized window the page reflows: nothing wider than it."""
+    d.set_window_size(NARROW, 900)
+    try:
+        WebDriverWait(d, 15).until(lambda d: d.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth"))
+        print(f"ok: {name}: reflows to {NARROW} px")
+    except TimeoutException:
+        w = d.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        fail(f"{name}: at {NARROW} px the page is {w[0]} px wide (window {w[1]})")
+    d.set_window_size(WIDTH, 900)
 
 
 def check_empty_page(d, name, path):
@@ -284,6 +299,27 @@ def check_domain_flow(d):
     drain_logs(d, "domain form")
 
 
+def check_features_form(d):
+    """The namespace search, typed and submitted with Enter."""
+    d.get(ORIGIN + "/features.html")
+    settle(d, "features form")
+    box = d.find_element(By.ID, "q")
+    box.send_keys("urn:xmpp:mam")
+    box.send_keys(Keys.ENTER)
+    try:
+        WebDriverWait(d, SETTLE_S).until(lambda d: "q=urn%3Axmpp%3Amam" in d.current_url)
+        settle(d, "features form")
+        panels = d.execute_script(STATE_JS)
+        bad = [(p["title"], p["state"]) for p in panels if p["state"] != "ok"]
+        if bad or not any("urn:xmpp:mam" in p["title"] for p in panels):
+            fail(f"features form: after the search, panels {[(p['title'], p['state']) for p in panels]}")
+        else:
+            print("ok: features form: Enter in the search shows urn:xmpp:mam")
+    except TimeoutException:
+        fail("features form: Enter did not run the search")
+    drain_logs(d, "features form")
+
+
 def check_api_error(d):
     """A request the API refuses (400) is shown in its panel, not swallowed."""
     long = "x" * 1100  # longer than APICAT_ARG_MAX
@@ -323,6 +359,7 @@ try:
         check_data_page(driver, "crawl", "crawl.html", 2)
         check_domain_flow(driver)
         check_keyboard(driver)
+        check_features_form(driver)
         check_api_error(driver)
     elif MODE == "empty":
         for name, path in [("overview", "index.html"), ("software", "software.html"),
