@@ -1,10 +1,12 @@
 /*
- * The caps-cache model. Four string tables do the interning: `strings`
- * (features, nodes, names, identity sets), `keys` ("ALGO VER", whose id is
- * the entry index), `nodes` (caps nodes; a node#ver key is the pair of a
- * node id and an entry id) and `stripped` (keys without
- * XEP-0232). Feature sets are interned too: the bytes of a sorted id array
- * are themselves a string in `fsets_tab`, whose id is the set id.
+ * The caps-cache model. Entries are keyed by the digest their ver encodes
+ * (the `dk` table of 32-byte cells; a ver that is no digest by "ALGO VER"
+ * in the string table `keys`); `strings` interns features, nodes, names and
+ * identity sets; `nodes` the caps nodes, a node#ver key being the pair of a
+ * node id and an entry id; `stripped` the keys without XEP-0232. Feature
+ * sets are interned too: the bytes of a sorted id array are themselves a
+ * string in `fsets_tab`, whose id is the set id. Posting lists (the index)
+ * are compressed in blocks of varint gaps.
  */
 #include "capsmodel.h"
 
@@ -116,7 +118,11 @@ struct capsmodel {
     struct strtab *stripped;
     struct strtab *fsets_tab;
     struct cm_entry *entries; /* index = key id */
+    uint32_t *cell;           /* per entry: its cell in dk, or KEY_OTHER | its
+                                 id in `keys` (a ver that is not a digest) */
     size_t n, cap;
+    uint32_t *other_entry;    /* keys id -> entry */
+    size_t other_cap;
     uint64_t *nv;             /* node#ver keys as (node id + 1) << 32 | entry,
                                  open addressing, 0 = empty */
     size_t nv_mask, nv_n;
@@ -136,6 +142,8 @@ struct capsmodel {
 
 static void dk_put(struct capsmodel *m, uint8_t algo, const uint8_t *d,
                    size_t len, uint32_t entry);
+
+#define KEY_OTHER 0x80000000u
 
 static void dk_grow(struct capsmodel *m)
 {
@@ -171,6 +179,7 @@ static void dk_put(struct capsmodel *m, uint8_t algo, const uint8_t *d,
     while (m->dk[i].len)
         i = (i + 1) & m->dk_mask;
     m->dk[i].entry = entry;
+    m->cell[entry] = (uint32_t)i;
     m->dk[i].algo = algo;
     m->dk[i].len = (uint8_t)len;
     memcpy(m->dk[i].digest, d, len);
@@ -221,6 +230,8 @@ void capsmodel_free(struct capsmodel *m)
         free(m->fsets[i].features);
     free(m->fsets);
     free(m->entries);
+    free(m->cell);
+    free(m->other_entry);
     free(m->nv);
     free(m->dk);
     postings_free(m);
@@ -383,26 +394,47 @@ static void add_nodever(struct capsmodel *m, uint32_t node, uint32_t key)
 static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
                     const char *node, uint64_t observations, uint32_t *key_out)
 {
-    size_t before = strtab_count(m->keys);
-    uint32_t key = intern_key(m->keys, algo, ver, &m->scratch);
+    /* a ver that is a digest is keyed by the digest alone (the dk table);
+     * any other text by "ALGO VER" in `keys` */
+    uint8_t digest[DK_MAX];
+    size_t dlen = dk_decode(ver, digest);
+    uint32_t key = CM_NONE, other = STRTAB_NONE;
+    if (dlen) {
+        key = dk_get(m, (uint8_t)algo, digest, dlen);
+    } else {
+        size_t before = strtab_count(m->keys);
+        other = intern_key(m->keys, algo, ver, &m->scratch);
+        if (strtab_count(m->keys) == before)
+            key = m->other_entry[other];
+    }
+    bool fresh = key == CM_NONE;
+    if (fresh) {
+        key = (uint32_t)m->n;
+        if (key >= m->cap) {
+            m->cap = m->cap ? m->cap * 2 : 1024;
+            m->entries = xreallocarray(m->entries, m->cap, sizeof *m->entries);
+            m->cell = xreallocarray(m->cell, m->cap, sizeof *m->cell);
+        }
+        memset(&m->entries[key], 0, sizeof m->entries[key]);
+        m->n++;
+        if (dlen) {
+            dk_put(m, (uint8_t)algo, digest, dlen, key);
+        } else {
+            if (other >= m->other_cap) {
+                m->other_cap = m->other_cap ? m->other_cap * 2 : 64;
+                m->other_entry =
+                    xreallocarray(m->other_entry, m->other_cap, sizeof *m->other_entry);
+            }
+            m->other_entry[other] = key;
+            m->cell[key] = KEY_OTHER | other;
+        }
+    } else {
+        m->entries[key].observations += observations;
+    }
     *key_out = key;
     if (node)
         add_nodever(m, strtab_intern_cstr(m->nodes, node), key);
-    if (strtab_count(m->keys) == before) {
-        m->entries[key].observations += observations;
-        return false;
-    }
-    if (key >= m->cap) {
-        m->cap = m->cap ? m->cap * 2 : 1024;
-        m->entries = xreallocarray(m->entries, m->cap, sizeof *m->entries);
-    }
-    memset(&m->entries[key], 0, sizeof m->entries[key]);
-    m->n++;
-    uint8_t digest[DK_MAX];
-    size_t dlen = dk_decode(ver, digest);
-    if (dlen)
-        dk_put(m, (uint8_t)algo, digest, dlen, key);
-    return true;
+    return fresh;
 }
 
 /* What both ways of adding an entry work out before filling it in. */
@@ -613,7 +645,19 @@ size_t capsmodel_stripped_count(const struct capsmodel *m)
 const char *capsmodel_key(const struct capsmodel *m, uint32_t i)
 {
     ASSERT(i < m->n);
-    return strtab_str(m->keys, m->entries[i].key);
+    uint32_t c = m->cell[i];
+    if (c & KEY_OTHER)
+        return strtab_str(m->keys, c & ~KEY_OTHER);
+    /* rebuilt from the digest: the ver was its canonical base64 */
+    static _Thread_local char key[HASH_B64_MAX + 64];
+    const struct dkcell *d = &m->dk[c];
+    const char *name = hash_algo_name((enum hash_algo)d->algo);
+    size_t ln = strlen(name);
+    memcpy(key, name, ln);
+    key[ln] = ' ';
+    size_t n = base64_encode(d->digest, d->len, key + ln + 1);
+    key[ln + 1 + n] = '\0';
+    return key;
 }
 
 const char *capsmodel_stripped_key(const struct capsmodel *m, uint32_t i)
@@ -639,7 +683,7 @@ uint32_t capsmodel_lookup(const struct capsmodel *m, enum hash_algo algo,
     key[ln] = ' ';
     memcpy(key + ln + 1, ver, lv);
     uint32_t id = strtab_find(m->keys, key, ln + 1 + lv);
-    return id == STRTAB_NONE ? CM_NONE : id;
+    return id == STRTAB_NONE ? CM_NONE : m->other_entry[id];
 }
 
 uint32_t capsmodel_lookup_nodever(const struct capsmodel *m, const char *node,
@@ -734,6 +778,7 @@ void capsmodel_index_build(struct capsmodel *m)
     /* loading is over by now, as a rule: the arrays lose their slack */
     if (m->cap > m->n && m->n > 0) {
         m->entries = xreallocarray(m->entries, m->n, sizeof *m->entries);
+        m->cell = xreallocarray(m->cell, m->n, sizeof *m->cell);
         m->cap = m->n;
     }
 }
@@ -892,7 +937,8 @@ size_t capsmodel_memory(const struct capsmodel *m)
     size_t bytes = sizeof *m + m->cap * sizeof *m->entries +
                    (m->nv ? (m->nv_mask + 1) * sizeof *m->nv : 0) +
                    m->fs_cap * sizeof *m->fsets + strtab_memory(m->strings) +
-                   strtab_memory(m->keys) + strtab_memory(m->nodes) +
+                   strtab_memory(m->keys) + m->cap * sizeof *m->cell +
+                   m->other_cap * sizeof *m->other_entry + strtab_memory(m->nodes) +
                    strtab_memory(m->stripped) + strtab_memory(m->fsets_tab);
     for (size_t i = 0; i < strtab_count(m->fsets_tab); i++)
         bytes += m->fsets[i].n * sizeof(uint32_t);

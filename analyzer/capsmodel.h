@@ -128,8 +128,10 @@ size_t capsmodel_stripped_count(const struct capsmodel *m);
  * stripped key (its first entry), the forms' bytes taken off. */
 void capsmodel_stripped_sizes(const struct capsmodel *m, uint64_t *xml_bytes,
                               uint64_t *s_bytes);
-/* "ALGO VER" of entry i, and its key without XEP-0232 ("ALGO VER'");
- * borrowed, valid until capsmodel_free(). */
+/* "ALGO VER" of entry i, and its key without XEP-0232 ("ALGO VER'").
+ * capsmodel_key() rebuilds the text from the stored digest into a buffer
+ * of the calling thread: valid until the next call in that thread;
+ * capsmodel_stripped_key()'s is valid until capsmodel_free(). */
 const char *capsmodel_key(const struct capsmodel *m, uint32_t i);
 const char *capsmodel_stripped_key(const struct capsmodel *m, uint32_t i);
 

@@ -197,6 +197,24 @@ static void test_lookups(void **state)
         uint32_t e = capsmodel_lookup(m, a, rows[i].ver);
         assert_int_not_equal(e, CM_NONE);
         assert_int_equal(capsmodel_lookup_nodever(m, rows[i].node, rows[i].ver), e);
+        /* the key text is rebuilt from the stored digest */
+        char want[1200];
+        snprintf(want, sizeof want, "%s %s", rows[i].hash, rows[i].ver);
+        assert_string_equal(capsmodel_key(m, e), want);
+    }
+    /* a ver that is no digest is keyed by its text */
+    {
+        struct cm_input odd = {HASH_SHA1, "not base64!", "http://odd", rows[0].info, 1, 0,
+                               false};
+        uint32_t e = capsmodel_add(m, &odd);
+        assert_int_equal(capsmodel_count(m), 1568);
+        assert_int_equal(capsmodel_lookup(m, HASH_SHA1, "not base64!"), e);
+        assert_int_equal(capsmodel_lookup(m, HASH_MD5, "not base64!"), CM_NONE);
+        assert_int_equal(capsmodel_lookup_nodever(m, "http://odd", "not base64!"), e);
+        assert_int_equal(capsmodel_lookup_nodever(m, rows[0].node, "not base64!"), CM_NONE);
+        assert_string_equal(capsmodel_key(m, e), "sha-1 not base64!");
+        assert_int_equal(capsmodel_add(m, &odd), e);
+        assert_int_equal(capsmodel_entry(m, e)->observations, 2);
     }
     assert_int_equal(capsmodel_lookup(m, HASH_SHA1, "nope"), CM_NONE);
     assert_int_equal(capsmodel_lookup(m, HASH_SHA256, rows[0].ver), CM_NONE);
@@ -206,7 +224,7 @@ static void test_lookups(void **state)
     assert_true(hash_algo_parse(rows[0].hash, &a));
     struct cm_input in = {a, rows[0].ver, rows[0].node, rows[0].info, 5, 0, true};
     uint32_t e = capsmodel_add(m, &in);
-    assert_int_equal(capsmodel_count(m), 1567);
+    assert_int_equal(capsmodel_count(m), 1568);
     uint64_t same = 0;
     for (size_t i = 0; i < nrows; i++)
         same += strcmp(rows[i].ver, rows[0].ver) == 0 &&
