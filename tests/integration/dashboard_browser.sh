@@ -46,7 +46,7 @@ serve() {
 }
 
 db=$(xc_newdb dashboard_browser)
-XC_SOURCE_DIR=$XC_SOURCE_DIR bash "$XC_SOURCE_DIR/tests/integration/api_fixture.sh" "$db" ||
+bash "$XC_SOURCE_DIR/tests/integration/api_fixture.sh" "$db" ||
   fail "api_fixture.sh failed"
 serve data "$db"
 "$py" "$XC_SOURCE_DIR/tests/integration/dashboard_browser.py" "$url" data "$XC_TEST_LOGDIR/shots" ||
