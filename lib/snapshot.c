@@ -178,11 +178,12 @@ static const char *const operational[] = {
 };
 
 /* Never exported: rollups the schema's triggers keep current from the
- * dataset tables (sql/0030), so an import rebuilds them as it loads. */
+ * dataset tables (sql/0030), so an import rebuilds them as it loads. A
+ * table missing here that a trigger function of a dataset table inserts
+ * into is recognised as derived too (check_classified()). */
 static const char *const derived[] = {
-    "entity_disco_latest",  "entity_version_latest", "disco_daily",
-    "disco_feature_daily",  "probe_outcome_counts",  "caps_source_keys",
-    "caps_source_services",
+    "entity_latest",        "disco_daily",      "disco_feature_daily",
+    "probe_outcome_counts", "caps_source_keys", "caps_source_services",
 };
 
 static const char *const kind_names[] = {
@@ -624,6 +625,7 @@ static bool export_table(PGconn *c, int dirfd, struct table_out *to,
         free(select);
         return false;
     }
+    int64_t tcsv = clock_now_ms();
     sql = xasprintf("COPY (%s ORDER BY %s) TO STDOUT WITH (FORMAT csv, "
                     "HEADER true)",
                     select, t->order_by);
@@ -658,8 +660,12 @@ static bool export_table(PGconn *c, int dirfd, struct table_out *to,
         return false;
     }
     long long jrows = 0;
+    int64_t t0 = clock_now_ms();
     copied = export_jsonl(c, select, t->order_by, &to->jsonl, &to->cols, &jrows,
                           errf);
+    log_debug("exported %s: %lld rows, CSV in %.3f s, JSON Lines in %.3f s",
+              t->name, jrows, (double)(t0 - tcsv) / 1000.0,
+              (double)(clock_now_ms() - t0) / 1000.0);
     free(select);
     if (copied && jrows != to->rows) {
         say(errf,
@@ -915,20 +921,46 @@ static char *source_selection(PGconn *c, const struct snapshot_export_opts *o,
     return buf_steal(&b);
 }
 
-/* Every table of the public schema must be classified. */
-static bool check_classified(PGconn *c, FILE *errf)
+/* The dataset table names as a text[] literal (plain identifiers). */
+static char *dataset_names_literal(void)
 {
-    PGresult *r = query(c,
-                        "SELECT k.relname FROM pg_class k JOIN pg_namespace n"
-                        " ON n.oid = k.relnamespace WHERE n.nspname = 'public'"
-                        " AND k.relkind IN ('r', 'p') ORDER BY 1",
-                        0, NULL, errf);
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "{");
+    for (size_t i = 0; i < ARRAY_LEN(dataset); i++)
+        buf_printf(&b, "%s%s", i ? "," : "", dataset[i].name);
+    buf_puts(&b, "}");
+    return buf_steal(&b);
+}
+
+/* Every table of the public schema must be classified. A table not in the
+ * lists that a trigger function of a dataset table inserts into is a
+ * rollup: loading the dataset tables fires the same triggers, so it counts
+ * as derived. Appends the derived tables found to der. */
+static bool check_classified(PGconn *c, json_t *der, FILE *errf)
+{
+    char *names = dataset_names_literal();
+    const char *p[1] = {names};
+    PGresult *r = query(
+        c,
+        "SELECT k.relname, k.relname ~ '^[a-z_][a-z0-9_]*$' AND EXISTS ("
+        " SELECT 1 FROM pg_trigger tg JOIN pg_proc f ON f.oid = tg.tgfoid"
+        " JOIN pg_class d ON d.oid = tg.tgrelid WHERE NOT tg.tgisinternal"
+        " AND d.relname = ANY ($1::text[]) AND f.prosrc ~* ("
+        " 'insert\\s+into\\s+(public\\.)?' || k.relname || '\\M'))"
+        " FROM pg_class k JOIN pg_namespace n ON n.oid = k.relnamespace"
+        " WHERE n.nspname = 'public' AND k.relkind IN ('r', 'p') ORDER BY 1",
+        1, p, errf);
+    free(names);
     if (!r)
         return false;
     bool ok = true;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *t = PQgetvalue(r, i, 0);
-        if (snapshot_table_kind(t) == SNAPSHOT_UNKNOWN) {
+        enum snapshot_table_kind k = snapshot_table_kind(t);
+        if (k == SNAPSHOT_DERIVED ||
+            (k == SNAPSHOT_UNKNOWN && strcmp(PQgetvalue(r, i, 1), "t") == 0)) {
+            json_array_append_new(der, json_string(t));
+        } else if (k == SNAPSHOT_UNKNOWN) {
             say(errf,
                 "xcensus export: table \"%s\" is neither dataset, "
                 "operational nor derived (lib/snapshot.c must classify it)",
@@ -954,13 +986,16 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
                         int dirfd, struct table_out *outs,
                         struct snapshot_stats *st, FILE *errf)
 {
+    /* cursor_tuple_fraction: the cursors read every row, plan for that */
     if (!exec_ok(c, session_settings, errf) ||
+        !exec_ok(c, "SET cursor_tuple_fraction = 1.0", errf) ||
         !exec_ok(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errf))
         return false;
     bool ok = false;
     json_t *m = NULL;
     char *sel = NULL;
-    if (!check_classified(c, errf))
+    json_t *der = json_array(); /* owned by m once m is built */
+    if (!check_classified(c, der, errf))
         goto out;
     if (o->nsources && !(sel = source_selection(c, o, errf)))
         goto out;
@@ -1067,9 +1102,6 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
     json_t *ops = json_array();
     for (size_t i = 0; i < ARRAY_LEN(operational); i++)
         json_array_append_new(ops, json_string(operational[i]));
-    json_t *der = json_array();
-    for (size_t i = 0; i < ARRAY_LEN(derived); i++)
-        json_array_append_new(der, json_string(derived[i]));
     json_t *selection = json_array();
     for (size_t i = 0; i < o->nsources; i++)
         json_array_append_new(selection, json_string(o->sources[i]));
@@ -1094,6 +1126,7 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
     if (!o->nsources)
         json_decref(selection);
     ASSERT(m);
+    der = NULL;
 
     struct buf b = BUF_INIT;
     struct out_file readme, cff, man, sums;
@@ -1136,6 +1169,7 @@ static bool export_into(PGconn *c, const struct snapshot_export_opts *o,
     ok = true;
 out:
     json_decref(m);
+    json_decref(der);
     free(sel);
     if (!exec_ok(c, "COMMIT", errf))
         ok = false;
@@ -1880,12 +1914,8 @@ static bool reset_sequences(PGconn *c, FILE *errf)
  * the server (format %I): column 0 drops one, column 1 adds it back. */
 static PGresult *dataset_foreign_keys(PGconn *c, FILE *errf)
 {
-    struct buf names = BUF_INIT;
-    buf_puts(&names, "{");
-    for (size_t i = 0; i < ARRAY_LEN(dataset); i++)
-        buf_printf(&names, "%s%s", i ? "," : "", dataset[i].name);
-    buf_puts(&names, "}");
-    const char *p[1] = {buf_str(&names)};
+    char *names = dataset_names_literal();
+    const char *p[1] = {names};
     PGresult *r = query(
         c,
         "SELECT format('ALTER TABLE public.%I DROP CONSTRAINT %I', k.relname,"
@@ -1896,7 +1926,7 @@ static PGresult *dataset_foreign_keys(PGconn *c, FILE *errf)
         " WHERE f.contype = 'f' AND n.nspname = 'public'"
         " AND k.relname = ANY ($1::text[]) ORDER BY k.relname, f.conname",
         1, p, errf);
-    buf_free(&names);
+    free(names);
     return r;
 }
 

@@ -77,7 +77,7 @@ EOF
 fi
 dbsize=$(psql -At -d "$db1" -c "SELECT pg_size_pretty(pg_database_size(current_database()))")
 
-t0=$(now); "$xc" export -q --snapshot "$work/a" -d "$db1"; t1=$(now)
+t0=$(now); "$xc" --log-level debug export -q --snapshot "$work/a" -d "$db1" 2>"$work/export.log"; t1=$(now)
 t2=$(now); "$xc" import snapshot -q --verify-only "$work/a"; t3=$(now)
 db2=$(newdb snapbench_dst)
 t4=$(now); "$xc" --log-level debug import snapshot -q "$work/a" -d "$db2" 2>"$work/import.log"; t5=$(now)
@@ -95,7 +95,11 @@ mb() { echo "$1 / 1048576" | bc -l | xargs printf '%.1f'; }
 echo "| dataset | rows | database | export | verify-only | import (verify + load) | re-export identical | CSV | JSON Lines | all files | tar.gz | tar.zst |"
 echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 echo "| api_fixture + ${grow}x grow | $rows | $dbsize | $(secs "$t0" "$t1") s | $(secs "$t2" "$t3") s | $(secs "$t4" "$t5") s | $same ($(secs "$t6" "$t7") s) | $(mb "$csv") MiB | $(mb "$jsonl") MiB | $(mb "$all") MiB | $(mb "$gz") MiB | $( [ "$zst" = n/a ] && echo n/a || mb "$zst") MiB |"
+echo "slowest tables to export:"
+grep -o 'exported [a-z_0-9]*: .*' "$work/export.log" | sort -t' ' -k8 -rn | head -4
 echo "slowest tables to load:"
 grep -o 'loaded [a-z_0-9]*: .*' "$work/import.log" | sort -t' ' -k6 -rn | head -5
-"$XC_PG_BINDIR/dropdb" snapbench_src
-"$XC_PG_BINDIR/dropdb" snapbench_dst
+if [ -z "${XC_SNAPBENCH_KEEP:-}" ]; then
+  "$XC_PG_BINDIR/dropdb" snapbench_src
+  "$XC_PG_BINDIR/dropdb" snapbench_dst
+fi
