@@ -78,7 +78,7 @@ static const struct apicat_entry entries[] = {
      "servers DESC, software, version", PARAMS(p_server_versions)},
     {"server_features", "Server features",
      "features advertised by servers (latest disco#info), with their share",
-     "SELECT feature, servers, percent FROM v_server_features",
+     "SELECT feature, servers, percent FROM v_server_features_latest",
      "servers DESC, feature", NULL, 0},
     {"component_software", "Component software",
      "one row per component identity (category/type of the first identity "

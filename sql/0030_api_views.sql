@@ -21,21 +21,14 @@
 -- Indexes the catalog needs
 -- ---------------------------------------------------------------------------
 
--- latest snapshot / version per entity with a total tie-break
-CREATE INDEX disco_snapshots_entity_latest_idx
-    ON disco_snapshots (entity_id, observed_at DESC, id DESC) INCLUDE (content_id);
-CREATE INDEX software_versions_entity_latest_idx
-    ON software_versions (entity_id, observed_at DESC, id DESC);
--- adoption over time: snapshots by content
-CREATE INDEX disco_snapshots_content_idx ON disco_snapshots (content_id);
 -- last success of a domain, recent outcomes (crawl health)
 CREATE INDEX probe_outcomes_domain_ok_idx
     ON probe_outcomes (domain_id, observed_at DESC) WHERE outcome = 'ok';
 CREATE INDEX probe_outcomes_observed_idx ON probe_outcomes (observed_at);
--- caps observations per node (client software)
-CREATE INDEX caps_observations_node_idx ON caps_observations (node) INCLUDE (count);
--- latest job of a domain
+-- newest job of a domain
 CREATE INDEX jobs_domain_updated_idx ON jobs (domain_id, updated_at DESC, id DESC);
+-- entities by kind (rooms in the overview)
+CREATE INDEX entities_kind_idx ON entities (kind);
 
 -- ---------------------------------------------------------------------------
 -- Helper functions
@@ -82,51 +75,253 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Rollups: small tables kept current by statement-level triggers on the
+-- append-only observation tables, so that the catalog never aggregates
+-- millions of rows per request. Each trigger folds one statement's new
+-- rows (COPY included) in with one INSERT ... ON CONFLICT per rollup, in
+-- key order (concurrent writers wait instead of deadlocking); existing
+-- rows are folded in below when this migration runs. They assume what the
+-- schema promises: observations are appended, never deleted.
+-- ---------------------------------------------------------------------------
+
+-- Per entity: its latest disco#info snapshot (by observed_at, then id;
+-- content_id NULL while it has none) with the entity's kind as of that
+-- snapshot, and its latest XEP-0092 answer (software NULL while none).
+CREATE TABLE entity_latest (
+    entity_id    bigint PRIMARY KEY,
+    kind         text,
+    content_id   bigint,
+    snapshot_id  bigint,
+    source_id    bigint,
+    disco_at     timestamptz,
+    software     text,
+    version      text,
+    os           text,
+    version_id   bigint,
+    version_at   timestamptz
+);
+
+-- disco#info snapshots per UTC day and entity kind (kind at the time of
+-- the snapshot), and per day, kind and listed feature.
+CREATE TABLE disco_daily (
+    day        date NOT NULL,
+    kind       text NOT NULL,
+    snapshots  bigint NOT NULL,
+    PRIMARY KEY (day, kind)
+);
+CREATE TABLE disco_feature_daily (
+    day         date NOT NULL,
+    kind        text NOT NULL,
+    feature_id  integer NOT NULL,
+    snapshots   bigint NOT NULL,
+    PRIMARY KEY (feature_id, day, kind)
+);
+
+-- Probe outcomes per source, probe kind and outcome.
+CREATE TABLE probe_outcome_counts (
+    source_id  bigint NOT NULL,
+    probe      text NOT NULL,
+    outcome    text NOT NULL,
+    outcomes   bigint NOT NULL,
+    last_seen  timestamptz NOT NULL,
+    PRIMARY KEY (source_id, probe, outcome)
+);
+
+-- Caps observations per source and (algo, ver, node), summed over room
+-- services; and the room services (0: none, an import) each source saw.
+CREATE TABLE caps_source_keys (
+    source_id     bigint NOT NULL,
+    algo          text NOT NULL,
+    ver           text NOT NULL,
+    node          text NOT NULL,
+    observations  bigint NOT NULL,
+    first_seen    timestamptz NOT NULL,
+    last_seen     timestamptz NOT NULL,
+    PRIMARY KEY (source_id, algo, ver, node)
+);
+CREATE INDEX caps_source_keys_node_idx ON caps_source_keys (node);
+CREATE TABLE caps_source_services (
+    source_id   bigint NOT NULL,
+    service_id  bigint NOT NULL,
+    PRIMARY KEY (source_id, service_id)
+);
+
+CREATE FUNCTION xc_rollup_disco() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO entity_latest AS l (entity_id, kind, content_id, snapshot_id, source_id, disco_at)
+    SELECT DISTINCT ON (n.entity_id) n.entity_id, e.kind, n.content_id, n.id, n.source_id,
+           n.observed_at
+    FROM xc_new n JOIN entities e ON e.id = n.entity_id
+    ORDER BY n.entity_id, n.observed_at DESC, n.id DESC
+    ON CONFLICT (entity_id) DO UPDATE
+        SET kind = EXCLUDED.kind, content_id = EXCLUDED.content_id,
+            snapshot_id = EXCLUDED.snapshot_id, source_id = EXCLUDED.source_id,
+            disco_at = EXCLUDED.disco_at
+        WHERE l.disco_at IS NULL
+           OR (l.disco_at, l.snapshot_id) < (EXCLUDED.disco_at, EXCLUDED.snapshot_id);
+    WITH b AS (
+        SELECT (n.observed_at AT TIME ZONE 'UTC')::date AS day, e.kind, n.content_id,
+               count(*) AS snapshots
+        FROM xc_new n JOIN entities e ON e.id = n.entity_id
+        GROUP BY 1, 2, 3
+    ), daily AS (
+        INSERT INTO disco_daily AS d (day, kind, snapshots)
+        SELECT day, kind, sum(snapshots) FROM b GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, kind) DO UPDATE SET snapshots = d.snapshots + EXCLUDED.snapshots
+        RETURNING 1
+    )
+    INSERT INTO disco_feature_daily AS d (day, kind, feature_id, snapshots)
+    SELECT b.day, b.kind, u.fid, sum(b.snapshots)
+    FROM b
+    JOIN disco_contents c ON c.id = b.content_id
+    CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
+    GROUP BY 1, 2, 3 ORDER BY 3, 1, 2
+    ON CONFLICT (feature_id, day, kind) DO UPDATE SET snapshots = d.snapshots + EXCLUDED.snapshots;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER disco_snapshots_rollup AFTER INSERT ON disco_snapshots
+    REFERENCING NEW TABLE AS xc_new FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_disco();
+
+CREATE FUNCTION xc_rollup_versions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO entity_latest AS l (entity_id, software, version, os, version_id, version_at)
+    SELECT DISTINCT ON (entity_id) entity_id, name, version, os, id, observed_at
+    FROM xc_new ORDER BY entity_id, observed_at DESC, id DESC
+    ON CONFLICT (entity_id) DO UPDATE
+        SET software = EXCLUDED.software, version = EXCLUDED.version, os = EXCLUDED.os,
+            version_id = EXCLUDED.version_id, version_at = EXCLUDED.version_at
+        WHERE l.version_at IS NULL
+           OR (l.version_at, l.version_id) < (EXCLUDED.version_at, EXCLUDED.version_id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER software_versions_rollup AFTER INSERT ON software_versions
+    REFERENCING NEW TABLE AS xc_new FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_versions();
+
+CREATE FUNCTION xc_rollup_outcomes() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO probe_outcome_counts AS p (source_id, probe, outcome, outcomes, last_seen)
+    SELECT source_id, probe, outcome, count(*), max(observed_at)
+    FROM xc_new GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (source_id, probe, outcome) DO UPDATE
+        SET outcomes = p.outcomes + EXCLUDED.outcomes,
+            last_seen = greatest(p.last_seen, EXCLUDED.last_seen);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER probe_outcomes_rollup AFTER INSERT ON probe_outcomes
+    REFERENCING NEW TABLE AS xc_new FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_outcomes();
+
+-- caps observations are inserted, and their counts raised by ON CONFLICT
+-- DO UPDATE: an update adds the difference between its new and old rows.
+CREATE FUNCTION xc_rollup_caps() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO caps_source_keys AS k (source_id, algo, ver, node, observations,
+                                           first_seen, last_seen)
+        SELECT source_id, algo, ver, node, sum(count), min(first_seen), max(last_seen)
+        FROM xc_new GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (source_id, algo, ver, node) DO UPDATE
+            SET observations = k.observations + EXCLUDED.observations,
+                first_seen = least(k.first_seen, EXCLUDED.first_seen),
+                last_seen = greatest(k.last_seen, EXCLUDED.last_seen);
+    ELSE
+        INSERT INTO caps_source_keys AS k (source_id, algo, ver, node, observations,
+                                           first_seen, last_seen)
+        SELECT source_id, algo, ver, node, sum(c), min(f), max(l)
+        FROM (SELECT source_id, algo, ver, node, count AS c, first_seen AS f, last_seen AS l
+              FROM xc_new
+              UNION ALL
+              SELECT source_id, algo, ver, node, -count, first_seen, last_seen FROM xc_old) x
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (source_id, algo, ver, node) DO UPDATE
+            SET observations = k.observations + EXCLUDED.observations,
+                first_seen = least(k.first_seen, EXCLUDED.first_seen),
+                last_seen = greatest(k.last_seen, EXCLUDED.last_seen);
+    END IF;
+    INSERT INTO caps_source_services (source_id, service_id)
+    SELECT DISTINCT source_id, coalesce(service_id, 0) FROM xc_new ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER caps_observations_rollup_ins AFTER INSERT ON caps_observations
+    REFERENCING NEW TABLE AS xc_new FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_caps();
+CREATE TRIGGER caps_observations_rollup_upd AFTER UPDATE ON caps_observations
+    REFERENCING OLD TABLE AS xc_old NEW TABLE AS xc_new
+    FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_caps();
+
+-- what the tables already hold
+INSERT INTO entity_latest (entity_id, kind, content_id, snapshot_id, source_id, disco_at)
+SELECT DISTINCT ON (s.entity_id) s.entity_id, e.kind, s.content_id, s.id, s.source_id,
+       s.observed_at
+FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id
+ORDER BY s.entity_id, s.observed_at DESC, s.id DESC;
+INSERT INTO entity_latest AS l (entity_id, software, version, os, version_id, version_at)
+SELECT DISTINCT ON (entity_id) entity_id, name, version, os, id, observed_at
+FROM software_versions ORDER BY entity_id, observed_at DESC, id DESC
+ON CONFLICT (entity_id) DO UPDATE
+    SET software = EXCLUDED.software, version = EXCLUDED.version, os = EXCLUDED.os,
+        version_id = EXCLUDED.version_id, version_at = EXCLUDED.version_at;
+INSERT INTO disco_daily (day, kind, snapshots)
+SELECT (s.observed_at AT TIME ZONE 'UTC')::date, e.kind, count(*)
+FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id GROUP BY 1, 2;
+INSERT INTO disco_feature_daily (day, kind, feature_id, snapshots)
+SELECT b.day, b.kind, u.fid, sum(b.n)
+FROM (SELECT (s.observed_at AT TIME ZONE 'UTC')::date AS day, e.kind, s.content_id,
+             count(*) AS n
+      FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id GROUP BY 1, 2, 3) b
+JOIN disco_contents c ON c.id = b.content_id
+CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
+GROUP BY 1, 2, 3;
+INSERT INTO probe_outcome_counts (source_id, probe, outcome, outcomes, last_seen)
+SELECT source_id, probe, outcome, count(*), max(observed_at) FROM probe_outcomes GROUP BY 1, 2, 3;
+INSERT INTO caps_source_keys (source_id, algo, ver, node, observations, first_seen, last_seen)
+SELECT source_id, algo, ver, node, sum(count), min(first_seen), max(last_seen)
+FROM caps_observations GROUP BY 1, 2, 3, 4;
+INSERT INTO caps_source_services (source_id, service_id)
+SELECT DISTINCT source_id, coalesce(service_id, 0) FROM caps_observations;
+
+-- ---------------------------------------------------------------------------
 -- Latest state
 -- ---------------------------------------------------------------------------
 
 -- Each answering entity with its latest disco#info snapshot and its latest
 -- XEP-0092 answer (NULLs when it never answered one).
 CREATE VIEW v_entity_latest AS
-SELECT e.id AS entity_id, e.address, e.node, e.kind, e.domain_id,
-       d.content_id, d.observed_at AS disco_at, d.source_id,
-       v.name AS software, v.version, v.os, v.observed_at AS version_at
-FROM entities e
-CROSS JOIN LATERAL (
-    SELECT s.content_id, s.observed_at, s.source_id
-    FROM disco_snapshots s
-    WHERE s.entity_id = e.id
-    ORDER BY s.observed_at DESC, s.id DESC
-    LIMIT 1) d
-LEFT JOIN LATERAL (
-    SELECT sv.name, sv.version, sv.os, sv.observed_at
-    FROM software_versions sv
-    WHERE sv.entity_id = e.id
-    ORDER BY sv.observed_at DESC, sv.id DESC
-    LIMIT 1) v ON true;
+SELECT e.id AS entity_id, e.address, e.node, l.kind, e.domain_id,
+       l.content_id, l.disco_at, l.source_id,
+       l.software, l.version, l.os, l.version_at
+FROM entity_latest l
+JOIN entities e ON e.id = l.entity_id
+WHERE l.content_id IS NOT NULL;
 
--- Every entity that the catalog counts, with its kind group ('server',
--- 'component', 'client') and the software name it is grouped by: answering
--- servers and components (latest disco#info, XEP-0092 name or "(no
--- answer)"), and clients (caps entries with a disco#info; XEP-0232 software
--- or the caps node). Rooms and unknown entities are left out.
-CREATE VIEW v_catalog_entities AS
+-- The disco#info contents the catalog counts, by kind group ('server',
+-- 'component', 'client') and the software name entities are grouped by,
+-- with the number of entities: answering servers and components (latest
+-- disco#info; XEP-0092 name or "(no answer)"), and clients (caps entries
+-- with a disco#info, one entity each; XEP-0232 software, else the
+-- alphabetically first caps node). Rooms and unknown entities are left out.
+CREATE VIEW v_catalog_contents AS
 SELECT CASE WHEN l.kind = 'server' THEN 'server' ELSE 'component' END AS kind,
        coalesce(l.software, '(no answer)') AS software,
        l.content_id,
-       'entity:' || l.entity_id AS key
-FROM v_entity_latest l
-WHERE l.kind NOT IN ('room', 'unknown')
+       count(*) AS entities
+FROM entity_latest l
+WHERE l.content_id IS NOT NULL AND l.kind NOT IN ('room', 'unknown')
+GROUP BY 1, 2, 3
 UNION ALL
 SELECT 'client',
-       coalesce((SELECT si.software FROM softinfo si
-                 WHERE si.content_id = e.content_id AND si.software <> ''),
-                (SELECT min(n.node) FROM caps_entry_nodes n WHERE n.entry_id = e.id),
-                '(unknown)'),
+       coalesce(nullif(si.software, ''), n.node, '(unknown)'),
        e.content_id,
-       'caps:' || e.id
+       count(*)
 FROM caps_entries e
-WHERE e.content_id IS NOT NULL;
+LEFT JOIN softinfo si ON si.content_id = e.content_id
+LEFT JOIN (SELECT entry_id, min(node) AS node FROM caps_entry_nodes GROUP BY entry_id) n
+       ON n.entry_id = e.id
+WHERE e.content_id IS NOT NULL
+GROUP BY 1, 2, 3;
 
 -- ---------------------------------------------------------------------------
 -- overview
@@ -137,15 +332,15 @@ CREATE VIEW v_overview AS
 SELECT (SELECT count(*) FROM domains) AS domains,
        (SELECT count(DISTINCT domain_id) FROM jobs WHERE state IN ('done', 'failed'))
                                                        AS domains_crawled,
-       (SELECT count(*) FROM entities e WHERE e.kind = 'server'
-          AND EXISTS (SELECT 1 FROM disco_snapshots s WHERE s.entity_id = e.id))
-                                                       AS servers_answering,
-       (SELECT count(*) FROM entities e WHERE e.kind NOT IN ('server', 'room', 'unknown')
-          AND EXISTS (SELECT 1 FROM disco_snapshots s WHERE s.entity_id = e.id))
+       (SELECT count(*) FROM entity_latest
+        WHERE content_id IS NOT NULL AND kind = 'server') AS servers_answering,
+       (SELECT count(*) FROM entity_latest
+        WHERE content_id IS NOT NULL AND kind NOT IN ('server', 'room', 'unknown'))
                                                        AS components,
        (SELECT count(*) FROM entities WHERE kind = 'room') AS rooms,
        (SELECT count(*) FROM caps_entries)             AS caps_hashes,
-       (SELECT coalesce(sum(count), 0) FROM caps_observations)::bigint AS caps_observations,
+       (SELECT coalesce(sum(observations), 0) FROM caps_source_keys)::bigint
+                                                       AS caps_observations,
        (SELECT count(DISTINCT node) FROM caps_entry_nodes) AS client_software,
        (SELECT count(*) FROM features)                 AS features,
        (SELECT count(*) FROM crawl_runs)               AS crawl_runs,
@@ -158,11 +353,11 @@ SELECT (SELECT count(*) FROM domains) AS domains,
 
 -- Each answering server with its latest XEP-0092 answer.
 CREATE VIEW v_server_latest AS
-SELECT l.entity_id, l.address, l.domain_id, l.content_id, l.disco_at,
+SELECT l.entity_id, l.content_id, l.disco_at,
        coalesce(l.software, '(no answer)') AS software,
        coalesce(l.version, '') AS version, l.os, l.version_at
-FROM v_entity_latest l
-WHERE l.kind = 'server';
+FROM entity_latest l
+WHERE l.kind = 'server' AND l.content_id IS NOT NULL;
 
 -- Server software shares (latest XEP-0092 answer of each answering server).
 CREATE VIEW v_server_software_shares AS
@@ -181,22 +376,39 @@ SELECT software, version,
 FROM v_server_latest
 GROUP BY software, version;
 
+-- Features listed by servers in their latest disco#info, with the share of
+-- the answering servers.
+CREATE VIEW v_server_features_latest AS
+WITH s AS (
+    SELECT content_id, count(*) AS n FROM v_server_latest GROUP BY content_id
+), t AS (
+    SELECT sum(n) AS total FROM s
+)
+SELECT f.var AS feature,
+       sum(s.n)::bigint AS servers,
+       xc_percent(sum(s.n), t.total) AS percent
+FROM s
+JOIN disco_contents c ON c.id = s.content_id
+CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
+JOIN features f ON f.id = u.fid
+CROSS JOIN t
+GROUP BY f.var, t.total;
+
 -- Component software: by the first identity of the component's latest
 -- disco#info and its latest XEP-0092 answer.
 CREATE VIEW v_component_software AS
 WITH c AS (
-    SELECT l.kind,
-           coalesce(i.category, '') AS category, coalesce(i.type, '') AS type,
-           coalesce(l.software, '(no answer)') AS software
-    FROM v_entity_latest l
-    LEFT JOIN disco_identities i ON i.content_id = l.content_id AND i.pos = 0
-    WHERE l.kind NOT IN ('server', 'room', 'unknown')
+    SELECT content_id, coalesce(software, '(no answer)') AS software, count(*) AS n
+    FROM entity_latest
+    WHERE content_id IS NOT NULL AND kind NOT IN ('server', 'room', 'unknown')
+    GROUP BY 1, 2
 )
-SELECT category, type, software,
-       count(*) AS components,
-       xc_percent(count(*), sum(count(*)) OVER ()) AS percent
+SELECT coalesce(i.category, '') AS category, coalesce(i.type, '') AS type, c.software,
+       sum(c.n)::bigint AS components,
+       xc_percent(sum(c.n), sum(sum(c.n)) OVER ()) AS percent
 FROM c
-GROUP BY category, type, software;
+LEFT JOIN disco_identities i ON i.content_id = c.content_id AND i.pos = 0
+GROUP BY 1, 2, 3;
 
 -- Client software from caps: one row per caps node with the XEP-0232 name
 -- most of its entries carry (NULL: none carries one), the hashes seen with
@@ -213,7 +425,7 @@ WITH n AS (
     LEFT JOIN softinfo si ON si.content_id = e.content_id AND si.software <> ''
     GROUP BY cn.node
 ), o AS (
-    SELECT node, sum(count)::bigint AS observations FROM caps_observations GROUP BY node
+    SELECT node, sum(observations)::bigint AS observations FROM caps_source_keys GROUP BY node
 )
 SELECT coalesce(n.xep0232_software, n.node) AS software,
        n.node, n.hashes, n.with_xep0232,
@@ -228,40 +440,30 @@ LEFT JOIN o ON o.node = n.node;
 -- ---------------------------------------------------------------------------
 
 -- Feature adoption over time: per UTC day of disco#info snapshots and
--- feature (substring filter; NULL: every feature), the servers and other
--- entities whose snapshot that day lists it, and the share of the servers
--- with a snapshot that day. An entity seen twice in a day counts once.
+-- feature (substring filter; NULL: every feature): server snapshots that
+-- day listing it, server snapshots that day, their percent, and snapshots
+-- of servers and components listing it. Counts are snapshots: an entity
+-- probed twice in a day counts twice (in the total too).
 CREATE FUNCTION xc_feature_adoption(filter text)
 RETURNS TABLE (day date, feature text, servers bigint, servers_total bigint,
                percent numeric, entities bigint)
 LANGUAGE sql STABLE AS $$
     WITH f AS (
         SELECT id, var FROM features WHERE filter IS NULL OR strpos(var, filter) > 0
-    ), snap AS (
-        SELECT (s.observed_at AT TIME ZONE 'UTC')::date AS day, s.entity_id,
-               e.kind = 'server' AS is_server, c.feature_ids
-        FROM disco_snapshots s
-        JOIN entities e ON e.id = s.entity_id
-        JOIN disco_contents c ON c.id = s.content_id
-        WHERE e.kind NOT IN ('room', 'unknown')
-          AND (filter IS NULL OR c.feature_ids && (SELECT coalesce(array_agg(id), '{}') FROM f))
     ), tot AS (
-        SELECT (s.observed_at AT TIME ZONE 'UTC')::date AS day,
-               count(DISTINCT s.entity_id) AS servers_total
-        FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id
-        WHERE e.kind = 'server'
-        GROUP BY 1
+        SELECT d.day, sum(d.snapshots) AS servers_total
+        FROM disco_daily d WHERE d.kind = 'server' GROUP BY d.day
     ), hit AS (
-        SELECT snap.day, f.var,
-               count(DISTINCT snap.entity_id) FILTER (WHERE snap.is_server) AS servers,
-               count(DISTINCT snap.entity_id) AS entities
-        FROM snap
-        CROSS JOIN LATERAL unnest(snap.feature_ids) AS u(fid)
-        JOIN f ON f.id = u.fid
-        GROUP BY snap.day, f.var
+        SELECT d.day, f.var,
+               coalesce(sum(d.snapshots) FILTER (WHERE d.kind = 'server'), 0) AS servers,
+               sum(d.snapshots) AS entities
+        FROM disco_feature_daily d
+        JOIN f ON f.id = d.feature_id
+        WHERE d.kind NOT IN ('room', 'unknown')
+        GROUP BY d.day, f.var
     )
-    SELECT hit.day, hit.var, hit.servers, coalesce(tot.servers_total, 0),
-           xc_percent(hit.servers, tot.servers_total), hit.entities
+    SELECT hit.day, hit.var, hit.servers::bigint, coalesce(tot.servers_total, 0)::bigint,
+           xc_percent(hit.servers, tot.servers_total), hit.entities::bigint
     FROM hit LEFT JOIN tot ON tot.day = hit.day
 $$;
 
@@ -275,29 +477,32 @@ RETURNS TABLE (feature text, servers bigint, components bigint, clients bigint, 
 LANGUAGE sql STABLE AS $$
     WITH f AS (
         SELECT id, var FROM features WHERE q IS NULL OR strpos(var, q) > 0
-    ), ent AS (
-        SELECT ce.kind, c.feature_ids
-        FROM v_catalog_entities ce JOIN disco_contents c ON c.id = ce.content_id
-        WHERE q IS NULL OR c.feature_ids && (SELECT coalesce(array_agg(id), '{}') FROM f)
+    ), fa AS (
+        SELECT coalesce(array_agg(id), '{}') AS ids FROM f
+    ), cc AS (
+        SELECT kind, content_id, sum(entities) AS n FROM v_catalog_contents GROUP BY 1, 2
     ), cnt AS (
         SELECT u.fid,
-               count(*) FILTER (WHERE ent.kind = 'server') AS servers,
-               count(*) FILTER (WHERE ent.kind = 'component') AS components,
-               count(*) FILTER (WHERE ent.kind = 'client') AS clients
-        FROM ent CROSS JOIN LATERAL unnest(ent.feature_ids) AS u(fid)
+               coalesce(sum(cc.n) FILTER (WHERE cc.kind = 'server'), 0) AS servers,
+               coalesce(sum(cc.n) FILTER (WHERE cc.kind = 'component'), 0) AS components,
+               coalesce(sum(cc.n) FILTER (WHERE cc.kind = 'client'), 0) AS clients
+        FROM cc
+        JOIN disco_contents c ON c.id = cc.content_id
+        CROSS JOIN fa
+        CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
+        WHERE q IS NULL OR (c.feature_ids && fa.ids AND u.fid = ANY (fa.ids))
         GROUP BY u.fid
     )
-    SELECT f.var, coalesce(cnt.servers, 0), coalesce(cnt.components, 0),
-           coalesce(cnt.clients, 0),
-           coalesce(cnt.servers + cnt.components + cnt.clients, 0)
+    SELECT f.var, cnt.servers::bigint, cnt.components::bigint, cnt.clients::bigint,
+           (cnt.servers + cnt.components + cnt.clients)::bigint
     FROM f JOIN cnt ON cnt.fid = f.id
 $$;
 
 CREATE VIEW v_features AS SELECT * FROM xc_features(NULL);
 
 -- Versioned namespaces (base, e.g. urn:xmpp:mam; NULL: every base): each
--- version and how many servers / clients list it, and how many list it and
--- no other version of the same base ("only").
+-- version and how many servers, components and clients list it, and how
+-- many list it and no other version of the same base ("_only").
 CREATE FUNCTION xc_namespace_versions(b text)
 RETURNS TABLE (base text, version integer, namespace text, servers bigint,
                servers_only bigint, components bigint, components_only bigint,
@@ -307,24 +512,30 @@ LANGUAGE sql STABLE AS $$
         SELECT id, var, xc_ns_base(var) AS base, xc_ns_version(var) AS version
         FROM features
         WHERE xc_ns_base(var) IS NOT NULL AND (b IS NULL OR xc_ns_base(var) = b)
-    ), ent AS (
-        SELECT ce.key, ce.kind, f.id, f.base
-        FROM v_catalog_entities ce
-        JOIN disco_contents c ON c.id = ce.content_id
+    ), fa AS (
+        SELECT coalesce(array_agg(id), '{}') AS ids FROM f
+    ), cc AS (
+        SELECT kind, content_id, sum(entities) AS n FROM v_catalog_contents GROUP BY 1, 2
+    ), hit AS (
+        SELECT cc.kind, cc.content_id, cc.n, f.id, f.base
+        FROM cc
+        JOIN disco_contents c ON c.id = cc.content_id
+        CROSS JOIN fa
         CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
         JOIN f ON f.id = u.fid
-        WHERE c.feature_ids && (SELECT coalesce(array_agg(id), '{}') FROM f)
-    ), ent_n AS (
-        SELECT ent.*, count(*) OVER (PARTITION BY ent.key, ent.base) AS n FROM ent
+        WHERE c.feature_ids && fa.ids
+    ), hn AS (
+        SELECT hit.*, count(*) OVER (PARTITION BY hit.kind, hit.content_id, hit.base) AS k
+        FROM hit
     )
     SELECT f.base, f.version, f.var,
-           count(*) FILTER (WHERE e.kind = 'server'),
-           count(*) FILTER (WHERE e.kind = 'server' AND e.n = 1),
-           count(*) FILTER (WHERE e.kind = 'component'),
-           count(*) FILTER (WHERE e.kind = 'component' AND e.n = 1),
-           count(*) FILTER (WHERE e.kind = 'client'),
-           count(*) FILTER (WHERE e.kind = 'client' AND e.n = 1)
-    FROM f JOIN ent_n e ON e.id = f.id
+           coalesce(sum(h.n) FILTER (WHERE h.kind = 'server'), 0)::bigint,
+           coalesce(sum(h.n) FILTER (WHERE h.kind = 'server' AND h.k = 1), 0)::bigint,
+           coalesce(sum(h.n) FILTER (WHERE h.kind = 'component'), 0)::bigint,
+           coalesce(sum(h.n) FILTER (WHERE h.kind = 'component' AND h.k = 1), 0)::bigint,
+           coalesce(sum(h.n) FILTER (WHERE h.kind = 'client'), 0)::bigint,
+           coalesce(sum(h.n) FILTER (WHERE h.kind = 'client' AND h.k = 1), 0)::bigint
+    FROM f JOIN hn h ON h.id = f.id
     GROUP BY f.base, f.version, f.var
 $$;
 
@@ -333,32 +544,31 @@ CREATE VIEW v_namespace_versions AS SELECT * FROM xc_namespace_versions(NULL);
 -- Deprecation: per kind and software, the entities that list feature
 -- old_var but not new_var, and how many list both.
 CREATE FUNCTION xc_deprecation(old_var text, new_var text)
-RETURNS TABLE (kind text, software text, old_only bigint, old_and_new bigint, old_total bigint,
-               percent_old_only numeric)
+RETURNS TABLE (kind text, software text, old_only bigint, old_and_new bigint,
+               old_total bigint, percent_old_only numeric)
 LANGUAGE sql STABLE AS $$
     WITH o AS (SELECT id FROM features WHERE var = old_var),
     n AS (SELECT id FROM features WHERE var = new_var),
     ent AS (
-        SELECT ce.kind, ce.software,
-               c.feature_ids @> ARRAY(SELECT id FROM n) AND EXISTS (SELECT 1 FROM n)
-                   AS has_new
-        FROM v_catalog_entities ce
-        JOIN disco_contents c ON c.id = ce.content_id
-        WHERE c.feature_ids @> ARRAY(SELECT id FROM o) AND EXISTS (SELECT 1 FROM o)
+        SELECT cc.kind, cc.software, cc.entities,
+               EXISTS (SELECT 1 FROM n) AND c.feature_ids @> ARRAY(SELECT id FROM n) AS has_new
+        FROM v_catalog_contents cc
+        JOIN disco_contents c ON c.id = cc.content_id
+        WHERE EXISTS (SELECT 1 FROM o) AND c.feature_ids @> ARRAY(SELECT id FROM o)
     )
     SELECT kind, software,
-           count(*) FILTER (WHERE NOT has_new),
-           count(*) FILTER (WHERE has_new),
-           count(*),
-           xc_percent(count(*) FILTER (WHERE NOT has_new), count(*))
+           coalesce(sum(entities) FILTER (WHERE NOT has_new), 0)::bigint,
+           coalesce(sum(entities) FILTER (WHERE has_new), 0)::bigint,
+           sum(entities)::bigint,
+           xc_percent(coalesce(sum(entities) FILTER (WHERE NOT has_new), 0), sum(entities))
     FROM ent
     GROUP BY kind, software
 $$;
 
--- Drop impact: per kind and software, the entities that list feature var,
+-- Drop impact: per kind and software, the entities that list feature v,
 -- and those that list no other version of its versioned namespace (for an
--- unversioned feature: every entity listing it). The latter break if var
--- is dropped.
+-- unversioned feature: every entity listing it). The latter break if v is
+-- dropped.
 CREATE FUNCTION xc_drop_impact(v text)
 RETURNS TABLE (kind text, software text, advertising bigint, only_this bigint,
                percent_only numeric)
@@ -367,14 +577,15 @@ LANGUAGE sql STABLE AS $$
     sib AS (SELECT id FROM features
             WHERE xc_ns_base(v) IS NOT NULL AND var <> v AND xc_ns_base(var) = xc_ns_base(v)),
     ent AS (
-        SELECT ce.kind, ce.software,
+        SELECT cc.kind, cc.software, cc.entities,
                NOT (c.feature_ids && ARRAY(SELECT id FROM sib)) AS only_this
-        FROM v_catalog_entities ce
-        JOIN disco_contents c ON c.id = ce.content_id
-        WHERE c.feature_ids @> ARRAY(SELECT id FROM t) AND EXISTS (SELECT 1 FROM t)
+        FROM v_catalog_contents cc
+        JOIN disco_contents c ON c.id = cc.content_id
+        WHERE EXISTS (SELECT 1 FROM t) AND c.feature_ids @> ARRAY(SELECT id FROM t)
     )
-    SELECT kind, software, count(*), count(*) FILTER (WHERE only_this),
-           xc_percent(count(*) FILTER (WHERE only_this), count(*))
+    SELECT kind, software, sum(entities)::bigint,
+           coalesce(sum(entities) FILTER (WHERE only_this), 0)::bigint,
+           xc_percent(coalesce(sum(entities) FILTER (WHERE only_this), 0), sum(entities))
     FROM ent
     GROUP BY kind, software
 $$;
@@ -384,20 +595,26 @@ $$;
 -- ---------------------------------------------------------------------------
 
 -- Per source with caps observations: caps entries, nodes, entries with
--- XEP-0232, observations (sum of counts), services the counts came from.
+-- XEP-0232, observations (sum of counts), room services, first and last
+-- seen.
 CREATE VIEW v_caps_stats AS
 SELECT s.name AS source, s.kind,
-       count(DISTINCT e.id) AS entries,
-       count(DISTINCT o.node) AS nodes,
-       count(DISTINCT e.id) FILTER (WHERE e.has_softinfo) AS with_xep0232,
-       coalesce(sum(o.count), 0)::bigint AS observations,
-       count(DISTINCT o.service_id) AS services,
-       min(o.first_seen) AS first_seen,
-       max(o.last_seen) AS last_seen
+       k.entries, k.nodes, k.with_xep0232, k.observations,
+       (SELECT count(*) FROM caps_source_services x
+        WHERE x.source_id = s.id AND x.service_id <> 0) AS services,
+       k.first_seen, k.last_seen
 FROM sources s
-JOIN caps_observations o ON o.source_id = s.id
-LEFT JOIN caps_entries e ON e.algo = o.algo AND e.ver = o.ver
-GROUP BY s.id, s.name, s.kind;
+CROSS JOIN LATERAL (
+    SELECT count(DISTINCT e.id) AS entries,
+           count(DISTINCT ck.node) AS nodes,
+           count(DISTINCT e.id) FILTER (WHERE e.has_softinfo) AS with_xep0232,
+           coalesce(sum(ck.observations), 0)::bigint AS observations,
+           min(ck.first_seen) AS first_seen, max(ck.last_seen) AS last_seen,
+           count(*) AS keys
+    FROM caps_source_keys ck
+    LEFT JOIN caps_entries e ON e.algo = ck.algo AND e.ver = ck.ver
+    WHERE ck.source_id = s.id) k
+WHERE k.keys > 0;
 
 -- Analysis runs (`xcensus analyze`) and their key figures.
 CREATE VIEW v_analysis_runs AS
@@ -536,10 +753,10 @@ CREATE FUNCTION xc_probe_outcomes(src text)
 RETURNS TABLE (probe text, class text, outcome text, outcomes bigint, percent numeric,
                last_seen timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT p.probe, xc_outcome_class(p.outcome), p.outcome, count(*),
-           xc_percent(count(*), sum(count(*)) OVER (PARTITION BY p.probe)),
-           max(p.observed_at)
-    FROM probe_outcomes p
+    SELECT p.probe, xc_outcome_class(p.outcome), p.outcome, sum(p.outcomes)::bigint,
+           xc_percent(sum(p.outcomes), sum(sum(p.outcomes)) OVER (PARTITION BY p.probe)),
+           max(p.last_seen)
+    FROM probe_outcome_counts p
     WHERE src IS NULL OR p.source_id = (SELECT id FROM sources WHERE name = src)
     GROUP BY p.probe, p.outcome
 $$;

@@ -434,6 +434,108 @@ rows = q("features", "q=x'; DROP TABLE sources; --")
 eq("injection attempt returns nothing", [], rows)
 eq("sources table intact", 5, sqlint("SELECT count(*) FROM sources"))
 
+# ---------------------------------------------------------------------------
+# rollups (sql/0030: kept by triggers) equal a recomputation from the base
+# tables, after the fixture's INSERTs and COPY, and again after writes the
+# way the crawler's writer and the capsdb importer make them (newer and
+# older snapshots, a newer version, ON CONFLICT DO UPDATE of caps counts,
+# COPY of probe outcomes)
+RECOMPUTE = {
+    "entity_latest": """
+        WITH d AS (SELECT DISTINCT ON (s.entity_id) s.entity_id, e.kind, s.content_id,
+                          s.id AS snapshot_id, s.source_id, s.observed_at
+                   FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id
+                   ORDER BY s.entity_id, s.observed_at DESC, s.id DESC),
+             v AS (SELECT DISTINCT ON (entity_id) entity_id, name, version, os, id, observed_at
+                   FROM software_versions ORDER BY entity_id, observed_at DESC, id DESC)
+        SELECT coalesce(d.entity_id, v.entity_id), d.kind, d.content_id, d.snapshot_id,
+               d.source_id, d.observed_at, v.name, v.version, v.os, v.id, v.observed_at
+        FROM d FULL JOIN v ON v.entity_id = d.entity_id""",
+    "disco_daily": """
+        SELECT (s.observed_at AT TIME ZONE 'UTC')::date, e.kind, count(*)
+        FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id GROUP BY 1, 2""",
+    "disco_feature_daily": """
+        SELECT (s.observed_at AT TIME ZONE 'UTC')::date, e.kind, u.fid, count(*)
+        FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id
+        JOIN disco_contents c ON c.id = s.content_id
+        CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid) GROUP BY 1, 2, 3""",
+    "probe_outcome_counts": """
+        SELECT source_id, probe, outcome, count(*), max(observed_at)
+        FROM probe_outcomes GROUP BY 1, 2, 3""",
+    "caps_source_keys": """
+        SELECT source_id, algo, ver, node, sum(count), min(first_seen), max(last_seen)
+        FROM caps_observations GROUP BY 1, 2, 3, 4""",
+    "caps_source_services": """
+        SELECT DISTINCT source_id, coalesce(service_id, 0) FROM caps_observations""",
+}
+COLUMNS = {
+    "entity_latest": "entity_id, kind, content_id, snapshot_id, source_id, disco_at, software, "
+                     "version, os, version_id, version_at",
+    "disco_daily": "day, kind, snapshots",
+    "disco_feature_daily": "day, kind, feature_id, snapshots",
+    "probe_outcome_counts": "source_id, probe, outcome, outcomes, last_seen",
+    "caps_source_keys": "source_id, algo, ver, node, observations, first_seen, last_seen",
+    "caps_source_services": "source_id, service_id",
+}
+
+
+def rollups_consistent(when):
+    for t, r in RECOMPUTE.items():
+        n = sqlint("SELECT count(*) FROM ((SELECT * FROM (%s) a EXCEPT ALL SELECT %s FROM %s) "
+                   "UNION ALL (SELECT %s FROM %s EXCEPT ALL SELECT * FROM (%s) b)) x"
+                   % (r, COLUMNS[t], t, COLUMNS[t], t, r))
+        rows = sqlint("SELECT count(*) FROM %s" % t)
+        if n != 0 or rows == 0:
+            fail("rollup %s %s: %d rows differ from a recomputation (%d rows)" % (t, when, n, rows))
+        else:
+            print("ok: rollup %s %s (%d rows)" % (t, when, rows))
+
+
+rollups_consistent("after the fixture")
+sql("""
+INSERT INTO disco_snapshots (source_id, entity_id, content_id, observed_at)
+SELECT (SELECT id FROM sources WHERE name = 'recheck-1'), e.id,
+       (SELECT content_id FROM disco_snapshots s JOIN entities b ON b.id = s.entity_id
+        WHERE b.address = 'beta.example' ORDER BY s.observed_at DESC LIMIT 1), t::timestamptz
+FROM entities e, (VALUES ('alpha.example', '2026-03-16 09:30:00+00'),
+                         ('delta.example', '2026-02-01 00:00:00+00')) v(a, t)
+WHERE e.address = v.a;
+INSERT INTO software_versions (source_id, entity_id, name, version, observed_at)
+SELECT (SELECT id FROM sources WHERE name = 'recheck-1'), id, 'Prosody', '13.0.1',
+       '2026-03-16 09:31:00+00' FROM entities WHERE address = 'gamma.example';
+INSERT INTO caps_observations AS o (source_id, service_id, algo, ver, node, count, first_seen, last_seen)
+SELECT source_id, service_id, algo, ver, node, 3, '2026-03-15 11:00:00+00'::timestamptz,
+       '2026-03-15 11:00:00+00'::timestamptz
+FROM caps_observations WHERE node = 'http://gajim.org' AND service_id IS NOT NULL
+UNION
+SELECT (SELECT id FROM sources WHERE name = 'recheck-1'), NULL, algo, ver, node, 1,
+       '2026-03-16 09:00:00+00', '2026-03-16 09:00:00+00'
+FROM caps_observations WHERE node = 'http://conversations.im' AND service_id IS NOT NULL
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (source_id, service_id, algo, ver, node) DO UPDATE
+SET count = o.count + EXCLUDED.count, first_seen = least(o.first_seen, EXCLUDED.first_seen),
+    last_seen = greatest(o.last_seen, EXCLUDED.last_seen);
+""")
+p = subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", DB, "-c",
+                    "COPY probe_outcomes (source_id, domain_id, probe, outcome, observed_at) FROM STDIN"],
+                   input="%s\t%s\tdisco-info\tok\t2026-03-16 09:40:00+00\n%s\t%s\tdirect-c2s\ttls-failed\t"
+                         "2026-03-16 09:41:00+00\n" % (
+                             sql("SELECT id FROM sources WHERE name = 'recheck-1'"),
+                             sql("SELECT id FROM domains WHERE name = 'gamma.example'"),
+                             sql("SELECT id FROM sources WHERE name = 'recheck-1'"),
+                             sql("SELECT id FROM domains WHERE name = 'gamma.example'")),
+                   capture_output=True, text=True, timeout=60)
+eq("COPY into probe_outcomes", 0, p.returncode)
+rollups_consistent("after later writes")
+rows = by(q("server_versions"), "software", "version")
+eq("server_versions after a newer version", True, ("Prosody", "13.0.1") in rows and ("Prosody", "13.0.0") not in rows)
+rows = by(q("server_features"), "feature")
+eq("server_features after alpha's newer snapshot (beta's features)", 2,
+   rows.get("jabber:iq:privacy", {}).get("servers"))
+rows = {(r["probe"], r["outcome"]): r["outcomes"] for r in q("probe_outcomes", "source=recheck-1")}
+eq("probe_outcomes after COPY", {("disco-info", "ok"): 3, ("disco-info", "timeout"): 1,
+                                 ("direct-c2s", "tls-failed"): 1}, rows)
+
 if failures:
     print("%d check(s) failed" % len(failures), file=sys.stderr)
     sys.exit(1)
