@@ -444,6 +444,7 @@ static bool load_identities(struct ld *l, struct pg_conn *c, struct pg_err *err)
         return false;
     int rc;
     struct cslot *s = NULL;
+    uint32_t last[4] = {STRTAB_NONE, STRTAB_NONE, STRTAB_NONE, STRTAB_NONE};
     while ((rc = copy_next(&co, 5, err)) == 1) {
         int64_t cid;
         if (!parse_i64(co.f[0], &cid))
@@ -460,9 +461,16 @@ static bool load_identities(struct ld *l, struct pg_conn *c, struct pg_err *err)
             l->idents = xreallocarray(l->idents, l->cap_idents, sizeof *l->idents);
         }
         struct ident *id = &l->idents[l->n_idents++];
-        for (int k = 0; k < 4; k++)
-            id->s[k] = strtab_intern(l->tmp, co.f[k + 1] ? co.f[k + 1] : "",
-                                     co.len[k + 1]);
+        for (int k = 0; k < 4; k++) {
+            /* most rows repeat the previous row's category, type, lang */
+            const char *v = co.f[k + 1] ? co.f[k + 1] : "";
+            if (last[k] != STRTAB_NONE && strtab_len(l->tmp, last[k]) == co.len[k + 1] &&
+                memcmp(strtab_str(l->tmp, last[k]), v, co.len[k + 1]) == 0) {
+                id->s[k] = last[k];
+                continue;
+            }
+            id->s[k] = last[k] = strtab_intern(l->tmp, v, co.len[k + 1]);
+        }
         s->id_n++;
     }
     return rc == 0;
