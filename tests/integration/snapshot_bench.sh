@@ -96,7 +96,7 @@ echo "| dataset | rows | database | export | verify-only | import (verify + load
 echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 echo "| api_fixture + ${grow}x grow | $rows | $dbsize | $(secs "$t0" "$t1") s | $(secs "$t2" "$t3") s | $(secs "$t4" "$t5") s | $same ($(secs "$t6" "$t7") s) | $(mb "$csv") MiB | $(mb "$jsonl") MiB | $(mb "$all") MiB | $(mb "$gz") MiB | $( [ "$zst" = n/a ] && echo n/a || mb "$zst") MiB |"
 echo "slowest tables to export:"
-grep -o 'exported [a-z_0-9]*: .*' "$work/export.log" | sort -t' ' -k8 -rn | head -4
+grep -o 'exported [a-z_0-9]*: .*' "$work/export.log" | sort -t' ' -k3 -rn | head -4
 echo "slowest tables to load:"
 grep -o 'loaded [a-z_0-9]*: .*' "$work/import.log" | sort -t' ' -k6 -rn | head -5
 if [ -z "${XC_SNAPBENCH_KEEP:-}" ]; then
