@@ -10,6 +10,8 @@
 #   snapshot_test.sh refuse     non-empty database, non-empty directory,
 #                               --force, a failing COPY rolls back
 #   snapshot_test.sh source     export --source NAME: that source only
+#   snapshot_test.sh consistent an export during concurrent writes is one
+#                               moment of the database
 . "$(dirname "$0")/pg_lib.sh"
 src=${XC_SOURCE_DIR:?}
 edit() { python3 "$src/tests/integration/snapshot_edit.py" "$@"; }
@@ -403,6 +405,40 @@ EOF
   xc_expect_eq "crawls in the two-source snapshot" 1 "$(xc_psql -d "$db3" -c "SELECT count(*) FROM crawls")"
   q="SELECT count(*) FROM probe_outcomes p JOIN sources s ON s.id = p.source_id WHERE s.name = '$run'"
   xc_expect_eq "probe outcomes of $run" "$(xc_psql -d "$db1" -c "$q")" "$(xc_psql -d "$db3" -c "$q")"
+  ;;
+
+consistent)
+  # an export while a writer commits a domain, its server and a probe
+  # outcome of it every few milliseconds: every file is the same moment, so
+  # the import's foreign keys hold and the three tables agree
+  db1=$(fixture snap_cs_src)
+  src_id=$(xc_psql -d "$db1" -c "SELECT id FROM sources WHERE kind = 'crawl' ORDER BY id LIMIT 1")
+  xc_psql -d "$db1" -c "DO \$\$ BEGIN FOR i IN 1..1500 LOOP
+      WITH d AS (INSERT INTO domains (name) VALUES ('c' || i || '.concurrent.example') RETURNING id, name),
+           e AS (INSERT INTO entities (address, domain_id, kind) SELECT name, id, 'server' FROM d RETURNING id, domain_id)
+      INSERT INTO probe_outcomes (source_id, domain_id, entity_id, probe, outcome) SELECT $src_id, domain_id, id, 'disco-info', 'ok' FROM e;
+      COMMIT; PERFORM pg_sleep(0.002); END LOOP; END \$\$" &
+  writer=$!
+  n=0
+  for _ in $(seq 1 200); do
+    n=$(xc_psql -d "$db1" -c "SELECT count(*) FROM domains WHERE name LIKE '%.concurrent.example'")
+    [ "$n" -ge 20 ] && break
+    sleep 0.05
+  done
+  [ "$n" -ge 20 ] || fail "the writer did not start"
+  "$XCENSUS" export -q --snapshot "$work/snap" -d "$db1" || { kill "$writer" 2>/dev/null; fail "export during writes"; }
+  wait "$writer" || fail "the writer failed"
+  total=$(xc_psql -d "$db1" -c "SELECT count(*) FROM domains WHERE name LIKE '%.concurrent.example'")
+  xc_expect_eq "rows the writer committed" 1500 "$total"
+  db2=$(xc_newdb snap_cs_dst)
+  "$XCENSUS" import snapshot -q "$work/snap" -d "$db2" || fail "import of a snapshot taken during writes"
+  d=$(xc_psql -d "$db2" -c "SELECT count(*) FROM domains WHERE name LIKE '%.concurrent.example'")
+  e=$(xc_psql -d "$db2" -c "SELECT count(*) FROM entities WHERE address LIKE '%.concurrent.example'")
+  p=$(xc_psql -d "$db2" -c "SELECT count(*) FROM probe_outcomes p JOIN entities e ON e.id = p.entity_id WHERE e.address LIKE '%.concurrent.example'")
+  echo "snapshot holds $d of the writer's domains"
+  [ "$d" -ge 20 ] && [ "$d" -lt 1500 ] || fail "the export did not overlap the writes ($d of 1500)"
+  xc_expect_eq "servers of the writer's domains in the snapshot" "$d" "$e"
+  xc_expect_eq "probe outcomes of them in the snapshot" "$d" "$p"
   ;;
 
 *) fail "unrecognized case $case_name" ;;
