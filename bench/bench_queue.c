@@ -140,7 +140,7 @@ static void child_claimed(void *arg, bool ok, const struct queue_job *jobs,
         if (ch->mixed) {
             ch->pending++;
             queue_complete(ch->q, jobs[i].id, jobs[i].token, QUEUE_OK, NULL,
-                           child_completed, ch);
+                           -1, child_completed, ch);
             continue;
         }
         if (ch->nheld == ch->cap) {
@@ -215,7 +215,7 @@ static int child_main(int id, int go_fd, int done_fd, bool mixed)
         for (size_t i = 0; i < ch.nheld; i++) {
             ch.pending++;
             queue_complete(ch.q, ch.held[i].id, ch.held[i].token, QUEUE_OK,
-                           NULL, child_completed, &ch);
+                           NULL, -1, child_completed, &ch);
         }
         loop_until(&ch, complete_done_cond);
         say(done_fd);

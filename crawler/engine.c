@@ -46,6 +46,7 @@ struct job {
     enum job_state state;
     bool lost;          /* lease lost: finish without completing */
     bool check_opt_in;
+    int opt_in; /* XEP-0485 advertised: 1, 0, -1 not known */
     enum queue_class cls;
     char detail[256];
     struct probe_sink sink;
@@ -260,7 +261,7 @@ static void on_synced(void *arg, bool ok)
     }
     j->state = J_COMPLETING;
     queue_complete(s->q, j->id, j->token, j->cls, j->detail[0] ? j->detail : NULL,
-                   on_completed, j);
+                   j->opt_in, on_completed, j);
 }
 
 static enum queue_class class_of(const struct probe_domain_result *r)
@@ -329,8 +330,8 @@ static void on_probed(void *arg, const struct probe_domain_result *r)
                  r->condition);
     if (j->check_opt_in && j->cls == QUEUE_OK && !r->serverinfo_opt_in)
         j->cls = QUEUE_NOT_OPTED_IN;
-    if (r->outcome == OUT_OK)
-        queue_set_opt_in(s->q, j->domain, r->serverinfo_opt_in, NULL, NULL);
+    /* recorded on the domain by the completion */
+    j->opt_in = r->outcome == OUT_OK ? r->serverinfo_opt_in : -1;
     log_debug("J %s: probed (%s), %zu queries, %zu entities", j->domain,
               queue_class_name(j->cls), r->queries, r->entities);
     /* follow-up work (census of the MUC services found, direct probe) for
@@ -374,6 +375,7 @@ static void on_claimed(void *arg, bool ok, const struct queue_job *jobs, size_t 
     for (size_t i = 0; i < n; i++) {
         struct job *j = xcalloc(1, sizeof *j);
         j->s = s;
+        j->opt_in = -1;
         j->id = jobs[i].id;
         j->token = jobs[i].token;
         j->domain = xstrdup(jobs[i].domain);

@@ -378,6 +378,7 @@ struct op {
     /* OP_COMPLETE, until its batch is sent: */
     enum queue_class cls;
     char *detail;
+    int opt_in; /* completions: 1, 0, -1 not known */
     LIST_ENTRY(op) pending; /* on queue.completions */
     char msg[256];     /* OP_START failing before any statement */
     LIST_ENTRY(op) link;
@@ -931,8 +932,9 @@ static void complete_checked(void *arg, const struct pga_result *r)
 static const char sql_complete_batch[] =
     "WITH c AS (\n"
     "  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],\n"
-    "                       $5::float8[], $6::boolean[], $7::float8[])\n"
-    "    AS c(id, token, cls, detail, base, fin, cap)),\n"
+    "                       $5::float8[], $6::boolean[], $7::float8[],\n"
+    "                       $8::boolean[])\n"
+    "    AS c(id, token, cls, detail, base, fin, cap, opt_in)),\n"
     "j AS (\n"
     "  UPDATE jobs j SET\n"
     "    state = CASE WHEN c.cls = 'ok' THEN 'done'\n"
@@ -952,9 +954,10 @@ static const char sql_complete_batch[] =
     "      THEN now() END,\n"
     "    updated_at = now()\n"
     "  FROM c WHERE j.id = c.id AND j.lease_version = c.token AND j.state = 'leased'\n"
-    "  RETURNING j.id, j.domain_id, j.state, j.next_attempt_at),\n"
+    "  RETURNING j.id, j.domain_id, j.state, j.next_attempt_at, c.opt_in),\n"
     "d AS (\n"
-    "  UPDATE domains SET leased_job_id = NULL, last_contact = now()\n"
+    "  UPDATE domains SET leased_job_id = NULL, last_contact = now(),\n"
+    "    serverinfo_opt_in = coalesce(j.opt_in, domains.serverinfo_opt_in)\n"
     "  FROM j WHERE domains.id = j.domain_id AND domains.leased_job_id = j.id)\n"
     "SELECT id, state, extract(epoch FROM now()), extract(epoch FROM next_attempt_at)\n"
     "FROM j";
@@ -1041,8 +1044,8 @@ static void flush_completions(struct queue *q)
         return;
     struct batch *bt = xcalloc(1, sizeof *bt);
     bt->ops = xcalloc(q->n_completions, sizeof *bt->ops);
-    struct buf a[7];
-    for (int k = 0; k < 7; k++) {
+    struct buf a[8];
+    for (int k = 0; k < 8; k++) {
         a[k] = (struct buf)BUF_INIT;
         buf_putc(&a[k], '{');
     }
@@ -1064,16 +1067,17 @@ static void flush_completions(struct queue *q)
         array_elem(&a[5], b->final ? "true" : "false");
         ms_text(v, sizeof v, ok || b->final ? 0 : b->cap_ms);
         array_elem(&a[6], v);
+        array_elem(&a[7], o->opt_in < 0 ? NULL : o->opt_in ? "true" : "false");
     }
     q->n_completions = 0;
-    const char *params[7];
-    for (int k = 0; k < 7; k++) {
+    const char *params[8];
+    for (int k = 0; k < 8; k++) {
         buf_putc(&a[k], '}');
         params[k] = buf_str(&a[k]);
     }
-    pgasync_query(q->pg, PGA_RETRY, sql_complete_batch, 7, params,
+    pgasync_query(q->pg, PGA_RETRY, sql_complete_batch, 8, params,
                   complete_batch_done, bt);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         buf_free(&a[k]);
 }
 
@@ -1083,7 +1087,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 }
 
 void queue_complete(struct queue *q, int64_t id, int64_t token,
-                    enum queue_class c, const char *detail,
+                    enum queue_class c, const char *detail, int opt_in,
                     queue_complete_cb cb, void *arg)
 {
     ASSERT((unsigned)c < QUEUE_CLASS__COUNT);
@@ -1094,6 +1098,7 @@ void queue_complete(struct queue *q, int64_t id, int64_t token,
     o->token = token;
     o->cls = c;
     o->detail = detail ? queue_detail_clean(detail) : NULL;
+    o->opt_in = opt_in < 0 ? -1 : opt_in > 0;
     LIST_INSERT_HEAD(&q->completions, o, pending);
     if (++q->n_completions >= COMPLETE_BATCH_MAX) {
         flush_completions(q);
@@ -1379,16 +1384,6 @@ void queue_enqueue_discovered(struct queue *q, const char *const *names,
         3, p2);
     pgasync_submit(q->pg, j);
     buf_free(&arr);
-}
-
-void queue_set_opt_in(struct queue *q, const char *domain, bool opt_in,
-                      queue_count_cb cb, void *arg)
-{
-    const char *params[] = {domain, opt_in ? "true" : "false"};
-    count_query(
-        q, OP_COUNT, false,
-        "UPDATE domains SET serverinfo_opt_in = $2::boolean WHERE name = $1", 2,
-        params, cb, arg);
 }
 
 static void finish_done(void *arg, const struct pga_result *r)

@@ -202,10 +202,12 @@ void queue_claim(struct queue *q, int n, queue_claim_cb cb, void *arg);
  * now + the crawl's recrawl_interval); a failure -> queued with
  * next_attempt_at = now + backoff, or failed when attempts are used up or
  * the class is final. detail (NULL = none) goes through
- * queue_detail_clean().
+ * queue_detail_clean(). opt_in (1, 0, or -1 for not known) is what the
+ * probe found of the domain's XEP-0485 advertisement, recorded on the
+ * domain in the same statement.
  * Re-sent whole after a lost connection (idempotent). cb may be NULL. */
 void queue_complete(struct queue *q, int64_t id, int64_t token,
-                    enum queue_class c, const char *detail,
+                    enum queue_class c, const char *detail, int opt_in,
                     queue_complete_cb cb, void *arg);
 /* Extends every lease this process holds, now (the timer does it every
  * heartbeat_interval); leases found lost go to the lost callback. */
@@ -222,9 +224,6 @@ void queue_recrawl(struct queue *q, queue_count_cb cb, void *arg);
  * seeds). */
 void queue_enqueue_discovered(struct queue *q, const char *const *names,
                               size_t n, queue_count_cb cb, void *arg);
-/* Records whether domain advertises XEP-0485 urn:xmpp:serverinfo:0. */
-void queue_set_opt_in(struct queue *q, const char *domain, bool opt_in,
-                      queue_count_cb cb, void *arg);
 /* Closes the run (finished or aborted); cb(ok). */
 void queue_finish(struct queue *q, bool aborted, queue_ready_cb cb, void *arg);
 

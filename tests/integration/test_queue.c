@@ -223,7 +223,7 @@ static struct rec complete(struct queue *q, int64_t id, int64_t token,
                            enum queue_class c)
 {
     struct rec r = {0};
-    queue_complete(q, id, token, c, c == QUEUE_OK ? NULL : "test detail",
+    queue_complete(q, id, token, c, c == QUEUE_OK ? NULL : "test detail", -1,
                    on_complete, &r);
     run_until(&r.done);
     return r;
@@ -420,7 +420,7 @@ static void test_backoff_and_cap(void **state)
     assert_int_equal(u.n, 1);
     struct rec uc = {0};
     queue_complete(q, u.jobs[0].id, u.jobs[0].token, QUEUE_TIMEOUT,
-                   "server said \xff\xfe", on_complete, &uc);
+                   "server said \xff\xfe", -1, on_complete, &uc);
     run_until(&uc.done);
     assert_int_equal(uc.d, QUEUE_DONE_APPLIED);
     expect_field(u.jobs[0].id, "last_error", "server said ??");
@@ -691,13 +691,23 @@ static void test_discovered(void **state)
     for (size_t i = 0; i < 2; i++)
         assert_int_equal(c.jobs[i].check_opt_in,
                          strcmp(c.jobs[i].domain, "found.optin.test") == 0);
-    /* once the domain is known to advertise XEP-0485, no check is asked */
-    r = (struct rec){0};
-    queue_set_opt_in(q, "found.optin.test", true, on_count, &r);
-    run_until(&r.done);
-    assert_int_equal(r.rows, 1);
-    for (size_t i = 0; i < 2; i++)
-        complete(q, c.jobs[i].id, c.jobs[i].token, QUEUE_INTERNAL);
+    /* once the domain is known to advertise XEP-0485 (the completion of
+     * its job records what the probe found), no check is asked; a
+     * completion that does not know (-1) leaves it as it was */
+    for (size_t i = 0; i < 2; i++) {
+        bool found = strcmp(c.jobs[i].domain, "found.optin.test") == 0;
+        struct rec rc = {0};
+        queue_complete(q, c.jobs[i].id, c.jobs[i].token, QUEUE_INTERNAL,
+                       "test detail", found ? 1 : -1, on_complete, &rc);
+        run_until(&rc.done);
+        assert_int_equal(rc.d, QUEUE_DONE_APPLIED);
+    }
+    assert_int_equal(sql_num("SELECT count(*) FROM domains WHERE name = "
+                        "'found.optin.test' AND serverinfo_opt_in"),
+                     1);
+    assert_int_equal(sql_num("SELECT count(*) FROM domains WHERE name = "
+                        "'listed.optin.test' AND serverinfo_opt_in IS NULL"),
+                     1);
     sql("UPDATE jobs SET next_attempt_at = now() WHERE domain_id IN (SELECT id "
         "FROM domains"
         " WHERE name LIKE '%.optin.test')");
@@ -792,7 +802,7 @@ static void work_done(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct work *k = arg;
-    queue_complete(k->w->q, k->id, k->token, QUEUE_OK, NULL, work_completed, k);
+    queue_complete(k->w->q, k->id, k->token, QUEUE_OK, NULL, -1, work_completed, k);
 }
 
 static void worker_claimed(void *arg, bool ok, const struct queue_job *jobs,
