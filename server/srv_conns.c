@@ -19,6 +19,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -34,6 +36,7 @@ struct srv_conn {
     int64_t since_ms; /* opened, or last answered */
     bool busy;        /* a request of it is being answered */
     bool shut;        /* shut down for being overdue */
+    bool nodelay;     /* TCP_NODELAY set */
     struct srv_conn *next;
 };
 
@@ -129,8 +132,19 @@ static struct srv_conn *find(struct srv *s, struct evhttp_request *req)
 void srv_conn_request(struct srv *s, struct evhttp_request *req)
 {
     struct srv_conn *c = find(s, req);
-    if (c)
-        c->busy = true;
+    if (!c)
+        return;
+    c->busy = true;
+    if (!c->nodelay) {
+        /* answers leave in one go; without this, the tail of an answer
+         * larger than the socket's first window waits for the client's
+         * delayed ACK (about 40 ms) */
+        int one = 1;
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        if (fd >= 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->nodelay = true;
+    }
 }
 
 /* req's connection got its answer: the next request's deadline starts. */
