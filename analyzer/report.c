@@ -300,6 +300,18 @@ bool analysis_write_report(const char *dir, json_t *r)
                entries > 0 ? (double)geti(sz, "xml_relation_bytes") / entries : 0,
                (long long)geti(sz, "interned_model_bytes"),
                entries > 0 ? (double)geti(sz, "interned_model_bytes") / entries : 0);
+    json_t *szwo = json_object_get(sz, "without_xep0232");
+    buf_printf(&md,
+               "Without the XEP-0232 forms the cache would hold %lld entries: %lld "
+               "bytes of XML and %lld of verification strings (exact: one entry per "
+               "hash without the form, the form's bytes taken off); about %lld bytes "
+               "as one row per feature and %lld in the interned model (scaled by the "
+               "feature rows and entries that remain). Both columns are in "
+               "`sizes.csv` and the chart below.\n\n",
+               (long long)geti(szwo, "entries"), (long long)geti(szwo, "xml_bytes_total"),
+               (long long)geti(szwo, "verification_string_bytes_total"),
+               (long long)geti(szwo, "eav_relation_bytes"),
+               (long long)geti(szwo, "interned_model_bytes"));
 
     buf_printf(&md,
                "## Without XEP-0232\n\nEvery entry's hash recomputed with its "
