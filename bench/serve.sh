@@ -38,6 +38,8 @@ if ! command -v wrk >/dev/null; then
   fi
 fi
 
+[ -f tests/integration/views_grow.sh ] ||
+  { echo "bench/serve.sh: tests/integration/views_grow.sh (the dataset grower) is missing" >&2; exit 1; }
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DXC_TESTS=OFF -DXC_BENCH=OFF >/dev/null
 cmake --build "$build" -j2 --target xcensus >/dev/null
 X="$src/$build/cli/xcensus"
