@@ -12,6 +12,8 @@
 #   snapshot_test.sh source     export --source NAME: that source only
 #   snapshot_test.sh consistent an export during concurrent writes is one
 #                               moment of the database
+#   snapshot_test.sh fuzz       seeded random damage: refused or harmless,
+#                               never a crash
 . "$(dirname "$0")/pg_lib.sh"
 src=${XC_SOURCE_DIR:?}
 edit() { python3 "$src/tests/integration/snapshot_edit.py" "$@"; }
@@ -405,6 +407,47 @@ EOF
   xc_expect_eq "crawls in the two-source snapshot" 1 "$(xc_psql -d "$db3" -c "SELECT count(*) FROM crawls")"
   q="SELECT count(*) FROM probe_outcomes p JOIN sources s ON s.id = p.source_id WHERE s.name = '$run'"
   xc_expect_eq "probe outcomes of $run" "$(xc_psql -d "$db1" -c "$q")" "$(xc_psql -d "$db3" -c "$q")"
+  ;;
+
+fuzz)
+  # seeded random damage: every run ends in exit 0 (the damage was
+  # harmless) or 1 with a message, never a crash or a sanitizer report;
+  # a refused import leaves the database empty
+  db1=$(fixture snap_fz_src)
+  good=$work/good
+  "$XCENSUS" export -q --snapshot "$good" -d "$db1" || fail "export failed"
+  refused=0
+  for seed in $(seq 1 40); do
+    rm -rf "$work/bad"; cp -r "$good" "$work/bad"
+    what=$(edit mutate "$work/bad" "$seed")
+    rc=0
+    "$XCENSUS" import snapshot --verify-only "$work/bad" >/dev/null 2>"$work/err" || rc=$?
+    if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$work/err"; then
+      cat "$work/err"; fail "seed $seed ($what): sanitizer report"
+    fi
+    case $rc in
+    0) ;;
+    1) [ -s "$work/err" ] || fail "seed $seed ($what): refused without a message"
+       refused=$((refused + 1)) ;;
+    *) cat "$work/err"; fail "seed $seed ($what): exit $rc" ;;
+    esac
+    # every fifth: the whole import too, into a fresh database
+    if [ $((seed % 5)) -eq 0 ]; then
+      db2=$(xc_newdb snap_fz_dst)
+      rc=0
+      "$XCENSUS" import snapshot -q "$work/bad" -d "$db2" >/dev/null 2>"$work/err" || rc=$?
+      if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$work/err"; then
+        cat "$work/err"; fail "seed $seed ($what): sanitizer report on import"
+      fi
+      [ "$rc" -le 1 ] || { cat "$work/err"; fail "seed $seed ($what): import exit $rc"; }
+      if [ "$rc" -eq 1 ] && [ -n "$(xc_psql -d "$db2" -c "SELECT to_regclass('public.sources')")" ]; then
+        [ "$(xc_psql -d "$db2" -c "SELECT count(*) FROM sources")" = 0 ] ||
+          fail "seed $seed ($what): a refused import left rows"
+      fi
+    fi
+  done
+  echo "ok: 40 damaged snapshots, $refused refused with a message, no crash"
+  [ "$refused" -ge 20 ] || fail "only $refused of 40 damaged snapshots refused"
   ;;
 
 consistent)
