@@ -80,9 +80,16 @@ $$;
 -- millions of rows per request. Each trigger folds one statement's new
 -- rows (COPY included) in with one INSERT ... ON CONFLICT per rollup, in
 -- key order (concurrent writers wait instead of deadlocking); existing
--- rows are folded in below when this migration runs. They assume what the
+-- rows are folded in below when this migration runs. Counters are split
+-- in shards by writing session (xc_shard()). They assume what the
 -- schema promises: observations are appended, never deleted.
 -- ---------------------------------------------------------------------------
+
+-- The counter rows a session adds to: concurrent writers (one session
+-- each) mostly add to different rows of the same day, source or key
+-- instead of queueing for one row lock until commit; readers sum shards.
+CREATE FUNCTION xc_shard() RETURNS smallint
+LANGUAGE sql VOLATILE PARALLEL SAFE AS $$ SELECT (pg_backend_pid() % 16)::smallint $$;
 
 -- Per entity: its latest disco#info snapshot (by observed_at, then id;
 -- content_id NULL while it has none) with the entity's kind as of that
@@ -106,15 +113,17 @@ CREATE TABLE entity_latest (
 CREATE TABLE disco_daily (
     day        date NOT NULL,
     kind       text NOT NULL,
+    shard      smallint NOT NULL DEFAULT 0,
     snapshots  bigint NOT NULL,
-    PRIMARY KEY (day, kind)
+    PRIMARY KEY (day, kind, shard)
 );
 CREATE TABLE disco_feature_daily (
     day         date NOT NULL,
     kind        text NOT NULL,
     feature_id  integer NOT NULL,
+    shard       smallint NOT NULL DEFAULT 0,
     snapshots   bigint NOT NULL,
-    PRIMARY KEY (feature_id, day, kind)
+    PRIMARY KEY (feature_id, day, kind, shard)
 );
 
 -- Probe outcomes per source, probe kind and outcome.
@@ -122,9 +131,10 @@ CREATE TABLE probe_outcome_counts (
     source_id  bigint NOT NULL,
     probe      text NOT NULL,
     outcome    text NOT NULL,
+    shard      smallint NOT NULL DEFAULT 0,
     outcomes   bigint NOT NULL,
     last_seen  timestamptz NOT NULL,
-    PRIMARY KEY (source_id, probe, outcome)
+    PRIMARY KEY (source_id, probe, outcome, shard)
 );
 
 -- Caps observations per source and (algo, ver, node), summed over room
@@ -134,10 +144,11 @@ CREATE TABLE caps_source_keys (
     algo          text NOT NULL,
     ver           text NOT NULL,
     node          text NOT NULL,
+    shard         smallint NOT NULL DEFAULT 0,
     observations  bigint NOT NULL,
     first_seen    timestamptz NOT NULL,
     last_seen     timestamptz NOT NULL,
-    PRIMARY KEY (source_id, algo, ver, node)
+    PRIMARY KEY (source_id, algo, ver, node, shard)
 );
 CREATE INDEX caps_source_keys_node_idx ON caps_source_keys (node);
 CREATE TABLE caps_source_services (
@@ -166,18 +177,19 @@ BEGIN
         FROM xc_new n JOIN entities e ON e.id = n.entity_id
         GROUP BY 1, 2, 3
     ), daily AS (
-        INSERT INTO disco_daily AS d (day, kind, snapshots)
-        SELECT day, kind, sum(snapshots) FROM b GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (day, kind) DO UPDATE SET snapshots = d.snapshots + EXCLUDED.snapshots
+        INSERT INTO disco_daily AS d (day, kind, shard, snapshots)
+        SELECT day, kind, xc_shard(), sum(snapshots) FROM b GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, kind, shard) DO UPDATE SET snapshots = d.snapshots + EXCLUDED.snapshots
         RETURNING 1
     )
-    INSERT INTO disco_feature_daily AS d (day, kind, feature_id, snapshots)
-    SELECT b.day, b.kind, u.fid, sum(b.snapshots)
+    INSERT INTO disco_feature_daily AS d (day, kind, feature_id, shard, snapshots)
+    SELECT b.day, b.kind, u.fid, xc_shard(), sum(b.snapshots)
     FROM b
     JOIN disco_contents c ON c.id = b.content_id
     CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
     GROUP BY 1, 2, 3 ORDER BY 3, 1, 2
-    ON CONFLICT (feature_id, day, kind) DO UPDATE SET snapshots = d.snapshots + EXCLUDED.snapshots;
+    ON CONFLICT (feature_id, day, kind, shard)
+        DO UPDATE SET snapshots = d.snapshots + EXCLUDED.snapshots;
     RETURN NULL;
 END $$;
 CREATE TRIGGER disco_snapshots_rollup AFTER INSERT ON disco_snapshots
@@ -202,10 +214,10 @@ CREATE TRIGGER software_versions_rollup AFTER INSERT ON software_versions
 CREATE FUNCTION xc_rollup_outcomes() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO probe_outcome_counts AS p (source_id, probe, outcome, outcomes, last_seen)
-    SELECT source_id, probe, outcome, count(*), max(observed_at)
+    INSERT INTO probe_outcome_counts AS p (source_id, probe, outcome, shard, outcomes, last_seen)
+    SELECT source_id, probe, outcome, xc_shard(), count(*), max(observed_at)
     FROM xc_new GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (source_id, probe, outcome) DO UPDATE
+    ON CONFLICT (source_id, probe, outcome, shard) DO UPDATE
         SET outcomes = p.outcomes + EXCLUDED.outcomes,
             last_seen = greatest(p.last_seen, EXCLUDED.last_seen);
     RETURN NULL;
@@ -219,24 +231,25 @@ CREATE FUNCTION xc_rollup_caps() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO caps_source_keys AS k (source_id, algo, ver, node, observations,
+        INSERT INTO caps_source_keys AS k (source_id, algo, ver, node, shard, observations,
                                            first_seen, last_seen)
-        SELECT source_id, algo, ver, node, sum(count), min(first_seen), max(last_seen)
+        SELECT source_id, algo, ver, node, xc_shard(), sum(count), min(first_seen),
+               max(last_seen)
         FROM xc_new GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-        ON CONFLICT (source_id, algo, ver, node) DO UPDATE
+        ON CONFLICT (source_id, algo, ver, node, shard) DO UPDATE
             SET observations = k.observations + EXCLUDED.observations,
                 first_seen = least(k.first_seen, EXCLUDED.first_seen),
                 last_seen = greatest(k.last_seen, EXCLUDED.last_seen);
     ELSE
-        INSERT INTO caps_source_keys AS k (source_id, algo, ver, node, observations,
+        INSERT INTO caps_source_keys AS k (source_id, algo, ver, node, shard, observations,
                                            first_seen, last_seen)
-        SELECT source_id, algo, ver, node, sum(c), min(f), max(l)
+        SELECT source_id, algo, ver, node, xc_shard(), sum(c), min(f), max(l)
         FROM (SELECT source_id, algo, ver, node, count AS c, first_seen AS f, last_seen AS l
               FROM xc_new
               UNION ALL
               SELECT source_id, algo, ver, node, -count, first_seen, last_seen FROM xc_old) x
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-        ON CONFLICT (source_id, algo, ver, node) DO UPDATE
+        ON CONFLICT (source_id, algo, ver, node, shard) DO UPDATE
             SET observations = k.observations + EXCLUDED.observations,
                 first_seen = least(k.first_seen, EXCLUDED.first_seen),
                 last_seen = greatest(k.last_seen, EXCLUDED.last_seen);
@@ -384,15 +397,14 @@ WITH s AS (
 ), t AS (
     SELECT sum(n) AS total FROM s
 )
-SELECT f.var AS feature,
-       sum(s.n)::bigint AS servers,
-       xc_percent(sum(s.n), t.total) AS percent
-FROM s
-JOIN disco_contents c ON c.id = s.content_id
-CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
-JOIN features f ON f.id = u.fid
-CROSS JOIN t
-GROUP BY f.var, t.total;
+SELECT f.var AS feature, x.servers, xc_percent(x.servers, t.total) AS percent
+FROM (SELECT u.fid, sum(s.n)::bigint AS servers
+      FROM s
+      JOIN disco_contents c ON c.id = s.content_id
+      CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
+      GROUP BY u.fid) x
+JOIN features f ON f.id = x.fid
+CROSS JOIN t;
 
 -- Component software: by the first identity of the component's latest
 -- disco#info and its latest XEP-0092 answer.

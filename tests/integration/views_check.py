@@ -468,22 +468,26 @@ RECOMPUTE = {
     "caps_source_services": """
         SELECT DISTINCT source_id, coalesce(service_id, 0) FROM caps_observations""",
 }
-COLUMNS = {
-    "entity_latest": "entity_id, kind, content_id, snapshot_id, source_id, disco_at, software, "
-                     "version, os, version_id, version_at",
-    "disco_daily": "day, kind, snapshots",
-    "disco_feature_daily": "day, kind, feature_id, snapshots",
-    "probe_outcome_counts": "source_id, probe, outcome, outcomes, last_seen",
-    "caps_source_keys": "source_id, algo, ver, node, observations, first_seen, last_seen",
-    "caps_source_services": "source_id, service_id",
+# each rollup as a reader sees it (counters summed over their shards)
+ROLLUP = {
+    "entity_latest": "SELECT entity_id, kind, content_id, snapshot_id, source_id, disco_at, "
+                     "software, version, os, version_id, version_at FROM entity_latest",
+    "disco_daily": "SELECT day, kind, sum(snapshots) FROM disco_daily GROUP BY 1, 2",
+    "disco_feature_daily": "SELECT day, kind, feature_id, sum(snapshots) FROM disco_feature_daily "
+                           "GROUP BY 1, 2, 3",
+    "probe_outcome_counts": "SELECT source_id, probe, outcome, sum(outcomes), max(last_seen) "
+                            "FROM probe_outcome_counts GROUP BY 1, 2, 3",
+    "caps_source_keys": "SELECT source_id, algo, ver, node, sum(observations), min(first_seen), "
+                        "max(last_seen) FROM caps_source_keys GROUP BY 1, 2, 3, 4",
+    "caps_source_services": "SELECT source_id, service_id FROM caps_source_services",
 }
 
 
 def rollups_consistent(when):
     for t, r in RECOMPUTE.items():
-        n = sqlint("SELECT count(*) FROM ((SELECT * FROM (%s) a EXCEPT ALL SELECT %s FROM %s) "
-                   "UNION ALL (SELECT %s FROM %s EXCEPT ALL SELECT * FROM (%s) b)) x"
-                   % (r, COLUMNS[t], t, COLUMNS[t], t, r))
+        n = sqlint("SELECT count(*) FROM ((SELECT * FROM (%s) a EXCEPT ALL SELECT * FROM (%s) b) "
+                   "UNION ALL (SELECT * FROM (%s) c EXCEPT ALL SELECT * FROM (%s) d)) x"
+                   % (r, ROLLUP[t], ROLLUP[t], r))
         rows = sqlint("SELECT count(*) FROM %s" % t)
         if n != 0 or rows == 0:
             fail("rollup %s %s: %d rows differ from a recomputation (%d rows)" % (t, when, n, rows))
@@ -535,6 +539,47 @@ eq("server_features after alpha's newer snapshot (beta's features)", 2,
 rows = {(r["probe"], r["outcome"]): r["outcomes"] for r in q("probe_outcomes", "source=recheck-1")}
 eq("probe_outcomes after COPY", {("disco-info", "ok"): 3, ("disco-info", "timeout"): 1,
                                  ("direct-c2s", "tls-failed"): 1}, rows)
+
+# concurrent writers: four sessions, 15 transactions each, adding snapshots,
+# versions, outcomes and caps counts on the same day, source and keys in
+# opposite orders; no error (deadlock), rollups still equal a recomputation
+WRITER = """
+BEGIN;
+INSERT INTO disco_snapshots (source_id, entity_id, content_id, observed_at)
+SELECT (SELECT id FROM sources WHERE name = 'recheck-1'), s.entity_id, s.content_id,
+       '2026-03-17 10:00:00+00'::timestamptz + make_interval(secs => %(i)d)
+FROM (SELECT DISTINCT ON (entity_id) entity_id, content_id FROM disco_snapshots
+      ORDER BY entity_id, observed_at) s ORDER BY s.entity_id %(dir)s;
+INSERT INTO software_versions (source_id, entity_id, name, version, observed_at)
+SELECT (SELECT id FROM sources WHERE name = 'recheck-1'), id, 'Prosody', '%(i)d',
+       '2026-03-17 10:00:00+00'::timestamptz + make_interval(secs => %(i)d)
+FROM entities WHERE kind = 'server' ORDER BY 2 %(dir)s;
+INSERT INTO probe_outcomes (source_id, domain_id, probe, outcome, observed_at)
+SELECT (SELECT id FROM sources WHERE name = 'recheck-1'), id, 'disco-info', 'ok', '2026-03-17 10:00:00+00'
+FROM domains ORDER BY 2 %(dir)s;
+INSERT INTO caps_observations AS o (source_id, service_id, algo, ver, node, count, first_seen, last_seen)
+SELECT source_id, service_id, algo, ver, node, 1, '2026-03-17 10:00:00+00', '2026-03-17 10:00:00+00'
+FROM caps_observations WHERE service_id IS NOT NULL AND source_id = (SELECT id FROM sources WHERE name = 'census-2026-03-15')
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (source_id, service_id, algo, ver, node) DO UPDATE SET count = o.count + EXCLUDED.count;
+COMMIT;
+"""
+procs = []
+for w in range(4):
+    script = "".join(WRITER % {"i": w * 100 + t, "dir": "DESC" if w % 2 else "ASC"} for t in range(15))
+    procs.append(subprocess.Popen([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", DB],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True))
+    procs[-1].stdin.write(script)
+    procs[-1].stdin.close()
+for k, pr in enumerate(procs):
+    err = pr.stderr.read()
+    pr.wait(timeout=300)
+    eq("concurrent writer %d exit (%s)" % (k, err.strip()[:200]), 0, pr.returncode)
+rollups_consistent("after concurrent writers")
+eq("caps counts after concurrent writers", (15 + 2 * 3) + 4 * 15 * 5,
+   sqlint("SELECT sum(count) FROM caps_observations o JOIN sources s ON s.id = o.source_id "
+          "WHERE s.name = 'census-2026-03-15' AND o.service_id IS NOT NULL"))
 
 if failures:
     print("%d check(s) failed" % len(failures), file=sys.stderr)

@@ -39,7 +39,7 @@ INSERT INTO domains (name, first_seen)
 SELECT format('d%s.grow.example', i), '2026-04-01' FROM generate_series(1, :ndom) i;
 
 -- features: 300 synthetic + the fixture's versioned ones
-INSERT INTO features (var) SELECT format('urn:grow:f:%s', i) FROM generate_series(0, 299) i
+INSERT INTO features (var) SELECT format('urn:grow:feature-%s', i) FROM generate_series(0, 299) i
 ON CONFLICT DO NOTHING;
 INSERT INTO features (var) VALUES ('urn:xmpp:mam:0'), ('urn:xmpp:mam:1'), ('urn:xmpp:mam:2'),
     ('jabber:iq:privacy'), ('urn:xmpp:blocking') ON CONFLICT DO NOTHING;
@@ -48,8 +48,8 @@ INSERT INTO features (var) VALUES ('urn:xmpp:mam:0'), ('urn:xmpp:mam:1'), ('urn:
 CREATE TEMP TABLE grow_c AS
 SELECT i,
        ARRAY(SELECT DISTINCT id FROM features
-             WHERE (var LIKE 'urn:grow:f:%'
-                    AND (substring(var FROM 12)::int * 7 + i) % (5 + i % 10) = 0)
+             WHERE (var LIKE 'urn:grow:feature-%'
+                    AND (substring(var FROM 18)::int * 7 + i) % (5 + i % 10) = 0)
                 OR (var = 'urn:xmpp:mam:0' AND i % 3 = 0)
                 OR (var = 'urn:xmpp:mam:1' AND i % 4 <> 0)
                 OR (var = 'urn:xmpp:mam:2' AND i % 2 = 0)
