@@ -131,6 +131,7 @@ ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f"{wall:.3f} {ru.ru_utime + ru.ru_stime:.3f} {ru.ru_maxrss}")
 PY
 )
+sleep 1 # the crawler's backends exit and are reaped (their CPU moves to cutime)
 p1=$(cpu_of $ppid) g1=$(pg_cpu)
 read -r wall cpu rss <<<"$res"
 q() { psql -X -Atq "$db" -c "$1"; }
