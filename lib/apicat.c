@@ -95,9 +95,10 @@ static const struct apicat_entry entries[] = {
      "v_client_software",
      "observations DESC, hashes DESC, node", NULL, 0},
     {"feature_adoption", "Feature adoption over time",
-     "one row per UTC day of disco#info snapshots and feature: servers whose "
-     "snapshot that day lists it, servers with a snapshot that day, their "
-     "percent, and all entities (servers and components) listing it",
+     "one row per UTC day of disco#info snapshots and feature: server "
+     "snapshots that day listing it, server snapshots that day, their "
+     "percent, and snapshots of servers and components listing it (an "
+     "entity probed twice in a day counts twice)",
      "SELECT day, feature, servers, servers_total, percent, entities FROM "
      "xc_feature_adoption($1::text) WHERE ($2::date IS NULL OR day >= "
      "$2::date)",
