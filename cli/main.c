@@ -22,7 +22,7 @@ static const struct command commands[] = {
     {"caps", cmd_caps, "verify entity-capabilities hashes (caps verify)"},
     {"config", cmd_config, "check a configuration file (config check)"},
     {"migrate", cmd_migrate, "apply pending database migrations"},
-    {"import", cmd_import, "import an existing caps collection (import capsdb)"},
+    {"import", cmd_import, "load caps collections and snapshots (import capsdb, snapshot)"},
     {"query", cmd_query, "print one of the statistics views"},
     {"analyze", cmd_analyze, "measure the caps cache and write the report"},
     {"seed", cmd_seed, "add domains to a crawl"},
