@@ -6,7 +6,7 @@
  * node id and an entry id; `stripped` the keys without XEP-0232. Feature
  * sets are interned too: the bytes of a sorted id array are themselves a
  * string in `fsets_tab`, whose id is the set id. Posting lists (the index)
- * are compressed in blocks of varint gaps.
+ * are compressed in blocks of varint gaps, or bitmaps when dense.
  */
 #include "capsmodel.h"
 
@@ -28,6 +28,8 @@
  * search decodes only the blocks it lands in. */
 #define PB 128
 struct posting {
+    uint64_t *bits;   /* a dense list (over an eighth of the entries) is a
+                         bitmap instead: smaller, and intersected by word */
     uint32_t n, nblocks;
     uint32_t last;    /* last id appended (while building) */
     uint32_t *first;  /* nblocks */
@@ -130,6 +132,7 @@ struct capsmodel {
     size_t fs_cap;
     struct posting *postings; /* index = feature string id */
     size_t n_postings;
+    size_t index_n;           /* entries when the index was built */
     size_t si_entries;        /* entries with a XEP-0232 form ... */
     uint64_t si_form_bytes;   /* ... the bytes their forms add ... */
     uint64_t si_text_bytes;   /* ... and their name+version+os text */
@@ -213,6 +216,7 @@ struct capsmodel *capsmodel_new(void)
 static void postings_free(struct capsmodel *m)
 {
     for (size_t i = 0; i < m->n_postings; i++) {
+        free(m->postings[i].bits);
         free(m->postings[i].first);
         free(m->postings[i].off);
         free(m->postings[i].bytes);
@@ -744,12 +748,15 @@ static uint32_t posting_block(const struct posting *p, uint32_t b, uint32_t *out
     uint32_t id = p->first[b];
     out[0] = id;
     for (uint32_t i = 1; i < n; i++) {
-        uint32_t gap = 0;
-        for (int shift = 0;; shift += 7) {
-            uint8_t c = *q++;
-            gap |= (uint32_t)(c & 0x7f) << shift;
-            if (!(c & 0x80))
-                break;
+        uint32_t gap = *q++;
+        if (gap & 0x80) { /* the rare long gap */
+            gap &= 0x7f;
+            for (int shift = 7;; shift += 7) {
+                uint8_t c = *q++;
+                gap |= (uint32_t)(c & 0x7f) << shift;
+                if (!(c & 0x80))
+                    break;
+            }
         }
         id += gap;
         out[i] = id;
@@ -763,10 +770,30 @@ void capsmodel_index_build(struct capsmodel *m)
     m->n_postings = strtab_count(m->strings);
     m->postings = xcalloc(m->n_postings ? m->n_postings : 1,
                           sizeof *m->postings);
+    /* first the counts, to choose each list's form */
+    uint32_t *count = xcalloc(m->n_postings ? m->n_postings : 1, sizeof *count);
     for (uint32_t i = 0; i < m->n; i++) {
         const struct cm_fset *fs = &m->fsets[m->entries[i].fset];
         for (uint32_t k = 0; k < fs->n; k++)
-            posting_append(&m->postings[fs->features[k]], i);
+            count[fs->features[k]]++;
+    }
+    m->index_n = m->n;
+    size_t words = (m->n + 63) / 64;
+    for (size_t f = 0; f < m->n_postings; f++)
+        if (count[f] > 0 && (size_t)count[f] * 8 > m->n && m->n >= 1024)
+            m->postings[f].bits = xcalloc(words, sizeof(uint64_t));
+    free(count);
+    for (uint32_t i = 0; i < m->n; i++) {
+        const struct cm_fset *fs = &m->fsets[m->entries[i].fset];
+        for (uint32_t k = 0; k < fs->n; k++) {
+            struct posting *p = &m->postings[fs->features[k]];
+            if (p->bits) {
+                p->bits[i / 64] |= 1ULL << (i % 64);
+                p->n++;
+            } else {
+                posting_append(p, i);
+            }
+        }
     }
     for (size_t f = 0; f < m->n_postings; f++) {
         struct posting *p = &m->postings[f];
@@ -891,6 +918,21 @@ size_t capsmodel_search_index(const struct capsmodel *m,
     qsort_r(ids, n, sizeof *ids, cmp_posting_len, (void *)m);
     const struct posting *first = &m->postings[ids[0]];
     struct pcur *cur = xcalloc(n, sizeof *cur);
+    if (first->bits) {
+        /* every list is a bitmap (the smallest is): AND them word by word */
+        size_t words = (m->index_n + 63) / 64;
+        for (size_t w = 0; w < words; w++) {
+            uint64_t x = first->bits[w];
+            for (size_t k = 1; k < n && x; k++)
+                x &= m->postings[ids[k]].bits[w];
+            for (; x; x &= x - 1) {
+                if (found < cap)
+                    out[found] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(x));
+                found++;
+            }
+        }
+        goto out;
+    }
     for (size_t k = 1; k < n; k++) {
         cur[k].p = &m->postings[ids[k]];
         cur[k].b = UINT32_MAX;
@@ -903,6 +945,12 @@ size_t capsmodel_search_index(const struct capsmodel *m,
             uint32_t e = blk[j];
             size_t k = 1;
             for (; k < n; k++) {
+                const struct posting *pl = cur[k].p;
+                if (pl->bits) {
+                    if (!(pl->bits[e / 64] >> (e % 64) & 1))
+                        break;
+                    continue;
+                }
                 if (!pcur_seek(&cur[k], e)) {
                     over = true; /* a list is exhausted: no more matches */
                     break;
@@ -917,6 +965,7 @@ size_t capsmodel_search_index(const struct capsmodel *m,
             }
         }
     }
+out:
     free(cur);
 done:
     free(ids);
@@ -944,7 +993,8 @@ size_t capsmodel_memory(const struct capsmodel *m)
         bytes += m->fsets[i].n * sizeof(uint32_t);
     for (size_t i = 0; i < m->n_postings; i++)
         bytes += m->postings[i].cap +
-                 m->postings[i].nblocks * (sizeof(uint32_t) * 2);
+                 m->postings[i].nblocks * (sizeof(uint32_t) * 2) +
+                 (m->postings[i].bits ? (m->index_n + 63) / 64 * sizeof(uint64_t) : 0);
     bytes += m->dk ? (m->dk_mask + 1) * sizeof *m->dk : 0;
     return bytes;
 }
