@@ -91,21 +91,27 @@ $$;
 CREATE FUNCTION xc_shard() RETURNS smallint
 LANGUAGE sql VOLATILE PARALLEL SAFE AS $$ SELECT (pg_backend_pid() % 16)::smallint $$;
 
--- Per entity: its latest disco#info snapshot (by observed_at, then id;
--- content_id NULL while it has none) with the entity's kind as of that
--- snapshot, and its latest XEP-0092 answer (software NULL while none).
-CREATE TABLE entity_latest (
+-- Per entity: its latest disco#info snapshot (by observed_at, then id)
+-- with the entity's kind as of that snapshot; and its latest XEP-0092
+-- answer. Two tables, each written by one trigger, so that every
+-- transaction locks rollup rows table by table in key order (a table
+-- shared by both triggers could deadlock two writers whose entities
+-- overlap).
+CREATE TABLE entity_disco_latest (
     entity_id    bigint PRIMARY KEY,
-    kind         text,
-    content_id   bigint,
-    snapshot_id  bigint,
-    source_id    bigint,
-    disco_at     timestamptz,
+    kind         text NOT NULL,
+    content_id   bigint NOT NULL,
+    snapshot_id  bigint NOT NULL,
+    source_id    bigint NOT NULL,
+    disco_at     timestamptz NOT NULL
+);
+CREATE TABLE entity_version_latest (
+    entity_id    bigint PRIMARY KEY,
     software     text,
     version      text,
     os           text,
-    version_id   bigint,
-    version_at   timestamptz
+    version_id   bigint NOT NULL,
+    version_at   timestamptz NOT NULL
 );
 
 -- disco#info snapshots per UTC day and entity kind (kind at the time of
@@ -160,7 +166,8 @@ CREATE TABLE caps_source_services (
 CREATE FUNCTION xc_rollup_disco() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO entity_latest AS l (entity_id, kind, content_id, snapshot_id, source_id, disco_at)
+    INSERT INTO entity_disco_latest AS l (entity_id, kind, content_id, snapshot_id, source_id,
+                                          disco_at)
     SELECT DISTINCT ON (n.entity_id) n.entity_id, e.kind, n.content_id, n.id, n.source_id,
            n.observed_at
     FROM xc_new n JOIN entities e ON e.id = n.entity_id
@@ -169,8 +176,7 @@ BEGIN
         SET kind = EXCLUDED.kind, content_id = EXCLUDED.content_id,
             snapshot_id = EXCLUDED.snapshot_id, source_id = EXCLUDED.source_id,
             disco_at = EXCLUDED.disco_at
-        WHERE l.disco_at IS NULL
-           OR (l.disco_at, l.snapshot_id) < (EXCLUDED.disco_at, EXCLUDED.snapshot_id);
+        WHERE (l.disco_at, l.snapshot_id) < (EXCLUDED.disco_at, EXCLUDED.snapshot_id);
     WITH b AS (
         SELECT (n.observed_at AT TIME ZONE 'UTC')::date AS day, e.kind, n.content_id,
                count(*) AS snapshots
@@ -198,14 +204,14 @@ CREATE TRIGGER disco_snapshots_rollup AFTER INSERT ON disco_snapshots
 CREATE FUNCTION xc_rollup_versions() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO entity_latest AS l (entity_id, software, version, os, version_id, version_at)
+    INSERT INTO entity_version_latest AS l (entity_id, software, version, os, version_id,
+                                            version_at)
     SELECT DISTINCT ON (entity_id) entity_id, name, version, os, id, observed_at
     FROM xc_new ORDER BY entity_id, observed_at DESC, id DESC
     ON CONFLICT (entity_id) DO UPDATE
         SET software = EXCLUDED.software, version = EXCLUDED.version, os = EXCLUDED.os,
             version_id = EXCLUDED.version_id, version_at = EXCLUDED.version_at
-        WHERE l.version_at IS NULL
-           OR (l.version_at, l.version_id) < (EXCLUDED.version_at, EXCLUDED.version_id);
+        WHERE (l.version_at, l.version_id) < (EXCLUDED.version_at, EXCLUDED.version_id);
     RETURN NULL;
 END $$;
 CREATE TRIGGER software_versions_rollup AFTER INSERT ON software_versions
@@ -266,17 +272,14 @@ CREATE TRIGGER caps_observations_rollup_upd AFTER UPDATE ON caps_observations
     FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_caps();
 
 -- what the tables already hold
-INSERT INTO entity_latest (entity_id, kind, content_id, snapshot_id, source_id, disco_at)
+INSERT INTO entity_disco_latest (entity_id, kind, content_id, snapshot_id, source_id, disco_at)
 SELECT DISTINCT ON (s.entity_id) s.entity_id, e.kind, s.content_id, s.id, s.source_id,
        s.observed_at
 FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id
 ORDER BY s.entity_id, s.observed_at DESC, s.id DESC;
-INSERT INTO entity_latest AS l (entity_id, software, version, os, version_id, version_at)
+INSERT INTO entity_version_latest (entity_id, software, version, os, version_id, version_at)
 SELECT DISTINCT ON (entity_id) entity_id, name, version, os, id, observed_at
-FROM software_versions ORDER BY entity_id, observed_at DESC, id DESC
-ON CONFLICT (entity_id) DO UPDATE
-    SET software = EXCLUDED.software, version = EXCLUDED.version, os = EXCLUDED.os,
-        version_id = EXCLUDED.version_id, version_at = EXCLUDED.version_at;
+FROM software_versions ORDER BY entity_id, observed_at DESC, id DESC;
 INSERT INTO disco_daily (day, kind, snapshots)
 SELECT (s.observed_at AT TIME ZONE 'UTC')::date, e.kind, count(*)
 FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id GROUP BY 1, 2;
@@ -300,15 +303,21 @@ SELECT DISTINCT source_id, coalesce(service_id, 0) FROM caps_observations;
 -- Latest state
 -- ---------------------------------------------------------------------------
 
--- Each answering entity with its latest disco#info snapshot and its latest
--- XEP-0092 answer (NULLs when it never answered one).
+-- Each answering entity: its latest disco#info snapshot (kind as of it)
+-- and its latest XEP-0092 answer (NULLs when it never answered one).
+CREATE VIEW v_entity_state AS
+SELECT d.entity_id, d.kind, d.content_id, d.snapshot_id, d.source_id, d.disco_at,
+       v.software, v.version, v.os, v.version_id, v.version_at
+FROM entity_disco_latest d
+LEFT JOIN entity_version_latest v ON v.entity_id = d.entity_id;
+
+-- The same with the entity's address, node and domain.
 CREATE VIEW v_entity_latest AS
 SELECT e.id AS entity_id, e.address, e.node, l.kind, e.domain_id,
        l.content_id, l.disco_at, l.source_id,
        l.software, l.version, l.os, l.version_at
-FROM entity_latest l
-JOIN entities e ON e.id = l.entity_id
-WHERE l.content_id IS NOT NULL;
+FROM v_entity_state l
+JOIN entities e ON e.id = l.entity_id;
 
 -- The disco#info contents the catalog counts, by kind group ('server',
 -- 'component', 'client') and the software name entities are grouped by,
@@ -321,8 +330,8 @@ SELECT CASE WHEN l.kind = 'server' THEN 'server' ELSE 'component' END AS kind,
        coalesce(l.software, '(no answer)') AS software,
        l.content_id,
        count(*) AS entities
-FROM entity_latest l
-WHERE l.content_id IS NOT NULL AND l.kind NOT IN ('room', 'unknown')
+FROM v_entity_state l
+WHERE l.kind NOT IN ('room', 'unknown')
 GROUP BY 1, 2, 3
 UNION ALL
 SELECT 'client',
@@ -345,10 +354,9 @@ CREATE VIEW v_overview AS
 SELECT (SELECT count(*) FROM domains) AS domains,
        (SELECT count(DISTINCT domain_id) FROM jobs WHERE state IN ('done', 'failed'))
                                                        AS domains_crawled,
-       (SELECT count(*) FROM entity_latest
-        WHERE content_id IS NOT NULL AND kind = 'server') AS servers_answering,
-       (SELECT count(*) FROM entity_latest
-        WHERE content_id IS NOT NULL AND kind NOT IN ('server', 'room', 'unknown'))
+       (SELECT count(*) FROM entity_disco_latest WHERE kind = 'server') AS servers_answering,
+       (SELECT count(*) FROM entity_disco_latest
+        WHERE kind NOT IN ('server', 'room', 'unknown'))
                                                        AS components,
        (SELECT count(*) FROM entities WHERE kind = 'room') AS rooms,
        (SELECT count(*) FROM caps_entries)             AS caps_hashes,
@@ -369,8 +377,8 @@ CREATE VIEW v_server_latest AS
 SELECT l.entity_id, l.content_id, l.disco_at,
        coalesce(l.software, '(no answer)') AS software,
        coalesce(l.version, '') AS version, l.os, l.version_at
-FROM entity_latest l
-WHERE l.kind = 'server' AND l.content_id IS NOT NULL;
+FROM v_entity_state l
+WHERE l.kind = 'server';
 
 -- Server software shares (latest XEP-0092 answer of each answering server).
 CREATE VIEW v_server_software_shares AS
@@ -411,8 +419,8 @@ CROSS JOIN t;
 CREATE VIEW v_component_software AS
 WITH c AS (
     SELECT content_id, coalesce(software, '(no answer)') AS software, count(*) AS n
-    FROM entity_latest
-    WHERE content_id IS NOT NULL AND kind NOT IN ('server', 'room', 'unknown')
+    FROM v_entity_state
+    WHERE kind NOT IN ('server', 'room', 'unknown')
     GROUP BY 1, 2
 )
 SELECT coalesce(i.category, '') AS category, coalesce(i.type, '') AS type, c.software,

@@ -441,16 +441,14 @@ eq("sources table intact", 5, sqlint("SELECT count(*) FROM sources"))
 # older snapshots, a newer version, ON CONFLICT DO UPDATE of caps counts,
 # COPY of probe outcomes)
 RECOMPUTE = {
-    "entity_latest": """
-        WITH d AS (SELECT DISTINCT ON (s.entity_id) s.entity_id, e.kind, s.content_id,
-                          s.id AS snapshot_id, s.source_id, s.observed_at
-                   FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id
-                   ORDER BY s.entity_id, s.observed_at DESC, s.id DESC),
-             v AS (SELECT DISTINCT ON (entity_id) entity_id, name, version, os, id, observed_at
-                   FROM software_versions ORDER BY entity_id, observed_at DESC, id DESC)
-        SELECT coalesce(d.entity_id, v.entity_id), d.kind, d.content_id, d.snapshot_id,
-               d.source_id, d.observed_at, v.name, v.version, v.os, v.id, v.observed_at
-        FROM d FULL JOIN v ON v.entity_id = d.entity_id""",
+    "entity_disco_latest": """
+        SELECT DISTINCT ON (s.entity_id) s.entity_id, e.kind, s.content_id, s.id, s.source_id,
+               s.observed_at
+        FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id
+        ORDER BY s.entity_id, s.observed_at DESC, s.id DESC""",
+    "entity_version_latest": """
+        SELECT DISTINCT ON (entity_id) entity_id, name, version, os, id, observed_at
+        FROM software_versions ORDER BY entity_id, observed_at DESC, id DESC""",
     "disco_daily": """
         SELECT (s.observed_at AT TIME ZONE 'UTC')::date, e.kind, count(*)
         FROM disco_snapshots s JOIN entities e ON e.id = s.entity_id GROUP BY 1, 2""",
@@ -470,8 +468,10 @@ RECOMPUTE = {
 }
 # each rollup as a reader sees it (counters summed over their shards)
 ROLLUP = {
-    "entity_latest": "SELECT entity_id, kind, content_id, snapshot_id, source_id, disco_at, "
-                     "software, version, os, version_id, version_at FROM entity_latest",
+    "entity_disco_latest": "SELECT entity_id, kind, content_id, snapshot_id, source_id, disco_at "
+                           "FROM entity_disco_latest",
+    "entity_version_latest": "SELECT entity_id, software, version, os, version_id, version_at "
+                             "FROM entity_version_latest",
     "disco_daily": "SELECT day, kind, sum(snapshots) FROM disco_daily GROUP BY 1, 2",
     "disco_feature_daily": "SELECT day, kind, feature_id, sum(snapshots) FROM disco_feature_daily "
                            "GROUP BY 1, 2, 3",
