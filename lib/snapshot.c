@@ -1186,30 +1186,34 @@ bool snapshot_export(struct pg_conn *conn, const struct snapshot_export_opts *o,
         say(errf, "xcensus export: bad directory name");
         return false;
     }
-    int state = dir_state(o->dir, errf);
-    if (state < 0)
+    /* "DIR/" and "DIR" alike: siblings are named after DIR itself */
+    char *dir = xstrdup(o->dir);
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dir[--dl] = '\0';
+    int state = dir_state(dir, errf);
+    if (state < 0) {
+        free(dir);
         return false;
+    }
     if (state > 0 && !o->force) {
         say(errf,
             "xcensus export: \"%s\" is not empty (use --force to "
             "replace it)",
             o->dir);
+        free(dir);
         return false;
     }
 
     /* build in a sibling directory, rename when complete */
-    char *dir = xstrdup(o->dir);
-    size_t dl = strlen(dir);
-    while (dl > 1 && dir[dl - 1] == '/')
-        dir[--dl] = '\0';
     char *tmp = xasprintf("%s.partial-XXXXXX", dir);
-    free(dir);
     if (!mkdtemp(tmp)) {
         say(errf,
             "xcensus export: could not create a directory next to "
             "\"%s\": %s",
             o->dir, strerror(errno));
         free(tmp);
+        free(dir);
         return false;
     }
     mode_t mask = umask(0);
@@ -1226,23 +1230,29 @@ bool snapshot_export(struct pg_conn *conn, const struct snapshot_export_opts *o,
     if (dirfd >= 0)
         close(dirfd);
 
+    /* --force: the old snapshot moves aside (renamed onto an empty
+     * directory of our own) and goes only once the new one is in place */
     char *old = NULL;
+    bool old_made = false;
     if (ok && state > 0) {
-        old = xasprintf("%s.old-XXXXXX", o->dir);
-        if (!mkdtemp(old) || rename(o->dir, old) != 0) {
+        old = xasprintf("%s.old-XXXXXX", dir);
+        old_made = mkdtemp(old) != NULL;
+        if (!old_made || rename(dir, old) != 0) {
             say(errf, "xcensus export: could not move \"%s\" aside: %s", o->dir,
                 strerror(errno));
             ok = false;
+            if (old_made)
+                (void)rmdir(old);
         }
     } else if (ok && state == 0) {
-        (void)rmdir(o->dir); /* an existing empty directory */
+        (void)rmdir(dir); /* an existing empty directory */
     }
-    if (ok && rename(tmp, o->dir) != 0) {
+    if (ok && rename(tmp, dir) != 0) {
         say(errf, "xcensus export: could not rename \"%s\" to \"%s\": %s", tmp,
             o->dir, strerror(errno));
         ok = false;
         if (old)
-            (void)rename(old, o->dir);
+            (void)rename(old, dir);
     }
     if (!ok)
         remove_flat_dir(tmp);
@@ -1250,6 +1260,7 @@ bool snapshot_export(struct pg_conn *conn, const struct snapshot_export_opts *o,
         remove_flat_dir(old);
     free(old);
     free(tmp);
+    free(dir);
     st->seconds = (double)(clock_now_ms() - t0) / 1000.0;
     return ok;
 }

@@ -357,6 +357,8 @@ refuse)
   [ -f "$work/full/other.txt" ] || fail "the refused export touched the directory"
   "$XCENSUS" export -q --force --snapshot "$work/full" -d "$db1" || fail "--force"
   [ ! -e "$work/full/other.txt" ] && [ -f "$work/full/manifest.json" ] || fail "--force did not replace the directory"
+  "$XCENSUS" export -q --force --snapshot "$work/full/" -d "$db1" || fail "--force with DIR/"
+  [ -f "$work/full/manifest.json" ] || fail "--force with DIR/ lost the snapshot"
   echo "ok: --force replaces a directory of files"
   mkdir -p "$work/nested/sub"
   rc=0
