@@ -3,7 +3,9 @@
 # known dataset (tests/integration/api_fixture.sh) grown to about 1e6
 # observations per main table (tests/integration/views_grow.sh SCALE), loaded
 # by wrk from a second process over loopback. Per endpoint: requests/s and
-# latency percentiles (p50, p99) at C keep-alive connections for D seconds.
+# latency percentiles (p50, p99) for D seconds: without serve's cache over one
+# connection (what each query costs PostgreSQL), then with it (default
+# serve.cache_ttl) at C keep-alive connections flat out, then paced.
 #   bench/serve.sh [--scale N] [--connections C] [--duration D] [--build DIR]
 #                  [--work DIR] [--keep]
 # Release build without sanitizers; needs wrk (Debian package `wrk`: installed
@@ -117,12 +119,15 @@ ms() { # wrk prints 812.00us, 3.21ms or 1.02s
     else if (v ~ /ms$/) sub(/ms$/,"",v); else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}
     printf "%.2f", v}' <<<"$2"
 }
-run_all() { # run_all CONNECTIONS
+run_all() { # run_all CONNECTIONS [LUA-SCRIPT]
+  local script=()
+  [ -n "${2:-}" ] && script=(-s "$2")
   echo "wrk: $1 connection(s), ${dur}s per endpoint; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%-58s %9s %9s %9s %8s\n' endpoint "req/s" "p50 ms" "p99 ms" "errors"
   for ep in "${endpoints[@]}"; do
     st=$(curl -s -o /dev/null -w '%{http_code}' "$base$ep")
-    out=$(wrk -t"$(( $1 < 2 ? 1 : 2 ))" -c"$1" -d"${dur}s" --timeout 30s --latency "$base$ep" 2>&1)
+    out=$(wrk -t"$(( $1 < 2 ? 1 : 2 ))" -c"$1" -d"${dur}s" --timeout 30s --latency \
+      "${script[@]}" "$base$ep" 2>&1)
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     err=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(/,/,""); n+=$4+$6+$8+$10} END {print n+0}' <<<"$out")
     printf '%-58s %9s %9s %9s %8s\n' "$ep ($st)" "$rps" "$(ms 50% "$out")" "$(ms 99% "$out")" "$err"
@@ -139,7 +144,11 @@ start_serve "$work/cold.yaml"
 run_all 1
 stop_serve
 echo
-echo "== serve.cache_ttl 5s (default), $conns connections: what a dashboard's readers see"
+echo "== serve.cache_ttl 5s (default), $conns connections as fast as they can: throughput"
 start_serve "$work/cached.yaml"
 run_all "$conns"
+echo
+echo "== the same, each connection paced to one request per 20 ms (~$((conns * 50)) requests/s): latency under a steady load"
+printf 'function delay()\n  return 20\nend\n' >"$work/pace.lua"
+run_all "$conns" "$work/pace.lua"
 stop_serve

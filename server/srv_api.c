@@ -362,22 +362,27 @@ void srv_api_query(struct srv *s, struct evhttp_request *req, int64_t t0_us,
 
     const char *body;
     size_t len;
-    if (srv_cache_get(s, key, &body, &len)) {
+    bool stale = false;
+    struct srv_req *r = NULL;
+    if (srv_cache_get(s, key, &body, &len, &stale)) {
         s->stats.cache_hits++;
         char *copy = xmalloc(len + 1);
         memcpy(copy, body, len + 1);
         srv_reply(s, req, SRV_C_API, t0_us, 200, "application/json", "no-store",
                   copy, len);
-        goto out;
+        /* a stale answer was given: refresh it in the background, once */
+        if (!stale || srv_flight_find(s, key))
+            goto out;
+    } else {
+        r = srv_req_new(s, req, SRV_C_API, t0_us);
+        struct srv_flight *f = srv_flight_find(s, key);
+        if (f) {
+            s->stats.coalesced++;
+            srv_flight_wait(f, r);
+            goto out;
+        }
     }
-    struct srv_req *r = srv_req_new(s, req, SRV_C_API, t0_us);
-    struct srv_flight *f = srv_flight_find(s, key);
-    if (f) {
-        s->stats.coalesced++;
-        srv_flight_wait(f, r);
-        goto out;
-    }
-    f = srv_flight_new(s, key, r);
+    struct srv_flight *f = srv_flight_new(s, key, r);
     key = NULL;
     f->entry = idx;
     f->limit = a.limit;

@@ -5,10 +5,12 @@
  * ("single flight"). A page is keyed by its canonical form (the entry, its
  * arguments in catalog order, limit and offset), so "?b=2&a=1" and
  * "?a=1&b=2" share an answer. Only 200 answers are kept; errors are not.
- * Memory is bounded by serve.cache_max_bytes and CACHE_ENTRIES_MAX; the
- * least recently used answer goes first. The catalog's queries aggregate
- * whole tables, so at a million observations a page costs the database a
- * second or more while the same page from here costs microseconds.
+ * An answer older than the TTL (but not twice as old) is still given while
+ * one background query refreshes it, so that readers never wait for the
+ * periodic refresh. Memory is bounded by serve.cache_max_bytes and
+ * CACHE_ENTRIES_MAX; the least recently used answer goes first. The catalog's
+ * queries aggregate whole tables, so at a million observations a page costs the
+ * database a second or more while the same page from here costs microseconds.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,19 +38,23 @@ static void drop(struct srv *s, size_t i)
     s->cache[i] = s->cache[--s->ncache];
 }
 
-/* The fresh answer for key, or NULL; stale ones are dropped. */
+/* The kept answer for key, or NULL. Within cache_ttl of being computed
+ * it is fresh; for another cache_ttl it is stale (*stale set): still
+ * given, while the caller refreshes it; then it is dropped. */
 const struct srv_cached *srv_cache_get(struct srv *s, const char *key,
-                                       const char **body, size_t *len)
+                                       const char **body, size_t *len,
+                                       bool *stale)
 {
     int64_t now = clock_now_ms();
     for (size_t i = 0; i < s->ncache; i++) {
         struct srv_cached *c = &s->cache[i];
         if (strcmp(c->key, key) != 0)
             continue;
-        if (now >= c->expires_ms) {
+        if (now >= c->expires_ms + s->o.cache_ttl) {
             drop(s, i);
             return NULL;
         }
+        *stale = now >= c->expires_ms;
         c->used_ms = now;
         *body = c->body;
         *len = c->len;
@@ -67,7 +73,8 @@ void srv_cache_put(struct srv *s, const char *key, const char *body, size_t len)
         return;
     int64_t now = clock_now_ms();
     for (size_t i = 0; i < s->ncache;) {
-        if (now >= s->cache[i].expires_ms || strcmp(s->cache[i].key, key) == 0)
+        if (now >= s->cache[i].expires_ms + s->o.cache_ttl ||
+            strcmp(s->cache[i].key, key) == 0)
             drop(s, i);
         else
             i++;
@@ -114,7 +121,8 @@ struct srv_flight *srv_flight_find(struct srv *s, const char *key)
     return NULL;
 }
 
-/* A new flight for key (taken) with r as its first waiter. */
+/* A new flight for key (taken) with r as its first waiter (NULL: a
+ * refresh nobody waits for). */
 struct srv_flight *srv_flight_new(struct srv *s, char *key, struct srv_req *r)
 {
     struct srv_flight *f = xcalloc(1, sizeof *f);
@@ -122,7 +130,8 @@ struct srv_flight *srv_flight_new(struct srv *s, char *key, struct srv_req *r)
     f->key = key;
     f->next = s->flights;
     s->flights = f;
-    srv_flight_wait(f, r);
+    if (r)
+        srv_flight_wait(f, r);
     return f;
 }
 

@@ -157,7 +157,8 @@ void srv_conn_answered(struct srv *s, struct evhttp_request *req);
 /* --- srv_cache.c: kept answers, one query per page at a time --- */
 struct srv_cached;
 const struct srv_cached *srv_cache_get(struct srv *s, const char *key,
-                                       const char **body, size_t *len);
+                                       const char **body, size_t *len,
+                                       bool *stale);
 void srv_cache_put(struct srv *s, const char *key, const char *body,
                    size_t len);
 void srv_cache_free(struct srv *s);

@@ -443,6 +443,16 @@ def case_limits(port):
     check(data.startswith(b"HTTP/1.1 200") and not data.endswith(b"<timeout>"),
           "an idle keep-alive connection is closed by the server")
 
+    # clients that leave before their answer (the query still runs; its
+    # answer must not touch the freed request)
+    for i in range(20):
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c.sendall(b"GET /api/v1/features?limit=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                  % (i + 1))
+        c.close()
+    check(request(port, "/api/v1/features?limit=20")[0] == 200,
+          "answers after 20 clients left before theirs")
+
     st, h, text = request(port, "/metrics")
     m = re.search(rb"xcensus_http_connections_dropped_total (\d+)", text)
     check(m and int(m.group(1)) >= 1, "dropped connections are counted")
