@@ -182,8 +182,9 @@ static const char *const operational[] = {
  * table missing here that a trigger function of a dataset table inserts
  * into is recognised as derived too (check_classified()). */
 static const char *const derived[] = {
-    "entity_latest",        "disco_daily",      "disco_feature_daily",
-    "probe_outcome_counts", "caps_source_keys", "caps_source_services",
+    "entity_latest",        "entity_version_latest", "disco_daily",
+    "disco_feature_daily",  "probe_outcome_counts",  "caps_source_keys",
+    "caps_source_services",
 };
 
 static const char *const kind_names[] = {
