@@ -51,8 +51,8 @@ long analysis_load_xml(struct pg_conn *c, struct analysis_params *p,
         "JOIN disco_contents c ON c.id = e.content_id "
         "WHERE ($1::text IS NULL OR s.name = ANY (string_to_array($1, E'\\n'))) "
         "  AND e.outcome IN ('valid', 'ill-formed') AND e.matched_by IS NOT NULL "
-        "GROUP BY o.algo, o.ver, o.node, c.xml, e.outcome "
-        "ORDER BY o.algo COLLATE \"C\", o.ver COLLATE \"C\", o.node COLLATE \"C\"",
+        "GROUP BY e.id, o.algo, o.ver, o.node, c.xml, e.outcome "
+        "ORDER BY e.id, o.node COLLATE \"C\"",
         1, params, err);
     if (r == NULL) {
         buf_free(&names);

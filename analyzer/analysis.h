@@ -47,8 +47,9 @@ struct analysis_params {
  * p->observed_popularity; returns the number of observation rows read, or
  * -1 with err filled. Reads the normalised tables (features as id arrays,
  * identities, XEP-0232 forms, the stored verification string) with COPY,
- * parsing no XML (analyzer/load.c). Entries are added in (algorithm, ver,
- * node) order, byte-wise. */
+ * parsing no XML (analyzer/load.c). Entries are added in the order of
+ * their caps_entries id, an entry's nodes byte-wise (as
+ * analysis_load_xml()). */
 long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err);
 /* The same by parsing every stored disco#info XML again: slower, the

@@ -209,13 +209,21 @@ struct si_rec {
 
 /* A verified caps entry (caps_entries row), keyed by "ALGO\nVER" in ld.keys. */
 struct ent {
+    int64_t id;        /* caps_entries.id: the order entries are added in */
     uint32_t slot;     /* content slot, UINT32_MAX: none */
     uint32_t s_len;
     uint32_t stripped; /* id in ld.vers of the ver without XEP-0232,
                           STRTAB_NONE: the entry's own ver */
     uint32_t form_s;   /* bytes the forms take in S */
     bool valid;
+    uint8_t algo;      /* enum hash_algo */
     struct disco_info *xml; /* parsed stored XML, for entries without S */
+};
+
+/* An observation row: an entry, a node (id in ld.tmp), a count. */
+struct obs {
+    uint32_t ent, node;
+    uint64_t count;
 };
 
 struct ld {
@@ -576,7 +584,7 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
     if (!copy_open(&co, c,
                    "SELECT e.algo, e.ver, e.content_id, e.outcome = 'valid', "
                    "       octet_length(e.verification_string), "
-                   "       CASE WHEN e.has_softinfo THEN e.verification_string END "
+                   "       CASE WHEN e.has_softinfo THEN e.verification_string END, e.id "
                    "FROM caps_entries e WHERE " VERIFIED,
                    err))
         return false;
@@ -584,11 +592,11 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
     l->vers = strtab_new();
     struct buf key = BUF_INIT, s = BUF_INIT;
     int rc;
-    while ((rc = copy_next(&co, 6, err)) == 1) {
+    while ((rc = copy_next(&co, 7, err)) == 1) {
         enum hash_algo a;
-        int64_t cid, slen = -1;
+        int64_t cid, eid, slen = -1;
         if (!co.f[0] || !co.f[1] || !hash_algo_parse(co.f[0], &a) ||
-            !parse_i64(co.f[2], &cid))
+            !parse_i64(co.f[2], &cid) || !parse_i64(co.f[6], &eid))
             continue;
         if (co.f[4])
             parse_i64(co.f[4], &slen);
@@ -607,6 +615,8 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
         struct ent *e = &l->ents[id];
         struct cslot *slot = slot_of(l, cid);
         *e = (struct ent){
+            .id = eid,
+            .algo = (uint8_t)a,
             .slot = slot ? (uint32_t)(slot - l->slots) : UINT32_MAX,
             .s_len = slen > 0 ? (uint32_t)slen : 0,
             .stripped = STRTAB_NONE,
@@ -718,17 +728,17 @@ static bool select_sources(struct pg_conn *c, struct analysis_params *p,
 }
 
 /* Adds one observation row (algo, ver, node, count) of a verified entry. */
-static void add_row(struct ld *l, struct capsmodel *m, const struct copy_out *co,
-                    enum hash_algo a, const struct ent *e, uint32_t **ids,
+static void add_row(struct ld *l, struct capsmodel *m, const struct ent *e,
+                    const char *ver, const char *node, uint64_t obs, uint32_t **ids,
                     size_t *ids_cap, struct disco_identity **di, size_t *di_cap)
 {
+    enum hash_algo a = (enum hash_algo)e->algo;
     const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
-    uint64_t obs = strtoull(co->f[3], NULL, 10);
     if (e->xml) {
         struct cm_input in = {
             .algo = a,
-            .ver = co->f[1],
-            .node = co->f[2],
+            .ver = ver,
+            .node = node,
             .info = e->xml,
             .observations = obs,
             .xml_bytes = slot ? slot->xml_len : 0,
@@ -772,8 +782,8 @@ static void add_row(struct ld *l, struct capsmodel *m, const struct copy_out *co
     }
     struct cm_stored in = {
         .algo = a,
-        .ver = co->f[1],
-        .node = co->f[2],
+        .ver = ver,
+        .node = node,
         .observations = obs,
         .verified = e->valid,
         .xml_bytes = slot ? slot->xml_len : 0,
@@ -790,6 +800,19 @@ static void add_row(struct ld *l, struct capsmodel *m, const struct copy_out *co
     capsmodel_add_stored(m, &in);
 }
 
+/* Order of the entries' rows: caps_entries.id, then node byte-wise. */
+static int cmp_obs(const void *a, const void *b, void *pl)
+{
+    const struct ld *l = pl;
+    const struct obs *x = a, *y = b;
+    int64_t ix = l->ents[x->ent].id, iy = l->ents[y->ent].id;
+    if (ix != iy)
+        return ix < iy ? -1 : 1;
+    if (x->node == y->node)
+        return 0;
+    return strcmp(strtab_str(l->tmp, x->node), strtab_str(l->tmp, y->node));
+}
+
 long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err)
 {
@@ -800,7 +823,7 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     }
     struct ld l = {.tmp = strtab_new()};
     long rows = -1;
-    /* one snapshot for every COPY below; room to sort the observations */
+    /* one snapshot for every COPY below; room to sort the forms */
     if (!pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                     "SET LOCAL work_mem = '256MB'",
                  err))
@@ -810,26 +833,20 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
         !load_entries(&l, c, &need_xml, err) ||
         (need_xml.len && !load_xml(&l, c, buf_str(&need_xml), err)))
         goto rollback;
-    /* the observations, in the order the XML loader adds them */
-    buf_printf(&q,
-               "SELECT algo COLLATE \"C\", ver COLLATE \"C\", node COLLATE \"C\", "
-               "       sum(count)::bigint FROM caps_observations %s%s%s "
-               "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-               p->n_sources ? "WHERE source_id = ANY ('" : "",
+    /* the observations, unsorted: they are summed per (entry, node) and
+     * put in the XML loader's order (entry id, then node) here */
+    buf_printf(&q, "SELECT algo, ver, node, count FROM caps_observations%s%s%s",
+               p->n_sources ? " WHERE source_id = ANY ('" : "",
                p->n_sources ? buf_str(&src) : "", p->n_sources ? "'::bigint[])" : "");
     struct copy_out co;
     if (!copy_open(&co, c, buf_str(&q), err))
         goto rollback;
-    uint32_t *ids = NULL;
-    size_t ids_cap = 0;
-    struct disco_identity *di = NULL;
-    size_t di_cap = 0;
+    struct obs *ob = NULL;
+    size_t n_ob = 0, cap_ob = 0;
     struct buf key = BUF_INIT;
-    long n = 0;
     int rc;
     while ((rc = copy_next(&co, 4, err)) == 1) {
-        enum hash_algo a;
-        if (!co.f[0] || !co.f[1] || !co.f[2] || !co.f[3] || !hash_algo_parse(co.f[0], &a))
+        if (!co.f[0] || !co.f[1] || !co.f[2] || !co.f[3])
             continue;
         buf_reset(&key);
         buf_append(&key, co.f[0], co.len[0]);
@@ -838,12 +855,36 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
         uint32_t id = strtab_find(l.keys, key.data, key.len);
         if (id == STRTAB_NONE)
             continue; /* not a verified entry */
-        n++;
-        add_row(&l, m, &co, a, &l.ents[id], &ids, &ids_cap, &di, &di_cap);
+        if (n_ob == cap_ob) {
+            cap_ob = cap_ob ? cap_ob * 2 : 4096;
+            ob = xreallocarray(ob, cap_ob, sizeof *ob);
+        }
+        ob[n_ob++] = (struct obs){id, strtab_intern(l.tmp, co.f[2], co.len[2]),
+                                  strtoull(co.f[3], NULL, 10)};
     }
-    free(ids);
-    free(di);
     buf_free(&key);
+    long n = 0;
+    if (rc == 0) {
+        qsort_r(ob, n_ob, sizeof *ob, cmp_obs, &l);
+        uint32_t *ids = NULL;
+        size_t ids_cap = 0;
+        struct disco_identity *di = NULL;
+        size_t di_cap = 0;
+        for (size_t i = 0; i < n_ob;) {
+            uint64_t count = 0;
+            size_t j = i;
+            for (; j < n_ob && ob[j].ent == ob[i].ent && ob[j].node == ob[i].node; j++)
+                count += ob[j].count;
+            const char *k = strtab_str(l.keys, ob[i].ent);
+            add_row(&l, m, &l.ents[ob[i].ent], strchr(k, '\n') + 1,
+                    strtab_str(l.tmp, ob[i].node), count, &ids, &ids_cap, &di, &di_cap);
+            n++;
+            i = j;
+        }
+        free(ids);
+        free(di);
+    }
+    free(ob);
     if (rc != 0)
         goto rollback;
     if (!pg_exec(c, "COMMIT", err))
