@@ -163,9 +163,34 @@ CREATE TABLE caps_source_services (
     PRIMARY KEY (source_id, service_id)
 );
 
+-- Entities whose latest disco#info is each content, and entities whose
+-- latest disco#info lists each feature, by entity kind (as of the
+-- snapshot). Kept from entity_disco_latest by its own triggers, which see
+-- the rows each statement replaced (transition tables of INSERT ... ON
+-- CONFLICT DO UPDATE): new rows add one, replaced rows take one away.
+CREATE TABLE latest_content_counts (
+    content_id  bigint NOT NULL,
+    kind        text NOT NULL,
+    shard       smallint NOT NULL DEFAULT 0,
+    entities    bigint NOT NULL,
+    PRIMARY KEY (content_id, kind, shard)
+);
+CREATE TABLE latest_feature_counts (
+    feature_id  integer NOT NULL,
+    kind        text NOT NULL,
+    shard       smallint NOT NULL DEFAULT 0,
+    entities    bigint NOT NULL,
+    PRIMARY KEY (feature_id, kind, shard)
+);
+
 CREATE FUNCTION xc_rollup_disco() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- Writing entity_disco_latest fires xc_rollup_latest(), which does
+    -- INSERT INTO latest_content_counts and INSERT INTO latest_feature_counts:
+    -- named here so that whoever reads this function's source (snapshot
+    -- export classifies as derived what a dataset table's trigger inserts
+    -- into) finds every table it leads to.
     INSERT INTO entity_disco_latest AS l (entity_id, kind, content_id, snapshot_id, source_id,
                                           disco_at)
     SELECT DISTINCT ON (n.entity_id) n.entity_id, e.kind, n.content_id, n.id, n.source_id,
@@ -200,6 +225,54 @@ BEGIN
 END $$;
 CREATE TRIGGER disco_snapshots_rollup AFTER INSERT ON disco_snapshots
     REFERENCING NEW TABLE AS xc_new FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_disco();
+
+CREATE FUNCTION xc_rollup_latest() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH d AS (
+            SELECT content_id, kind, count(*) AS n FROM xc_new GROUP BY 1, 2
+        ), cc AS (
+            INSERT INTO latest_content_counts AS c (content_id, kind, shard, entities)
+            SELECT content_id, kind, xc_shard(), n FROM d ORDER BY 1, 2
+            ON CONFLICT (content_id, kind, shard)
+                DO UPDATE SET entities = c.entities + EXCLUDED.entities
+            RETURNING 1
+        )
+        INSERT INTO latest_feature_counts AS f (feature_id, kind, shard, entities)
+        SELECT u.fid, d.kind, xc_shard(), sum(d.n)
+        FROM d JOIN disco_contents c ON c.id = d.content_id
+        CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (feature_id, kind, shard) DO UPDATE SET entities = f.entities + EXCLUDED.entities;
+    ELSE
+        WITH d AS (
+            SELECT content_id, kind, sum(n) AS n
+            FROM (SELECT content_id, kind, 1 AS n FROM xc_new
+                  UNION ALL
+                  SELECT content_id, kind, -1 FROM xc_old) x
+            GROUP BY 1, 2 HAVING sum(n) <> 0
+        ), cc AS (
+            INSERT INTO latest_content_counts AS c (content_id, kind, shard, entities)
+            SELECT content_id, kind, xc_shard(), n FROM d ORDER BY 1, 2
+            ON CONFLICT (content_id, kind, shard)
+                DO UPDATE SET entities = c.entities + EXCLUDED.entities
+            RETURNING 1
+        )
+        INSERT INTO latest_feature_counts AS f (feature_id, kind, shard, entities)
+        SELECT u.fid, d.kind, xc_shard(), sum(d.n)
+        FROM d JOIN disco_contents c ON c.id = d.content_id
+        CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
+        GROUP BY 1, 2 HAVING sum(d.n) <> 0 ORDER BY 1, 2
+        ON CONFLICT (feature_id, kind, shard) DO UPDATE SET entities = f.entities + EXCLUDED.entities;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER entity_disco_latest_ins AFTER INSERT ON entity_disco_latest
+    REFERENCING NEW TABLE AS xc_new FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_latest();
+CREATE TRIGGER entity_disco_latest_upd AFTER UPDATE ON entity_disco_latest
+    REFERENCING OLD TABLE AS xc_old NEW TABLE AS xc_new
+    FOR EACH STATEMENT EXECUTE FUNCTION xc_rollup_latest();
 
 CREATE FUNCTION xc_rollup_versions() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -354,9 +427,10 @@ CREATE VIEW v_overview AS
 SELECT (SELECT count(*) FROM domains) AS domains,
        (SELECT count(DISTINCT domain_id) FROM jobs WHERE state IN ('done', 'failed'))
                                                        AS domains_crawled,
-       (SELECT count(*) FROM entity_disco_latest WHERE kind = 'server') AS servers_answering,
-       (SELECT count(*) FROM entity_disco_latest
-        WHERE kind NOT IN ('server', 'room', 'unknown'))
+       (SELECT coalesce(sum(entities), 0) FROM latest_content_counts
+        WHERE kind = 'server')::bigint                 AS servers_answering,
+       (SELECT coalesce(sum(entities), 0) FROM latest_content_counts
+        WHERE kind NOT IN ('server', 'room', 'unknown'))::bigint
                                                        AS components,
        (SELECT count(*) FROM entities WHERE kind = 'room') AS rooms,
        (SELECT count(*) FROM caps_entries)             AS caps_hashes,
@@ -400,19 +474,15 @@ GROUP BY software, version;
 -- Features listed by servers in their latest disco#info, with the share of
 -- the answering servers.
 CREATE VIEW v_server_features_latest AS
-WITH s AS (
-    SELECT content_id, count(*) AS n FROM v_server_latest GROUP BY content_id
-), t AS (
-    SELECT sum(n) AS total FROM s
+WITH t AS (
+    SELECT sum(entities) AS total FROM latest_content_counts WHERE kind = 'server'
+), x AS (
+    SELECT feature_id, sum(entities)::bigint AS servers
+    FROM latest_feature_counts WHERE kind = 'server'
+    GROUP BY feature_id HAVING sum(entities) > 0
 )
 SELECT f.var AS feature, x.servers, xc_percent(x.servers, t.total) AS percent
-FROM (SELECT u.fid, sum(s.n)::bigint AS servers
-      FROM s
-      JOIN disco_contents c ON c.id = s.content_id
-      CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
-      GROUP BY u.fid) x
-JOIN features f ON f.id = x.fid
-CROSS JOIN t;
+FROM x JOIN features f ON f.id = x.feature_id CROSS JOIN t;
 
 -- Component software: by the first identity of the component's latest
 -- disco#info and its latest XEP-0092 answer.
@@ -499,23 +569,33 @@ LANGUAGE sql STABLE AS $$
         SELECT id, var FROM features WHERE q IS NULL OR strpos(var, q) > 0
     ), fa AS (
         SELECT coalesce(array_agg(id), '{}') AS ids FROM f
-    ), cc AS (
-        SELECT kind, content_id, sum(entities) AS n FROM v_catalog_contents GROUP BY 1, 2
-    ), cnt AS (
-        SELECT u.fid,
-               coalesce(sum(cc.n) FILTER (WHERE cc.kind = 'server'), 0) AS servers,
-               coalesce(sum(cc.n) FILTER (WHERE cc.kind = 'component'), 0) AS components,
-               coalesce(sum(cc.n) FILTER (WHERE cc.kind = 'client'), 0) AS clients
-        FROM cc
-        JOIN disco_contents c ON c.id = cc.content_id
+    ), ent AS (
+        SELECT l.feature_id AS fid,
+               coalesce(sum(l.entities) FILTER (WHERE l.kind = 'server'), 0) AS servers,
+               coalesce(sum(l.entities) FILTER (WHERE l.kind NOT IN ('server', 'room', 'unknown')),
+                        0) AS components,
+               0 AS clients
+        FROM latest_feature_counts l
+        WHERE q IS NULL OR l.feature_id IN (SELECT id FROM f)
+        GROUP BY l.feature_id
+    ), cli AS (
+        SELECT u.fid, 0, 0, count(*) AS clients
+        FROM caps_entries e
+        JOIN disco_contents c ON c.id = e.content_id
         CROSS JOIN fa
         CROSS JOIN LATERAL unnest(c.feature_ids) AS u(fid)
         WHERE q IS NULL OR (c.feature_ids && fa.ids AND u.fid = ANY (fa.ids))
         GROUP BY u.fid
+    ), cnt AS (
+        SELECT fid, sum(servers) AS servers, sum(components) AS components,
+               sum(clients) AS clients
+        FROM (SELECT * FROM ent UNION ALL SELECT * FROM cli) x
+        GROUP BY fid
     )
     SELECT f.var, cnt.servers::bigint, cnt.components::bigint, cnt.clients::bigint,
            (cnt.servers + cnt.components + cnt.clients)::bigint
     FROM f JOIN cnt ON cnt.fid = f.id
+    WHERE cnt.servers + cnt.components + cnt.clients > 0
 $$;
 
 CREATE VIEW v_features AS SELECT * FROM xc_features(NULL);
@@ -535,7 +615,14 @@ LANGUAGE sql STABLE AS $$
     ), fa AS (
         SELECT coalesce(array_agg(id), '{}') AS ids FROM f
     ), cc AS (
-        SELECT kind, content_id, sum(entities) AS n FROM v_catalog_contents GROUP BY 1, 2
+        SELECT CASE WHEN kind = 'server' THEN 'server' ELSE 'component' END AS kind,
+               content_id, sum(entities) AS n
+        FROM latest_content_counts
+        WHERE kind NOT IN ('room', 'unknown')
+        GROUP BY 1, 2 HAVING sum(entities) > 0
+        UNION ALL
+        SELECT 'client', content_id, count(*) FROM caps_entries
+        WHERE content_id IS NOT NULL GROUP BY 2
     ), hit AS (
         SELECT cc.kind, cc.content_id, cc.n, f.id, f.base
         FROM cc

@@ -9,4 +9,4 @@ db=$(xc_newdb views)
 XC_SOURCE_DIR=$XC_SOURCE_DIR XCENSUS=$XCENSUS \
   bash "$XC_SOURCE_DIR/tests/integration/api_fixture.sh" "$db" \
   >"$XC_TEST_LOGDIR/fixture.log" 2>&1 || { cat "$XC_TEST_LOGDIR/fixture.log"; fail "api_fixture.sh failed"; }
-XC_DB="$db" XC_PSQL="$XC_PG_BINDIR/psql" python3 "$XC_SOURCE_DIR/tests/integration/views_check.py"
+XC_DB="$db" XC_PSQL="$XC_PG_BINDIR/psql" XC_SOURCE_DIR="$XC_SOURCE_DIR" python3 "$XC_SOURCE_DIR/tests/integration/views_check.py"
