@@ -254,11 +254,6 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Interns the feature set of model string ids ids[0..n) (any order,
  * repeats allowed); takes ownership of ids. */
 static uint32_t intern_fset(struct capsmodel *m, uint32_t *ids, size_t nf)
@@ -283,23 +278,48 @@ static uint32_t intern_fset(struct capsmodel *m, uint32_t *ids, size_t nf)
     return id;
 }
 
+/* "category/type/lang/name" of one identity appended to b, NUL-ended. */
+static void idset_part(struct buf *b, const struct disco_identity *d)
+{
+    buf_puts(b, d->category);
+    buf_putc(b, '/');
+    buf_puts(b, d->type);
+    buf_putc(b, '/');
+    buf_puts(b, d->lang);
+    buf_putc(b, '/');
+    buf_puts(b, d->name);
+    buf_putc(b, '\0');
+}
+
+static int cmp_part(const void *a, const void *b, void *base)
+{
+    const char *s = base;
+    return strcmp(s + *(const size_t *)a, s + *(const size_t *)b);
+}
+
 static uint32_t intern_idset(struct capsmodel *m, const struct disco_identity *ids,
                              size_t nid)
 {
-    char **parts = xcalloc(nid ? nid : 1, sizeof *parts);
-    for (size_t i = 0; i < nid; i++) {
-        const struct disco_identity *d = &ids[i];
-        parts[i] = xasprintf("%s/%s/%s/%s", d->category, d->type, d->lang,
-                             d->name);
-    }
-    qsort(parts, nid, sizeof *parts, cmp_str);
     buf_reset(&m->scratch);
-    for (size_t i = 0; i < nid; i++) {
-        buf_puts(&m->scratch, parts[i]);
-        buf_putc(&m->scratch, '<');
-        free(parts[i]);
+    if (nid == 1) { /* the common case: nothing to sort */
+        idset_part(&m->scratch, &ids[0]);
+        m->scratch.data[m->scratch.len - 1] = '<';
+        return strtab_intern(m->strings, m->scratch.data, m->scratch.len);
     }
-    free(parts);
+    /* the parts, sorted, each followed by '<' */
+    size_t *off = xcalloc(nid ? nid : 1, sizeof *off);
+    struct buf parts = BUF_INIT;
+    for (size_t i = 0; i < nid; i++) {
+        off[i] = parts.len;
+        idset_part(&parts, &ids[i]);
+    }
+    qsort_r(off, nid, sizeof *off, cmp_part, parts.data);
+    for (size_t i = 0; i < nid; i++) {
+        buf_puts(&m->scratch, parts.data + off[i]);
+        buf_putc(&m->scratch, '<');
+    }
+    free(off);
+    buf_free(&parts);
     return strtab_intern(m->strings, m->scratch.data ? m->scratch.data : "",
                          m->scratch.len);
 }
@@ -338,7 +358,9 @@ static uint32_t intern_key(struct strtab *t, enum hash_algo algo,
                            const char *ver, struct buf *scratch)
 {
     buf_reset(scratch);
-    buf_printf(scratch, "%s %s", hash_algo_name(algo), ver);
+    buf_puts(scratch, hash_algo_name(algo));
+    buf_putc(scratch, ' ');
+    buf_puts(scratch, ver);
     return strtab_intern(t, scratch->data, scratch->len);
 }
 

@@ -813,6 +813,56 @@ static int cmp_obs(const void *a, const void *b, void *pl)
     return strcmp(strtab_str(l->tmp, x->node), strtab_str(l->tmp, y->node));
 }
 
+static int cmp_ent_id(const void *a, const void *b, void *pl)
+{
+    const struct ld *l = pl;
+    int64_t x = l->ents[*(const uint32_t *)a].id, y = l->ents[*(const uint32_t *)b].id;
+    return x < y ? -1 : x > y;
+}
+
+/* Puts the observation rows in order (cmp_obs): a counting sort by the
+ * entry's rank in id order, then each entry's few rows by node. */
+static void sort_obs(struct ld *l, struct obs **obp, size_t n)
+{
+    size_t ne = l->keys ? strtab_count(l->keys) : 0;
+    uint32_t *rank = xcalloc(ne ? ne : 1, sizeof *rank);
+    bool ordered = true;
+    for (size_t i = 1; i < ne && ordered; i++)
+        ordered = l->ents[i - 1].id < l->ents[i].id;
+    if (ordered) {
+        for (size_t i = 0; i < ne; i++)
+            rank[i] = (uint32_t)i;
+    } else {
+        uint32_t *by = xcalloc(ne ? ne : 1, sizeof *by);
+        for (size_t i = 0; i < ne; i++)
+            by[i] = (uint32_t)i;
+        qsort_r(by, ne, sizeof *by, cmp_ent_id, l);
+        for (size_t i = 0; i < ne; i++)
+            rank[by[i]] = (uint32_t)i;
+        free(by);
+    }
+    size_t *start = xcalloc(ne + 1, sizeof *start);
+    for (size_t i = 0; i < n; i++)
+        start[rank[(*obp)[i].ent] + 1]++;
+    for (size_t r = 0; r < ne; r++)
+        start[r + 1] += start[r];
+    struct obs *out = xcalloc(n ? n : 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[start[rank[(*obp)[i].ent]]++] = (*obp)[i];
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && out[j].ent == out[i].ent)
+            j++;
+        if (j - i > 1)
+            qsort_r(out + i, j - i, sizeof *out, cmp_obs, l);
+        i = j;
+    }
+    free(start);
+    free(rank);
+    free(*obp);
+    *obp = out;
+}
+
 long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err)
 {
@@ -870,7 +920,7 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     buf_free(&key);
     long n = 0;
     if (rc == 0) {
-        qsort_r(ob, n_ob, sizeof *ob, cmp_obs, &l);
+        sort_obs(&l, &ob, n_ob);
         uint32_t *ids = NULL;
         size_t ids_cap = 0;
         struct disco_identity *di = NULL;
