@@ -4,8 +4,7 @@
  * in the string table `keys`); `strings` interns features, nodes, names and
  * identity sets; `nodes` the caps nodes, a node#ver key being the pair of a
  * node id and an entry id; `stripped` the keys without XEP-0232. Feature
- * sets are interned too: the bytes of a sorted id array are themselves a
- * string in `fsets_tab`, whose id is the set id. Posting lists (the index)
+ * sets (sorted id arrays) are interned in their own hash table. Posting lists (the index)
  * are compressed in blocks of varint gaps, or bitmaps when dense.
  */
 #include "capsmodel.h"
@@ -118,7 +117,8 @@ struct capsmodel {
     struct strtab *keys;
     struct strtab *nodes;
     struct strtab *stripped;
-    struct strtab *fsets_tab;
+    uint32_t *fs_table;       /* feature sets: id + 1 per cell, 0 = empty */
+    size_t fs_mask, n_fsets;
     struct cm_entry *entries; /* index = key id */
     uint32_t *cell;           /* per entry: its cell in dk, or KEY_OTHER | its
                                  id in `keys` (a ver that is not a digest) */
@@ -128,7 +128,7 @@ struct capsmodel {
     uint64_t *nv;             /* node#ver keys as (node id + 1) << 32 | entry,
                                  open addressing, 0 = empty */
     size_t nv_mask, nv_n;
-    struct cm_fset *fsets;    /* index = fsets_tab id */
+    struct cm_fset *fsets;    /* index = set id */
     size_t fs_cap;
     struct posting *postings; /* index = feature string id */
     size_t n_postings;
@@ -209,7 +209,6 @@ struct capsmodel *capsmodel_new(void)
     m->keys = strtab_new();
     m->nodes = strtab_new();
     m->stripped = strtab_new();
-    m->fsets_tab = strtab_new();
     return m;
 }
 
@@ -230,9 +229,10 @@ void capsmodel_free(struct capsmodel *m)
 {
     if (m == NULL)
         return;
-    for (size_t i = 0; i < strtab_count(m->fsets_tab); i++)
+    for (size_t i = 0; i < m->n_fsets; i++)
         free(m->fsets[i].features);
     free(m->fsets);
+    free(m->fs_table);
     free(m->entries);
     free(m->cell);
     free(m->other_entry);
@@ -243,7 +243,6 @@ void capsmodel_free(struct capsmodel *m)
     strtab_free(m->keys);
     strtab_free(m->nodes);
     strtab_free(m->stripped);
-    strtab_free(m->fsets_tab);
     buf_free(&m->scratch);
     free(m);
 }
@@ -252,6 +251,50 @@ static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* A hash of a sorted id array, word by word. */
+static uint64_t fs_hash(const uint32_t *ids, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (size_t i = 0; i < n; i++) {
+        h ^= ids[i];
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+/* The cell of the set ids[0..n) (hash h), or the empty cell it would take. */
+static size_t fs_find(const struct capsmodel *m, const uint32_t *ids, size_t n, uint64_t h)
+{
+    if (m->fs_table == NULL)
+        return 0;
+    size_t i = (size_t)h & m->fs_mask;
+    for (; m->fs_table[i]; i = (i + 1) & m->fs_mask) {
+        const struct cm_fset *f = &m->fsets[m->fs_table[i] - 1];
+        if (f->n == n && memcmp(f->features, ids, n * sizeof *ids) == 0)
+            break;
+    }
+    return i;
+}
+
+/* Doubles the set table (or makes it) and puts every set in it. */
+static void fs_grow(struct capsmodel *m)
+{
+    size_t cells = m->fs_table ? (m->fs_mask + 1) * 2 : 1024;
+    while (m->n_fsets * 2 > cells)
+        cells *= 2;
+    free(m->fs_table);
+    m->fs_table = xcalloc(cells, sizeof *m->fs_table);
+    m->fs_mask = cells - 1;
+    for (size_t id = 0; id < m->n_fsets; id++) {
+        const struct cm_fset *f = &m->fsets[id];
+        size_t i = (size_t)fs_hash(f->features, f->n) & m->fs_mask;
+        while (m->fs_table[i])
+            i = (i + 1) & m->fs_mask;
+        m->fs_table[i] = (uint32_t)id + 1;
+    }
 }
 
 /* Interns the feature set of model string ids ids[0..n) (any order,
@@ -263,16 +306,23 @@ static uint32_t intern_fset(struct capsmodel *m, uint32_t *ids, size_t nf)
     for (size_t i = 0; i < nf; i++)
         if (n == 0 || ids[n - 1] != ids[i])
             ids[n++] = ids[i];
-    size_t before = strtab_count(m->fsets_tab);
-    uint32_t id = strtab_intern(m->fsets_tab, (const char *)ids, n * sizeof *ids);
-    if (strtab_count(m->fsets_tab) > before) {
+    uint64_t h = fs_hash(ids, n);
+    size_t cell = fs_find(m, ids, n, h);
+    uint32_t id;
+    if (m->fs_table && m->fs_table[cell]) {
+        id = m->fs_table[cell] - 1;
+        free(ids);
+    } else {
+        id = (uint32_t)m->n_fsets++;
         if (id >= m->fs_cap) {
             m->fs_cap = m->fs_cap ? m->fs_cap * 2 : 256;
             m->fsets = xreallocarray(m->fsets, m->fs_cap, sizeof *m->fsets);
         }
         m->fsets[id] = (struct cm_fset){ids, (uint32_t)n, 0};
-    } else {
-        free(ids);
+        if (m->fs_table == NULL || m->n_fsets * 2 > m->fs_mask + 1)
+            fs_grow(m);
+        else
+            m->fs_table[cell] = id + 1;
     }
     m->fsets[id].entries++;
     return id;
@@ -649,13 +699,13 @@ const struct cm_entry *capsmodel_entry(const struct capsmodel *m, uint32_t i)
 
 const struct cm_fset *capsmodel_fset(const struct capsmodel *m, uint32_t id)
 {
-    ASSERT(id < strtab_count(m->fsets_tab));
+    ASSERT(id < m->n_fsets);
     return &m->fsets[id];
 }
 
 size_t capsmodel_fset_count(const struct capsmodel *m)
 {
-    return strtab_count(m->fsets_tab);
+    return m->n_fsets;
 }
 
 const struct strtab *capsmodel_strings(const struct capsmodel *m)
@@ -1010,8 +1060,9 @@ size_t capsmodel_memory(const struct capsmodel *m)
                    m->fs_cap * sizeof *m->fsets + strtab_memory(m->strings) +
                    strtab_memory(m->keys) + m->cap * sizeof *m->cell +
                    m->other_cap * sizeof *m->other_entry + strtab_memory(m->nodes) +
-                   strtab_memory(m->stripped) + strtab_memory(m->fsets_tab);
-    for (size_t i = 0; i < strtab_count(m->fsets_tab); i++)
+                   strtab_memory(m->stripped) +
+                   (m->fs_table ? (m->fs_mask + 1) * sizeof *m->fs_table : 0);
+    for (size_t i = 0; i < m->n_fsets; i++)
         bytes += m->fsets[i].n * sizeof(uint32_t);
     for (size_t i = 0; i < m->n_postings; i++)
         bytes += m->postings[i].cap +
