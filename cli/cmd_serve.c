@@ -56,7 +56,8 @@ static void usage(FILE *f)
         "exit\n"
         "  -h, --help               this text\n\n"
         "the first line on stdout is \"xcensus serve: listening on "
-        "http://ADDR:PORT/\"\n"
+        "http://ADDR:PORT/\" once\n"
+        "the database connections are up (or after 3 s without them)\n"
         "exit status: 0 stopped by a signal, 1 cannot start, 2 usage error\n");
 }
 
@@ -114,6 +115,21 @@ struct stop {
     struct event_base *base;
     int signo;
 };
+
+/* What the first stdout line needs once the database pool is ready. */
+struct announce {
+    const char *listen;
+    struct srv *s;
+};
+
+static void on_ready(void *arg)
+{
+    struct announce *a = arg;
+    bool v6 = strchr(a->listen, ':') != NULL;
+    printf("xcensus serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "",
+           a->listen, v6 ? "]" : "", srv_port(a->s));
+    fflush(stdout);
+}
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -214,6 +230,9 @@ int cmd_serve(int argc, char **argv, const struct cli_globals *g)
         .cache_ttl = cfg.serve.cache_ttl,
         .cache_max_bytes = cfg.serve.cache_max_bytes,
     };
+    struct announce ann = {o.listen, NULL};
+    o.ready = on_ready;
+    o.ready_arg = &ann;
     signal(SIGPIPE, SIG_IGN);
     struct event_base *base = event_base_new();
     char err[256];
@@ -228,10 +247,7 @@ int cmd_serve(int argc, char **argv, const struct cli_globals *g)
         struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
         event_add(sigint, NULL);
         event_add(sigterm, NULL);
-        bool v6 = strchr(o.listen, ':') != NULL;
-        printf("xcensus serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "",
-               o.listen, v6 ? "]" : "", srv_port(s));
-        fflush(stdout);
+        ann.s = s;
         log_info("serving %s; static files from %s", o.listen,
                  sdir ? sdir : "(none)");
         event_base_dispatch(base);

@@ -398,7 +398,7 @@ struct srv *srv_new(struct event_base *base, const struct srv_options *o,
     srv_api_init(s);
     srv_static_init(s);
     srv_db_init(&s->db, base, o->conninfo, (size_t)o->db_connections,
-                (size_t)o->max_pending);
+                (size_t)o->max_pending, o->ready, o->ready_arg);
     return s;
 }
 

@@ -38,6 +38,10 @@ struct srv_options {
     int64_t page_size_max;     /* largest limit= */
     int64_t cache_ttl;         /* ms an API answer is kept; 0 = never */
     int64_t cache_max_bytes;   /* memory for kept answers */
+    /* called once from the loop when the database pool is up (or after a
+     * few seconds without it); may be NULL */
+    void (*ready)(void *arg);
+    void *ready_arg;
 };
 
 /* Starts a server on base: binds, connects the database pool (in the

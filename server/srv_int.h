@@ -56,7 +56,11 @@ struct srv_stats {
  * connection that is up. */
 struct srv_db {
     struct pgasync **conns;
-    size_t n;
+    struct srv_db_conn *states; /* per connection: seen up */
+    size_t n, seen_up;
+    void (*ready)(void *arg); /* once: every connection up, or timed out */
+    void *ready_arg;
+    struct event *ready_timer;
     size_t pending;     /* submitted, not yet answered */
     size_t max_pending; /* more are refused with 503 */
 };
@@ -169,7 +173,8 @@ void srv_flight_done(struct srv_flight *f, int status, char *body, size_t len);
 
 /* --- srv_db.c: the pool --- */
 void srv_db_init(struct srv_db *db, struct event_base *base,
-                 const char *conninfo, size_t n, size_t max_pending);
+                 const char *conninfo, size_t n, size_t max_pending,
+                 void (*ready)(void *arg), void *ready_arg);
 void srv_db_free(struct srv_db *db);
 /* Connections currently up. */
 size_t srv_db_up(const struct srv_db *db);

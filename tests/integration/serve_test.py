@@ -62,11 +62,13 @@ def die(what):
 class Server:
     """One `xcensus serve` process on a free port of 127.0.0.1."""
 
-    def __init__(self, name, conninfo, static_dir=None, extra=""):
+    def __init__(self, name, conninfo, static_dir=None, extra=None):
         cfg = os.path.join(LOGDIR, name + ".yaml")
+        keys = {"request_timeout": "%ds" % REQUEST_TIMEOUT_S, "statement_timeout": "5s",
+                "db_connections": "2", "cache_ttl": "60s"}
+        keys.update(extra or {})
         with open(cfg, "w") as f:
-            f.write("serve:\n  request_timeout: %ds\n  statement_timeout: 5s\n"
-                    "  db_connections: 2\n  cache_ttl: 60s\n%s" % (REQUEST_TIMEOUT_S, extra))
+            f.write("serve:\n" + "".join("  %s: %s\n" % kv for kv in keys.items()))
         args = [XCENSUS, "--config", cfg, "serve", "-d", conninfo, "--port", "0"]
         if static_dir:
             args += ["--static-dir", static_dir]
@@ -459,6 +461,37 @@ def case_limits(port):
     check(request(port, "/healthz")[0] == 200, "the server still answers")
 
 
+def case_busy(port):
+    """max_pending 1: requests arriving together beyond it are 503 in JSON
+    (how many depends on timing; every answer must be a 200 or such a 503,
+    and /metrics counts the refusals)."""
+    socks = []
+    for i in range(20):
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
+        socks.append(c)
+    for i, c in enumerate(socks):
+        c.sendall(b"GET /api/v1/features?limit=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Connection: close\r\n\r\n" % (i + 1))
+    codes = []
+    for c in socks:
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        st = status_of(data)
+        body = data.partition(b"\r\n\r\n")[2]
+        ok = st == 200 or (st == 503 and is_error(json.loads(body), 503))
+        codes.append(st if ok else "bad %s" % st)
+    check(all(c in (200, 503) for c in codes), "20 requests at once: 200s and JSON 503s "
+          "(%d refused)" % codes.count(503))
+    st, h, body = request(port, "/metrics")
+    m = re.search(rb"xcensus_http_requests_refused_busy_total (\d+)", body)
+    check(m and int(m.group(1)) == codes.count(503), "refusals counted")
+
+
 def sockets_of(pid):
     n = 0
     for fd in os.listdir("/proc/%d/fd" % pid):
@@ -695,8 +728,11 @@ def main():
         srv = Server("serve", DB)
         case_limits(srv.port)
         srv.stop(signal.SIGINT)
-        srv = Server("serve2", DB, extra="  max_connections: 2\n")
+        srv = Server("serve2", DB, extra={"max_connections": "2"})
         case_max_connections(srv.port, srv.p.pid)
+        srv.stop()
+        srv = Server("serve3", DB, extra={"max_pending": "1", "cache_ttl": "0s"})
+        case_busy(srv.port)
         srv.stop()
     else:
         srv = Server("serve", DB)
