@@ -236,6 +236,9 @@ struct ld {
     size_t n_slots, cap_slots;
     uint32_t *map; /* slot + 1, 0: empty */
     size_t map_mask;
+    uint32_t *dense;  /* or, when ids are dense: content id - dense_min -> slot + 1 */
+    int64_t dense_min;
+    size_t dense_n;
     uint32_t *fids;
     size_t n_fids, cap_fids;
     struct ident *idents;
@@ -257,6 +260,7 @@ static void ld_free(struct ld *l)
     free(l->fmodel);
     free(l->slots);
     free(l->map);
+    free(l->dense);
     free(l->fids);
     free(l->idents);
     free(l->si);
@@ -304,6 +308,12 @@ static void map_put(struct ld *l, int64_t cid, uint32_t slot)
 
 static struct cslot *slot_of(const struct ld *l, int64_t cid)
 {
+    if (l->dense) {
+        if (cid < l->dense_min || (uint64_t)(cid - l->dense_min) >= l->dense_n)
+            return NULL;
+        uint32_t v = l->dense[cid - l->dense_min];
+        return v ? &l->slots[v - 1] : NULL;
+    }
     if (l->map == NULL)
         return NULL;
     for (size_t i = cid_hash(cid, l->map_mask); l->map[i]; i = (i + 1) & l->map_mask)
@@ -318,18 +328,40 @@ static struct cslot *slot_new(struct ld *l, int64_t cid)
         l->cap_slots = l->cap_slots ? l->cap_slots * 2 : 4096;
         l->slots = xreallocarray(l->slots, l->cap_slots, sizeof *l->slots);
     }
-    if ((l->n_slots + 1) * 2 > l->map_mask + 1 || l->map == NULL) {
-        size_t cells = l->map ? (l->map_mask + 1) * 2 : 8192;
-        free(l->map);
-        l->map = xcalloc(cells, sizeof *l->map);
-        l->map_mask = cells - 1;
-        for (size_t k = 0; k < l->n_slots; k++)
-            map_put(l, l->slots[k].cid, (uint32_t)k);
-    }
-    struct cslot *s = &l->slots[l->n_slots];
+    struct cslot *s = &l->slots[l->n_slots++];
     *s = (struct cslot){.cid = cid, .si = UINT32_MAX};
-    map_put(l, cid, (uint32_t)l->n_slots++);
     return s;
+}
+
+/* Indexes the slots by content id: an array when the ids are dense (a
+ * bigserial: the usual case, and reads in id order then touch memory in
+ * order), else a hash table. A repeated id keeps its first slot. */
+static void slots_index(struct ld *l)
+{
+    if (l->n_slots == 0)
+        return;
+    int64_t lo = l->slots[0].cid, hi = lo;
+    for (size_t k = 1; k < l->n_slots; k++) {
+        lo = l->slots[k].cid < lo ? l->slots[k].cid : lo;
+        hi = l->slots[k].cid > hi ? l->slots[k].cid : hi;
+    }
+    if ((uint64_t)(hi - lo) < (uint64_t)l->n_slots * 4 + 1024) {
+        l->dense_min = lo;
+        l->dense_n = (size_t)(hi - lo) + 1;
+        l->dense = xcalloc(l->dense_n, sizeof *l->dense);
+        for (size_t k = 0; k < l->n_slots; k++)
+            if (!l->dense[l->slots[k].cid - lo])
+                l->dense[l->slots[k].cid - lo] = (uint32_t)k + 1;
+        return;
+    }
+    size_t cells = 8192;
+    while (cells < l->n_slots * 2)
+        cells *= 2;
+    l->map = xcalloc(cells, sizeof *l->map);
+    l->map_mask = cells - 1;
+    for (size_t k = 0; k < l->n_slots; k++)
+        if (!slot_of(l, l->slots[k].cid))
+            map_put(l, l->slots[k].cid, (uint32_t)k);
 }
 
 static bool load_features(struct ld *l, struct pg_conn *c, struct pg_err *err)
@@ -407,7 +439,7 @@ static bool load_contents(struct ld *l, struct pg_conn *c, struct pg_err *err)
         p += 22;
         uint32_t alen = be32(p);
         p += 4;
-        if (alen == 0xffffffffu || (size_t)(end - p) < alen || alen < 12 || slot_of(l, cid)) {
+        if (alen == 0xffffffffu || (size_t)(end - p) < alen || alen < 12) {
             PQfreemem(row);
             continue;
         }
@@ -435,6 +467,7 @@ static bool load_contents(struct ld *l, struct pg_conn *c, struct pg_err *err)
         s->f_n = (uint32_t)(l->n_fids - s->f_off);
         PQfreemem(row);
     }
+    slots_index(l);
     if (bad)
         snprintf(err->msg, sizeof err->msg, "unexpected binary COPY data");
     co.row = NULL;
