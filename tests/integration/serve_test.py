@@ -8,7 +8,8 @@ Cases:
            HEAD; security headers; /api/v1/ and /healthz
   limits   oversized headers (431), a body (400/413), a client sending
            bytes slower than the timeout and one trickling within it are
-           dropped; SIGINT stops the server cleanly; max_connections
+           dropped; SIGINT stops the server cleanly; max_connections;
+           max_pending refusals; a query over statement_timeout is a 503
   static   dashboard files: index, content types, cache headers; path
            tricks (.., encoded dots, //, NUL, backslash, hidden files,
            symlinks out of the directory) are refused
@@ -492,6 +493,35 @@ def case_busy(port):
     check(m and int(m.group(1)) == codes.count(503), "refusals counted")
 
 
+def case_statement_timeout(port):
+    """A query blocked longer than serve.statement_timeout (here by a lock
+    another session holds) is a 503 in JSON, and the server's session
+    settings reached PostgreSQL (the lock wait counts toward the timeout)."""
+    env = dict(os.environ)
+    locker = subprocess.Popen([PSQL, "-X", "-q", "-d", DB], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              text=True, env=env)
+    servers.append(type("P", (), {"p": locker})())  # killed by die()
+    locker.stdin.write("BEGIN; LOCK TABLE domains IN ACCESS EXCLUSIVE MODE;\n")
+    locker.stdin.flush()  # psql now waits for more input, the lock held
+    for _ in range(500):
+        if psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE c.relname = 'domains' AND l.mode = 'AccessExclusiveLock'"
+                " AND l.granted") == "1":
+            break
+        time.sleep(0.02)
+    else:
+        die("the lock was never taken")
+    st, h, doc = get_json(port, "/api/v1/domains")
+    check(st == 503 and is_error(doc, 503) and "statement timeout" in doc["error"]["message"],
+          "a query over the statement timeout is 503 (%d %s)" % (st, doc))
+    locker.stdin.write("ROLLBACK;\n")
+    locker.stdin.close()
+    locker.wait(timeout=30)
+    st, h, doc = get_json(port, "/api/v1/domains")
+    check(st == 200, "the same query answers once the lock is gone")
+
+
 def sockets_of(pid):
     n = 0
     for fd in os.listdir("/proc/%d/fd" % pid):
@@ -733,6 +763,9 @@ def main():
         srv.stop()
         srv = Server("serve3", DB, extra={"max_pending": "1", "cache_ttl": "0s"})
         case_busy(srv.port)
+        srv.stop()
+        srv = Server("serve4", DB, extra={"statement_timeout": "200ms", "cache_ttl": "0s"})
+        case_statement_timeout(srv.port)
         srv.stop()
     else:
         srv = Server("serve", DB)
