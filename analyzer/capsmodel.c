@@ -125,6 +125,9 @@ struct capsmodel {
     size_t n, cap;
     uint32_t *other_entry;    /* keys id -> entry */
     size_t other_cap;
+    uint32_t *node_str;       /* nodes id -> strings id */
+    size_t node_cap;
+    uint32_t last_node;       /* strings id of the node add_key() saw last */
     uint64_t *nv;             /* node#ver keys as (node id + 1) << 32 | entry,
                                  open addressing, 0 = empty */
     size_t nv_mask, nv_n;
@@ -237,6 +240,7 @@ void capsmodel_free(struct capsmodel *m)
     free(m->cell);
     free(m->other_entry);
     free(m->nv);
+    free(m->node_str);
     free(m->dk);
     postings_free(m);
     strtab_free(m->strings);
@@ -508,8 +512,21 @@ static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
         m->entries[key].observations += observations;
     }
     *key_out = key;
-    if (node)
-        add_nodever(m, strtab_intern_cstr(m->nodes, node), key);
+    if (node) {
+        size_t before = strtab_count(m->nodes);
+        uint32_t nid = strtab_intern_cstr(m->nodes, node);
+        if (strtab_count(m->nodes) > before) { /* and once among the strings */
+            if (nid >= m->node_cap) {
+                m->node_cap = m->node_cap ? m->node_cap * 2 : 256;
+                m->node_str = xreallocarray(m->node_str, m->node_cap, sizeof *m->node_str);
+            }
+            m->node_str[nid] = opt_string(m, node);
+        }
+        m->last_node = m->node_str[nid];
+        add_nodever(m, nid, key);
+    } else {
+        m->last_node = CM_NONE;
+    }
     return fresh;
 }
 
@@ -536,7 +553,7 @@ static void fill_entry(struct capsmodel *m, uint32_t key, const struct core *c)
     e->algo = (uint8_t)c->algo;
     e->observations = c->observations;
     e->flags = c->verified ? CM_VERIFIED : 0;
-    e->node = opt_string(m, c->node);
+    e->node = m->last_node; /* add_key() interned c->node just before */
     e->fset = intern_fset(m, c->fids, c->nf);
     e->idset = intern_idset(m, c->ids, c->nid);
     e->s_bytes = (uint32_t)c->s_bytes;
@@ -1057,6 +1074,7 @@ size_t capsmodel_memory(const struct capsmodel *m)
 {
     size_t bytes = sizeof *m + m->cap * sizeof *m->entries +
                    (m->nv ? (m->nv_mask + 1) * sizeof *m->nv : 0) +
+                   m->node_cap * sizeof *m->node_str +
                    m->fs_cap * sizeof *m->fsets + strtab_memory(m->strings) +
                    strtab_memory(m->keys) + m->cap * sizeof *m->cell +
                    m->other_cap * sizeof *m->other_entry + strtab_memory(m->nodes) +
