@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pg.h"
 #include "pgjson.h"
+#include "sql_embedded.h"
 #include "pgasync.h"
 #include "srv_int.h"
 #include "xalloc.h"
@@ -427,6 +428,21 @@ static void on_health(void *arg, const struct pga_result *res)
     }
     const struct pg_result *pr = res->last;
     long long v = pg_nrows(pr) == 1 ? strtoll(pg_value(pr, 0, 0), NULL, 10) : 0;
+    long long want = sql_migrations_count
+                         ? sql_migrations[sql_migrations_count - 1].version
+                         : 0;
+    if (v < want) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "schema version %lld is older than this program's %lld: "
+                 "run xcensus migrate",
+                 v, want);
+        srv_req_json(r, 503,
+                     json_pack("{s:s,s:s,s:I,s:s}", "status", "unavailable",
+                               "database", "ok", "schema_version",
+                               (json_int_t)v, "message", msg));
+        return;
+    }
     srv_req_json(r, 200,
                  json_pack("{s:s,s:s,s:I}", "status", "ok", "database", "ok",
                            "schema_version", (json_int_t)v));

@@ -16,7 +16,8 @@ Cases:
   metrics  /metrics parses as Prometheus text 0.0.4 and its database
            figures equal SQL; request counters and histogram add up
   dbdown   with the database unreachable: /healthz and the API answer 503
-           in JSON, /metrics says xcensus_database_up 0
+           in JSON, /metrics says xcensus_database_up 0; /healthz is 503 on
+           a database without the program's schema
 
 Every case ends by stopping the server with SIGTERM (SIGINT in limits) and
 requires exit status 0 (so AddressSanitizer found no leak or error).
@@ -742,12 +743,31 @@ def case_dbdown(port):
     check(st == 200 and cat["queries"], "the catalog needs no database")
 
 
+def case_schema(port):
+    """/healthz is 503 until the schema is the program's own."""
+    st, h, doc = get_json(port, "/healthz")
+    check(st == 503 and doc.get("status") == "unavailable",
+          "/healthz is 503 on a database never migrated")
+    r = subprocess.run([XCENSUS, "migrate", "-d", DB], capture_output=True, text=True)
+    check(r.returncode == 0, "migrate")
+    top = psql("SELECT max(version) FROM schema_migrations")
+    psql("DELETE FROM schema_migrations WHERE version = %s" % top)
+    st, h, doc = get_json(port, "/healthz")
+    check(st == 503 and doc.get("database") == "ok"
+          and doc.get("schema_version") < int(top)
+          and "xcensus migrate" in doc.get("message", ""),
+          "/healthz is 503 on an older schema and says what to do (%s)" % doc)
+
+
 def main():
     case = sys.argv[1]
     if case == "dbdown":
         dead = os.path.join(LOGDIR, "no-such-socket-dir")
         srv = Server("serve", "host=%s port=1 dbname=x connect_timeout=2" % dead)
         case_dbdown(srv.port)
+        srv.stop()
+        srv = Server("serve-old", DB)
+        case_schema(srv.port)
         srv.stop()
     elif case == "static":
         root = make_static()
