@@ -305,7 +305,17 @@ static void fs_grow(struct capsmodel *m)
  * repeats allowed); takes ownership of ids. */
 static uint32_t intern_fset(struct capsmodel *m, uint32_t *ids, size_t nf)
 {
-    qsort(ids, nf, sizeof *ids, cmp_u32);
+    if (nf <= 64) { /* a disco#info's few dozen features: insertion sort */
+        for (size_t i = 1; i < nf; i++) {
+            uint32_t v = ids[i];
+            size_t j = i;
+            for (; j > 0 && ids[j - 1] > v; j--)
+                ids[j] = ids[j - 1];
+            ids[j] = v;
+        }
+    } else {
+        qsort(ids, nf, sizeof *ids, cmp_u32);
+    }
     size_t n = 0;
     for (size_t i = 0; i < nf; i++)
         if (n == 0 || ids[n - 1] != ids[i])

@@ -105,8 +105,14 @@ static bool copy_finish(struct copy_out *co, struct pg_err *err)
 /* Unescapes one field of the text format in place; returns its length. */
 static size_t unescape(char *s, size_t n)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
+    /* most fields have no backslash at all: nothing to move */
+    char *bs = memchr(s, '\\', n);
+    if (bs == NULL) {
+        s[n] = '\0';
+        return n;
+    }
+    size_t o = (size_t)(bs - s);
+    for (size_t i = o; i < n; i++) {
         if (s[i] != '\\' || i + 1 == n) {
             s[o++] = s[i];
             continue;
