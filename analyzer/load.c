@@ -25,6 +25,7 @@
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +208,9 @@ struct ident {
 
 /* The XEP-0232 forms of one content. */
 struct si_rec {
-    uint32_t s[4];     /* software, version, os, os_version; STRTAB_NONE: absent */
+    int64_t cid;       /* the content */
+    uint32_t s[4];     /* software, version, os, os_version: ids in ld.sis,
+                          STRTAB_NONE: absent */
     bool present;      /* softinfo_extract() found the form */
     uint32_t seg_off, seg_len; /* the forms' part of S, in ld.seg */
     uint32_t form_xml;         /* bytes the forms add to the XML */
@@ -249,6 +252,9 @@ struct ld {
     size_t n_fids, cap_fids;
     struct ident *idents;
     size_t n_idents, cap_idents;
+    /* the XEP-0232 forms, read by a second thread on a second connection
+     * where possible: only these fields are its */
+    struct strtab *sis;     /* their strings */
     struct si_rec *si;
     size_t n_si, cap_si;
     struct buf seg;
@@ -269,6 +275,7 @@ static void ld_free(struct ld *l)
     free(l->dense);
     free(l->fids);
     free(l->idents);
+    strtab_free(l->sis);
     free(l->si);
     buf_free(&l->seg);
     if (l->keys)
@@ -289,14 +296,9 @@ static bool parse_i64(const char *s, int64_t *out)
     return *end == '\0';
 }
 
-static uint32_t tmp_opt(struct ld *l, const char *s, size_t len)
+static const char *si_str(const struct ld *l, uint32_t id)
 {
-    return s ? strtab_intern(l->tmp, s, len) : STRTAB_NONE;
-}
-
-static const char *tmp_str(const struct ld *l, uint32_t id)
-{
-    return id == STRTAB_NONE ? NULL : strtab_str(l->tmp, id);
+    return id == STRTAB_NONE ? NULL : strtab_str(l->sis, id);
 }
 
 static size_t cid_hash(int64_t cid, size_t mask)
@@ -567,21 +569,20 @@ static size_t form_xml_len(const struct dataform *f)
 
 /* Works out what the XEP-0232 forms of one content (info holds only them)
  * mean for the model, and records it. */
-static void finish_forms(struct ld *l, struct cslot *slot, struct disco_info *info,
-                         size_t empty_xml)
+static void finish_forms(struct ld *l, int64_t cid, struct disco_info *info)
 {
     if (l->n_si == l->cap_si) {
         l->cap_si = l->cap_si ? l->cap_si * 2 : 1024;
         l->si = xreallocarray(l->si, l->cap_si, sizeof *l->si);
     }
-    slot->si = (uint32_t)l->n_si;
     struct si_rec *r = &l->si[l->n_si++];
     memset(r, 0, sizeof *r);
+    r->cid = cid;
     struct softinfo si;
     r->present = softinfo_extract(info, &si);
     const char *v[4] = {si.software, si.software_version, si.os, si.os_version};
     for (int k = 0; k < 4; k++)
-        r->s[k] = tmp_opt(l, v[k], v[k] ? strlen(v[k]) : 0);
+        r->s[k] = v[k] ? strtab_intern(l->sis, v[k], strlen(v[k])) : STRTAB_NONE;
     softinfo_free(&si);
     /* S of a disco_info holding only the forms is the forms' part of S */
     size_t off = l->seg.len;
@@ -591,7 +592,6 @@ static void finish_forms(struct ld *l, struct cslot *slot, struct disco_info *in
     size_t lf = 0;
     for (size_t i = 0; i < info->n_forms; i++)
         lf += form_xml_len(info->forms[i]);
-    (void)empty_xml;
     r->form_xml = (uint32_t)lf;
 }
 
@@ -609,35 +609,24 @@ static bool load_forms(struct ld *l, struct pg_conn *c, struct pg_err *err)
                    "ORDER BY f.content_id, f.pos, fl.pos, v.pos",
                    err))
         return false;
-    struct disco_info *empty = disco_info_new();
-    char *ex = disco_info_to_xml(empty);
-    size_t empty_xml = strlen(ex);
-    free(ex);
-    disco_info_free(empty);
     struct disco_info *info = NULL;
     struct dataform *form = NULL;
     struct dataform_field *field = NULL;
-    struct cslot *slot = NULL;
-    int64_t form_pos = -1, field_pos = -1;
+    int64_t cur = -1, form_pos = -1, field_pos = -1;
     int rc;
     while ((rc = copy_next(&co, 7, err)) == 1) {
         int64_t cid, fp, flp;
         if (!parse_i64(co.f[0], &cid) || !parse_i64(co.f[1], &fp) ||
             !parse_i64(co.f[3], &flp))
             continue;
-        if (slot == NULL || cid != slot->cid) {
-            if (info && slot)
-                finish_forms(l, slot, info, empty_xml);
+        if (info == NULL || cid != cur) {
+            if (info)
+                finish_forms(l, cur, info);
             disco_info_free(info);
-            info = NULL;
-            slot = slot_of(l, cid);
-            if (slot == NULL)
-                continue;
             info = disco_info_new();
+            cur = cid;
             form_pos = field_pos = -1;
         }
-        if (info == NULL)
-            continue;
         if (fp != form_pos) {
             form = disco_add_form(info, co.f[2] ? co.f[2] : "");
             form_pos = fp;
@@ -650,10 +639,20 @@ static bool load_forms(struct ld *l, struct pg_conn *c, struct pg_err *err)
         if (co.f[6])
             disco_field_add_value(info, field, co.f[6]);
     }
-    if (rc == 0 && info && slot)
-        finish_forms(l, slot, info, empty_xml);
+    if (rc == 0 && info)
+        finish_forms(l, cur, info);
     disco_info_free(info);
     return rc == 0;
+}
+
+/* Points each content's slot at its XEP-0232 record. */
+static void attach_forms(struct ld *l)
+{
+    for (size_t k = 0; k < l->n_si; k++) {
+        struct cslot *slot = slot_of(l, l->si[k].cid);
+        if (slot && slot->si == UINT32_MAX)
+            slot->si = (uint32_t)k;
+    }
 }
 
 /* The verified entries; for those with a XEP-0232 form the ver without it
@@ -857,10 +856,10 @@ static void add_row(struct ld *l, struct capsmodel *m, const struct ent *e,
     struct softinfo si = {0};
     if (sr && sr->present) {
         si.present = true;
-        si.software = (char *)tmp_str(l, sr->s[0]);
-        si.software_version = (char *)tmp_str(l, sr->s[1]);
-        si.os = (char *)tmp_str(l, sr->s[2]);
-        si.os_version = (char *)tmp_str(l, sr->s[3]);
+        si.software = (char *)si_str(l, sr->s[0]);
+        si.software_version = (char *)si_str(l, sr->s[1]);
+        si.os = (char *)si_str(l, sr->s[2]);
+        si.os_version = (char *)si_str(l, sr->s[3]);
     }
     struct cm_stored in = {
         .algo = a,
@@ -880,6 +879,69 @@ static void add_row(struct ld *l, struct capsmodel *m, const struct ent *e,
         .form_xml_bytes = sr ? sr->form_xml : 0,
     };
     capsmodel_add_stored(m, &in);
+}
+
+/* Settings of both connections' transactions. The ordered reads
+ * (identities, forms x fields x values) are cheapest as merge joins over
+ * the primary keys, which all start with content_id: no hash join, no sort
+ * (1.7x less server time for the forms at 1e6); no JIT for these one-off
+ * scans. */
+#define TX_SETTINGS                                                                \
+    "SET LOCAL work_mem = '256MB'; SET LOCAL enable_hashjoin = off; "             \
+    "SET LOCAL enable_sort = off; SET LOCAL jit = off"
+
+/* A second connection with the first one's parameters, or NULL. */
+static struct pg_conn *second_conn(struct pg_conn *c)
+{
+    PQconninfoOption *opts = PQconninfo((PGconn *)c);
+    if (opts == NULL)
+        return NULL;
+    size_t n = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        n++;
+    const char **kw = xcalloc(n + 1, sizeof *kw), **val = xcalloc(n + 1, sizeof *val);
+    size_t k = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (o->val && o->val[0]) {
+            kw[k] = o->keyword;
+            val[k++] = o->val;
+        }
+    PGconn *second = PQconnectdbParams(kw, val, 0);
+    free(kw);
+    free(val);
+    PQconninfoFree(opts);
+    if (PQstatus(second) != CONNECTION_OK) {
+        log_debug("analyze: no second connection: %s", PQerrorMessage(second));
+        PQfinish(second);
+        return NULL;
+    }
+    return (struct pg_conn *)second;
+}
+
+/* The second thread's work: the forms, in the first connection's
+ * snapshot. It touches only ld's XEP-0232 fields (sis, si, seg). */
+struct forms_job {
+    struct ld *l;
+    struct pg_conn *c;
+    char snapshot[128];
+    pthread_t thread;
+    bool ok;
+    struct pg_err err;
+};
+
+static void *forms_worker(void *arg)
+{
+    struct forms_job *j = arg;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+             "SET TRANSACTION SNAPSHOT '%s'; " TX_SETTINGS,
+             j->snapshot);
+    j->ok = pg_exec(j->c, sql, &j->err) && load_forms(j->l, j->c, &j->err);
+    struct pg_err ignored;
+    if (!pg_exec(j->c, j->ok ? "COMMIT" : "ROLLBACK", &ignored))
+        j->ok = false;
+    return NULL;
 }
 
 /* Order of the entries' rows: caps_entries.id, then node byte-wise. */
@@ -953,21 +1015,44 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
         buf_free(&src);
         return -1;
     }
-    struct ld l = {.tmp = strtab_new()};
+    struct ld l = {.tmp = strtab_new(), .sis = strtab_new()};
     long rows = -1;
-    /* one snapshot for every COPY below. The ordered reads (identities,
-     * forms x fields x values) are cheapest as merge joins over the
-     * primary keys, which all start with content_id: no hash join, no
-     * sort (1.7x less server time for the forms at 1e6); no JIT for
-     * these one-off scans */
-    if (!pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                    "SET LOCAL work_mem = '256MB'; SET LOCAL enable_hashjoin = off; "
-                    "SET LOCAL enable_sort = off; SET LOCAL jit = off",
-                 err))
+    struct forms_job job = {.l = &l};
+    bool worker = false;
+    if (!pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; " TX_SETTINGS, err))
         goto out;
-    if (!load_features(&l, c, err) || !load_contents(&l, c, err) ||
-        !load_identities(&l, c, err) || !load_forms(&l, c, err) ||
-        !load_entries(&l, c, &need_xml, err) ||
+    /* the XEP-0232 forms on a second connection sharing this snapshot,
+     * read by a second thread while this one reads the contents and
+     * identities; on one connection after them if that cannot be had */
+    struct pg_err ignored_err;
+    bool found;
+    char *snap = pg_query_value(c, "SELECT pg_export_snapshot()", 0, NULL, &found,
+                                &ignored_err);
+    if (snap && strlen(snap) < sizeof job.snapshot && (job.c = second_conn(c)) != NULL) {
+        snprintf(job.snapshot, sizeof job.snapshot, "%s", snap);
+        worker = pthread_create(&job.thread, NULL, forms_worker, &job) == 0;
+        if (!worker) {
+            pg_close(job.c);
+            job.c = NULL;
+        }
+    }
+    free(snap);
+    bool ok = load_features(&l, c, err) && load_contents(&l, c, err) &&
+              load_identities(&l, c, err);
+    if (worker) {
+        pthread_join(job.thread, NULL);
+        pg_close(job.c);
+        if (ok && !job.ok) {
+            *err = job.err;
+            ok = false;
+        }
+    } else {
+        ok = ok && load_forms(&l, c, err);
+    }
+    if (!ok)
+        goto rollback;
+    attach_forms(&l);
+    if (!load_entries(&l, c, &need_xml, err) ||
         (need_xml.len && !load_xml(&l, c, buf_str(&need_xml), err)))
         goto rollback;
     /* the observations, unsorted: they are summed per (entry, node) and
