@@ -113,6 +113,7 @@ static bool build(long n)
              "ALTER TABLE caps_entries ADD PRIMARY KEY (id);"
              "ALTER TABLE caps_entries ADD UNIQUE (algo, ver);"
              "CREATE INDEX ON caps_entries (content_id);"
+             "CREATE INDEX ON caps_entries (ver);"
              "CREATE TABLE disco_contents AS SELECT c.* FROM public.disco_contents c "
              "  WHERE c.id IN (SELECT content_id FROM caps_entries);"
              "ALTER TABLE disco_contents ADD PRIMARY KEY (id);"
