@@ -5,18 +5,29 @@
 # with its own PostgreSQL. Measured: the server's own disco#info ceiling
 # (bench_flood, same server, same day), then the crawl's wall time,
 # queries/s, crawler CPU per query, crawler peak RSS and Prosody's CPU.
-#   bench/crawl.sh [--domains N] [--build DIR] [--work DIR]
-# Release build without sanitizers; prints one block of figures.
+#   bench/crawl.sh [--domains N] [--build DIR] [--work DIR] [--stats] [--keep]
+#                  [--perf FILE] [--sql FILE]
+# Release build without sanitizers; prints one block of figures. --stats
+# loads pg_stat_statements (track = all) and prints where PostgreSQL's
+# time went during the crawl: per statement, and WAL, commits, rows.
+# --keep leaves the database running afterwards (scripts/pg stop WORK/pg).
+# --perf records the whole machine during the crawl with perf into FILE
+# (then: perf report -i FILE --comm postgres --sort sym). --sql runs FILE
+# after the migrations (to measure a schema variant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
-N=1000 build=build-bench work=/tmp/xcensus-bench-crawl
+N=1000 build=build-bench work=/tmp/xcensus-bench-crawl stats=0 keep=0 perf= extra_sql=
 while [ $# -gt 0 ]; do
   case "$1" in
     --domains) N=$2; shift ;;
     --build) build=$2; shift ;;
     --work) work=$2; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --stats) stats=1 ;;
+    --keep) keep=1 ;;
+    --perf) perf=$2; shift ;;
+    --sql) extra_sql=$(realpath "$2"); shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench/crawl.sh: unrecognized argument \"$1\"" >&2; exit 2 ;;
   esac
   shift
@@ -30,11 +41,20 @@ rm -rf "$work"; mkdir -p "$work"
 pgdir="$work/pg" pdir="$work/prosody"
 cleanup() {
   [ -f "$pdir/launch.pid" ] && kill -TERM "$(cat "$pdir/launch.pid")" 2>/dev/null || true
-  scripts/pg stop "$pgdir" >/dev/null 2>&1 || true
+  [ "$keep" -eq 1 ] || scripts/pg stop "$pgdir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 scripts/pg start --fast "$pgdir" >/dev/null
 db=$(scripts/pg conninfo "$pgdir")
+if [ "$stats" -eq 1 ]; then
+  psql -X -Atq "$db" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  scripts/pg stop "$pgdir" >/dev/null
+  scripts/pg start --fast "$pgdir" >/dev/null
+  psql -X -Atq "$db" -c "CREATE EXTENSION pg_stat_statements" \
+    -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" \
+    -c "ALTER SYSTEM SET pg_stat_statements.track_planning = on" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+fi
 
 port=$(python3 tests/integration/free_port.py)
 mkdir -p "$pdir/data/hub%2exnet/accounts"
@@ -118,9 +138,20 @@ accounts:
 YAML
 export XC_BENCH_PW=benchpw
 "$X" migrate -d "$db" >/dev/null
+[ -z "$extra_sql" ] || psql -X -q -v ON_ERROR_STOP=1 "$db" -f "$extra_sql" >/dev/null
 seq -w 1 "$N" | sed 's/^/d/; s/$/.xnet/' >"$work/domains.txt"
 "$X" --config "$work/bench.yaml" seed -d "$db" --file "$work/domains.txt" >/dev/null
+if [ "$stats" -eq 1 ]; then
+  psql -X -Atq "$db" -c "SELECT pg_stat_statements_reset()" -c "SELECT pg_stat_reset_shared('wal')" \
+    -c "SELECT pg_stat_reset()" >/dev/null
+  xact0=$(psql -X -Atq "$db" -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+fi
 p0=$(cpu_of $ppid) g0=$(pg_cpu)
+if [ -n "$perf" ]; then
+  perf record -a -F 1999 -o "$perf" >/dev/null 2>&1 &
+  perf_pid=$!
+  sleep 0.5
+fi
 res=$(python3 - "$X" "$work/bench.yaml" "$db" <<'PY'
 import resource, subprocess, sys, time
 x, cfg, db = sys.argv[1:4]
@@ -132,6 +163,7 @@ print(f"{wall:.3f} {ru.ru_utime + ru.ru_stime:.3f} {ru.ru_maxrss}")
 PY
 )
 sleep 1 # the crawler's backends exit and are reaped (their CPU moves to cutime)
+if [ -n "$perf" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 p1=$(cpu_of $ppid) g1=$(pg_cpu)
 read -r wall cpu rss <<<"$res"
 q() { psql -X -Atq "$db" -c "$1"; }
@@ -157,3 +189,22 @@ print(f"server: Prosody CPU {pcpu:.2f} s during the crawl ({100 * pcpu / wall:.0
 print(f"database: PostgreSQL CPU {gcpu:.2f} s during the crawl ({1e6 * gcpu / q:.1f} us/query)")
 print(f"machine load: {open('/proc/loadavg').read().split()[0]} (1-minute load average at the end)")
 PY
+if [ "$stats" -eq 1 ]; then
+  # per crawl query: the statements (top level and nested, i.e. trigger
+  # bodies, separately), commits and WAL
+  psql -X -q "$db" -v q="$queries" -v x0="$xact0" <<'SQL'
+SELECT (xact_commit - :x0) AS commits,
+       round((xact_commit - :x0)::numeric / :q, 3) AS commits_per_query
+FROM pg_stat_database WHERE datname = current_database();
+SELECT wal_records, pg_size_pretty(wal_bytes) AS wal, round(wal_bytes / :q) AS wal_bytes_per_query
+FROM pg_stat_wal;
+SELECT toplevel, round(sum(total_exec_time + total_plan_time)::numeric * 1000 / :q, 1) AS us_per_query,
+       sum(calls) AS calls
+FROM pg_stat_statements GROUP BY toplevel ORDER BY 1 DESC;
+SELECT round((total_exec_time + total_plan_time)::numeric * 1000 / :q, 1) AS us_q,
+       calls, rows, round(total_exec_time::numeric * 1000 / nullif(calls, 0), 1) AS us_call, round(total_plan_time::numeric * 1000 / :q, 1) AS plan_us_q,
+       CASE WHEN toplevel THEN 'top' ELSE 'nested' END AS lvl,
+       left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
+FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 45;
+SQL
+fi

@@ -184,6 +184,18 @@ static const struct {
 };
 _Static_assert(ARRAY_LEN(stages) == ST__COUNT, "stage table");
 
+/* An entity's id from its address and node in a stage row: a scalar
+ * subquery, so always one probe of the unique index per row. A join let the
+ * planner, which knows nothing of a stage table's size, hash the whole
+ * entities table for every batch. */
+#define ENTITY_ID(addr, node)                                                  \
+    " (SELECT e.id FROM entities e WHERE e.address = " addr                    \
+    " AND e.node = " node ")"
+/* A content's id from its hex digest in a stage row, the same way. */
+#define CONTENT_ID(digest)                                                     \
+    " (SELECT c.id FROM disco_contents c WHERE c.digest = "                    \
+    "decode(" digest ", 'hex'))"
+
 /* The merges in the order they run; each runs when its stage has rows.
  * Later merges rely on earlier ones (entities, contents, caps entries). */
 static const struct {
@@ -259,42 +271,44 @@ static const struct {
      "FROM st_contact s JOIN st_new n USING (digest)"},
     {ST_SNAP, "disco_snapshots",
      "INSERT INTO disco_snapshots (source_id, entity_id, content_id, "
-     " observed_at) SELECT s.source_id, e.id, c.id, s.observed_at "
-     "FROM st_snap s JOIN entities e ON e.address = s.address "
-     " AND e.node = s.node "
-     "JOIN disco_contents c ON c.digest = decode(s.digest, 'hex')"},
+     " observed_at) SELECT source_id, entity_id, content_id, observed_at "
+     "FROM (SELECT s.source_id, " ENTITY_ID("s.address", "s.node")
+     " AS entity_id, " CONTENT_ID("s.digest") " AS content_id, "
+     " s.observed_at FROM st_snap s OFFSET 0) x "
+     "WHERE entity_id IS NOT NULL AND content_id IS NOT NULL"},
     {ST_LINK, "disco_item_links",
      "INSERT INTO disco_item_links (source_id, parent_id, child_id, name, "
      " observed_at) "
-     "SELECT DISTINCT ON (s.source_id, p.id, c.id) s.source_id, p.id, c.id, "
-     " s.name, s.observed_at FROM st_link s "
-     "JOIN entities p ON p.address = s.parent_address "
-     " AND p.node = s.parent_node "
-     "JOIN entities c ON c.address = s.child_address "
-     " AND c.node = s.child_node "
-     "ORDER BY s.source_id, p.id, c.id, s.observed_at DESC "
+     "SELECT DISTINCT ON (source_id, parent_id, child_id) source_id, "
+     " parent_id, child_id, name, observed_at "
+     "FROM (SELECT s.source_id, "
+     ENTITY_ID("s.parent_address", "s.parent_node") " AS parent_id, "
+     ENTITY_ID("s.child_address", "s.child_node") " AS child_id, "
+     " s.name, s.observed_at FROM st_link s OFFSET 0) x "
+     "WHERE parent_id IS NOT NULL AND child_id IS NOT NULL "
+     "ORDER BY source_id, parent_id, child_id, observed_at DESC "
      "ON CONFLICT (source_id, parent_id, child_id) DO UPDATE SET "
      " name = EXCLUDED.name, observed_at = EXCLUDED.observed_at "
      "WHERE disco_item_links.observed_at < EXCLUDED.observed_at"},
     {ST_VER, "software_versions",
      "INSERT INTO software_versions (source_id, entity_id, name, version, "
-     " os, observed_at) SELECT s.source_id, e.id, s.name, s.version, s.os, "
-     " s.observed_at FROM st_ver s JOIN entities e ON e.address = s.address "
-     " AND e.node = s.node"},
+     " os, observed_at) SELECT * FROM (SELECT s.source_id, "
+     ENTITY_ID("s.address", "s.node") " AS entity_id, s.name, s.version, "
+     " s.os, s.observed_at FROM st_ver s OFFSET 0) x "
+     "WHERE entity_id IS NOT NULL"},
     {ST_OUT, "probe_outcomes",
      "INSERT INTO probe_outcomes (source_id, job_id, domain_id, entity_id, "
      " probe, outcome, condition, detail, duration_ms, observed_at) "
-     "SELECT s.source_id, s.job_id, s.domain_id, e.id, s.probe, s.outcome, "
-     " s.condition, s.detail, s.duration_ms, s.observed_at FROM st_out s "
-     "LEFT JOIN entities e ON e.address = s.address AND e.node = s.node"},
+     "SELECT s.source_id, s.job_id, s.domain_id, "
+     ENTITY_ID("s.address", "s.node") ", s.probe, s.outcome, "
+     " s.condition, s.detail, s.duration_ms, s.observed_at FROM st_out s"},
     {ST_CENT, "caps_entries",
      "INSERT INTO caps_entries (algo, ver, outcome, error, matched_by, "
      " verification_string, computed_ver, content_id, has_softinfo, "
      " first_source_id, first_seen, last_seen) "
      "SELECT DISTINCT ON (s.algo, s.ver) s.algo, s.ver, s.outcome, s.error, "
-     " s.matched_by, s.s, s.computed, c.id, s.has_softinfo, s.source_id, "
-     " s.seen, s.seen FROM st_cent s "
-     "LEFT JOIN disco_contents c ON c.digest = decode(s.digest, 'hex') "
+     " s.matched_by, s.s, s.computed, " CONTENT_ID("s.digest")
+     ", s.has_softinfo, s.source_id, s.seen, s.seen FROM st_cent s "
      "ORDER BY s.algo, s.ver, (s.outcome = 'valid') DESC, s.seen DESC "
      "ON CONFLICT (algo, ver) DO UPDATE SET outcome = EXCLUDED.outcome, "
      " error = EXCLUDED.error, matched_by = EXCLUDED.matched_by, "
@@ -322,10 +336,10 @@ static const struct {
     {ST_COBS, "caps_observations",
      "INSERT INTO caps_observations (source_id, service_id, algo, ver, node, "
      " count, first_seen, last_seen) "
-     "SELECT s.source_id, e.id, s.algo, s.ver, s.node, sum(s.count), "
+     "SELECT s.source_id, "
+     ENTITY_ID("s.service_address", "s.service_node")
+     ", s.algo, s.ver, s.node, sum(s.count), "
      " min(s.seen), max(s.seen) FROM st_cobs s "
-     "LEFT JOIN entities e ON e.address = s.service_address "
-     " AND e.node = s.service_node "
      "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 "
      "ON CONFLICT (source_id, service_id, algo, ver, node) DO UPDATE SET "
      " count = caps_observations.count + EXCLUDED.count, "
@@ -335,9 +349,8 @@ static const struct {
     {ST_C2ENT, "caps2_entries",
      "INSERT INTO caps2_entries (algo, value, outcome, content_id, "
      " first_seen, last_seen) "
-     "SELECT DISTINCT ON (s.algo, s.value) s.algo, s.value, s.outcome, c.id, "
-     " s.seen, s.seen FROM st_c2ent s "
-     "LEFT JOIN disco_contents c ON c.digest = decode(s.digest, 'hex') "
+     "SELECT DISTINCT ON (s.algo, s.value) s.algo, s.value, s.outcome, "
+     CONTENT_ID("s.digest") ", s.seen, s.seen FROM st_c2ent s "
      "ORDER BY s.algo, s.value, (s.outcome = 'valid') DESC, s.seen DESC "
      "ON CONFLICT (algo, value) DO UPDATE SET outcome = EXCLUDED.outcome, "
      " content_id = coalesce(EXCLUDED.content_id, caps2_entries.content_id), "
@@ -347,10 +360,10 @@ static const struct {
     {ST_C2OBS, "caps2_observations",
      "INSERT INTO caps2_observations (source_id, service_id, algo, value, "
      " count, first_seen, last_seen) "
-     "SELECT s.source_id, e.id, s.algo, s.value, sum(s.count), min(s.seen), "
+     "SELECT s.source_id, "
+     ENTITY_ID("s.service_address", "s.service_node")
+     ", s.algo, s.value, sum(s.count), min(s.seen), "
      " max(s.seen) FROM st_c2obs s "
-     "LEFT JOIN entities e ON e.address = s.service_address "
-     " AND e.node = s.service_node "
      "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 "
      "ON CONFLICT (source_id, service_id, algo, value) DO UPDATE SET "
      " count = caps2_observations.count + EXCLUDED.count, "
@@ -439,13 +452,25 @@ struct batch {
     int64_t opened_us;
     char *path; /* spill file, NULL if none */
     struct dset digests;
-    size_t job_bytes;              /* copy handed to pgasync */
-    const char *labels[MAX_STEPS]; /* what each step of its job writes */
-    bool cancelled; /* its job was cancelled (store being freed) */
+    bool solo; /* written in a transaction of its own (see pump()) */
     TAILQ_ENTRY(batch) link;
 };
 
 TAILQ_HEAD(batch_list, batch);
+
+/* Sealed batches written in one transaction: what one group commit seals
+ * (a batch per kind) goes as one, with one ledger insert, one upsert of
+ * the entities they share and one commit. GROUP_MAX bounds the ledger
+ * statement's parameters. */
+#define GROUP_MAX 16
+
+struct group {
+    struct store *s;
+    int n;
+    struct batch *b[GROUP_MAX];
+    size_t job_bytes;              /* copy handed to pgasync */
+    const char *labels[MAX_STEPS]; /* what each step of its job writes */
+};
 
 struct waiter {
     uint64_t ticket;
@@ -772,12 +797,13 @@ static bool transient(const char *sqlstate)
            sqlstate[0] == '\0';
 }
 
-static void reject(struct store *s, struct batch *b, const struct pga_result *r)
+static void reject(struct store *s, struct batch *b, const struct group *g,
+                   const struct pga_result *r)
 {
     const char *table = r->failed_step >= 0 &&
                                 r->failed_step < (int)MAX_STEPS &&
-                                b->labels[r->failed_step]
-                            ? b->labels[r->failed_step]
+                                g->labels[r->failed_step]
+                            ? g->labels[r->failed_step]
                             : "?";
     char error[512];
     snprintf(error, sizeof error, "%s: SQLSTATE %s: %s", table, r->sqlstate,
@@ -821,132 +847,227 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 static void job_done(void *arg, const struct pga_result *r)
 {
-    struct batch *b = arg;
-    struct store *s = b->s;
+    struct group *g = arg;
+    struct store *s = g->s;
     s->inflight--;
-    s->st.memory_bytes -= b->job_bytes;
-    b->job_bytes = 0;
+    s->st.memory_bytes -= g->job_bytes;
     if (r->attempts > 1)
         s->st.batches_resent += (uint64_t)(r->attempts - 1);
     if (r->status == PGA_CANCELLED) {
-        b->cancelled = true;
-        b->where = b->path ? B_DISK : B_MEM;
+        for (int i = 0; i < g->n; i++)
+            g->b[i]->where = g->b[i]->path ? B_DISK : B_MEM;
+        free(g);
         return;
     }
     bool dup = r->status == PGA_SQL_ERROR && r->failed_step == 0 &&
                strcmp(r->sqlstate, "23505") == 0;
-    if (r->status == PGA_OK || dup) {
-        if (dup) {
-            s->st.batches_duplicate++;
-            log_info("store: batch %s was already written", b->id);
-        } else {
-            s->st.batches_written++;
+    if (g->n > 1 && r->status == PGA_SQL_ERROR &&
+        (dup || !transient(r->sqlstate))) {
+        /* one of them was written already, or one is refused: each goes
+         * again alone, so that only that one is skipped or set aside */
+        log_info("store: %d batches written together failed (%s: %s), "
+                 "sending each alone",
+                 g->n, r->sqlstate, r->msg);
+        for (int i = 0; i < g->n; i++) {
+            g->b[i]->where = B_MEM;
+            g->b[i]->solo = true;
         }
-        s->st.rows_written[b->kind] += (uint64_t)b->rows;
+    } else if (r->status == PGA_OK || dup) {
         s->retry_ms = 0;
-        batch_retire(s, b);
+        for (int i = 0; i < g->n; i++) {
+            struct batch *b = g->b[i];
+            if (dup) {
+                s->st.batches_duplicate++;
+                log_info("store: batch %s was already written", b->id);
+            } else {
+                s->st.batches_written++;
+            }
+            s->st.rows_written[b->kind] += (uint64_t)b->rows;
+            batch_retire(s, b);
+        }
     } else if (r->status == PGA_SQL_ERROR && !transient(r->sqlstate)) {
-        reject(s, b, r);
+        reject(s, g->b[0], g, r);
     } else {
-        /* transient: the same batch again after a pause, order kept */
-        b->where = B_MEM;
-        s->st.batches_retried++;
+        /* transient: the same batches again after a pause, order kept */
+        for (int i = 0; i < g->n; i++)
+            g->b[i]->where = B_MEM;
+        s->st.batches_retried += (uint64_t)g->n;
         s->retry_ms =
             s->retry_ms ? XC_MIN(s->retry_ms * 2, s->o.retry_max_ms) : 500;
-        log_warn("store: batch %s failed (%s: %s), retrying in %d ms", b->id,
+        log_warn("store: batch %s%s failed (%s: %s), retrying in %d ms",
+                 g->b[0]->id, g->n > 1 ? " and the batches with it" : "",
                  r->sqlstate, r->msg, s->retry_ms);
         s->retry_wait = true;
         struct timeval tv = {s->retry_ms / 1000, (s->retry_ms % 1000) * 1000};
         evtimer_add(s->retry_timer, &tv);
     }
+    free(g);
     pump(s);
     group_commit(s);
 }
 
-static void submit(struct store *s, struct batch *b)
+/* Sends the batches of g as one transaction (g is handed to the job). */
+static void submit(struct store *s, struct group *g)
 {
-    struct pga_job *j = pga_job_new(PGA_RETRY, job_done, b);
+    struct pga_job *j = pga_job_new(PGA_RETRY, job_done, g);
     int step = 0;
-    char rows[32];
-    snprintf(rows, sizeof rows, "%lld", b->rows);
-    const char *params[] = {b->id, kind_names[b->kind], rows};
-    pga_job_query(j,
-                  "INSERT INTO store_batches (batch_id, kind, rows) "
-                  "VALUES ($1, $2, $3::int)",
-                  3, params);
-    b->labels[step++] = "store_batches";
+    /* the ledger: every batch id, one row each */
+    char rows[GROUP_MAX][32];
+    const char *params[3 * GROUP_MAX];
+    struct buf sql = BUF_INIT;
+    buf_puts(&sql, "INSERT INTO store_batches (batch_id, kind, rows) VALUES ");
+    for (int i = 0; i < g->n; i++) {
+        snprintf(rows[i], sizeof rows[i], "%lld", g->b[i]->rows);
+        params[3 * i] = g->b[i]->id;
+        params[3 * i + 1] = kind_names[g->b[i]->kind];
+        params[3 * i + 2] = rows[i];
+        buf_printf(&sql, "%s($%d, $%d, $%d::int)", i ? ", " : "", 3 * i + 1,
+                   3 * i + 2, 3 * i + 3);
+    }
+    pga_job_query(j, buf_str(&sql), 3 * g->n, params);
+    buf_free(&sql);
+    g->labels[step++] = "store_batches";
+    size_t len[ST__COUNT] = {0};
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < ST__COUNT; k++)
+            len[k] += g->b[i]->sec[k].len;
     /* the stages live as long as the connection and are emptied at each
      * commit: creating and dropping them in every batch cost the server
      * more than the merges (catalog rows written and vacuumed per batch) */
     struct buf ddl = BUF_INIT;
     buf_puts(&ddl, "SET LOCAL client_min_messages = warning; ");
     for (int i = 0; i < ST__COUNT; i++)
-        if (b->sec[i].len || (i == ST_FEAT && b->sec[ST_CONT].len))
+        if (len[i] || (i == ST_FEAT && len[ST_CONT]))
             buf_printf(&ddl,
                        "CREATE TEMP TABLE IF NOT EXISTS %s (%s) "
                        "ON COMMIT DELETE ROWS; ",
                        stages[i].name, stages[i].columns);
-    if (b->sec[ST_CONT].len)
+    if (len[ST_CONT])
         buf_puts(&ddl, "CREATE TEMP TABLE IF NOT EXISTS st_new (id bigint, "
                        "digest text) ON COMMIT DELETE ROWS; ");
     pga_job_query(j, buf_str(&ddl), 0, NULL);
     buf_free(&ddl);
-    b->labels[step++] = "stage tables";
+    g->labels[step++] = "stage tables";
     size_t copied = 0;
-    for (int i = 0; i < ST__COUNT; i++) {
-        if (b->sec[i].len == 0)
+    for (int k = 0; k < ST__COUNT; k++) {
+        if (len[k] == 0)
             continue;
-        char sql[64];
-        snprintf(sql, sizeof sql, "COPY %s FROM STDIN", stages[i].name);
-        char *data = xmalloc(b->sec[i].len);
-        memcpy(data, b->sec[i].data, b->sec[i].len);
-        pga_job_copy(j, sql, data, b->sec[i].len);
-        copied += b->sec[i].len;
-        b->labels[step++] = stages[i].name;
+        char copy[64];
+        snprintf(copy, sizeof copy, "COPY %s FROM STDIN", stages[k].name);
+        char *data = xmalloc(len[k]);
+        size_t off = 0;
+        for (int i = 0; i < g->n; i++) {
+            const struct buf *sec = &g->b[i]->sec[k];
+            if (sec->len) {
+                memcpy(data + off, sec->data, sec->len);
+                off += sec->len;
+            }
+        }
+        if (k == ST_ENT) {
+            /* an entity is staged by each put that names it: its rows are
+             * folded to its first and last sighting (what the merge takes
+             * from them), about 4 times fewer rows for a crawl */
+            struct buf folded = BUF_INIT;
+            store_copy_fold_times(&folded, data, off);
+            free(data);
+            off = folded.len;
+            data = buf_steal(&folded);
+        }
+        pga_job_copy(j, copy, data, off);
+        copied += off;
+        g->labels[step++] = stages[k].name;
     }
     for (size_t m = 0; m < ARRAY_LEN(merges); m++) {
-        if (b->sec[merges[m].stage].len == 0)
+        if (len[merges[m].stage] == 0)
             continue;
         pga_job_query(j, merges[m].sql, 0, NULL);
-        b->labels[step++] = merges[m].table;
+        g->labels[step++] = merges[m].table;
     }
-    b->job_bytes = copied;
+    g->job_bytes = copied;
     s->st.memory_bytes += copied;
-    b->where = B_INFLIGHT;
+    for (int i = 0; i < g->n; i++)
+        g->b[i]->where = B_INFLIGHT;
     s->inflight++;
     pgasync_submit(s->db, j);
 }
 
-/* Hands batches to the connection in queue order, up to the window. */
+/* Whether b may join group g: batches are written together in queue order
+ * up to GROUP_MAX and the size of one full batch; a batch that failed in
+ * a group goes alone; at most one batch that stages disco#info contents
+ * (its parts are inserted once per content staged: two batches could stage
+ * the same content). */
+static bool joins(const struct store *s, const struct group *g,
+                  const struct batch *b)
+{
+    if (g->n == 0)
+        return true;
+    if (g->n >= GROUP_MAX || b->solo || g->b[0]->solo)
+        return false;
+    size_t bytes = b->bytes;
+    long long rows = b->rows;
+    bool content = b->sec[ST_CONT].len > 0;
+    for (int i = 0; i < g->n; i++) {
+        bytes += g->b[i]->bytes;
+        rows += g->b[i]->rows;
+        if (content && g->b[i]->sec[ST_CONT].len > 0)
+            return false;
+    }
+    return bytes <= s->o.batch_bytes && rows <= s->o.batch_rows;
+}
+
+/* Loads b back from its spill file if it is on disk; false if it cannot
+ * be read (then it has been moved to bad, to be retired). */
+static bool ready(struct store *s, struct batch *b, struct batch_list *bad)
+{
+    if (b->where != B_DISK)
+        return true;
+    if (!unspill(s, b)) {
+        /* unreadable: counted and moved aside, not retried */
+        if (b->path) {
+            s->st.spill_bytes -= b->file_bytes;
+            free(b->path);
+            b->path = NULL;
+        }
+        s->st.memory_bytes += b->bytes; /* batch_retire subtracts */
+        b->where = B_MEM;
+        TAILQ_REMOVE(&s->queue, b, link);
+        TAILQ_INSERT_TAIL(bad, b, link);
+        return false;
+    }
+    s->st.batches_replayed++;
+    s->st.memory_bytes += b->bytes;
+    b->where = B_MEM;
+    return true;
+}
+
+/* Hands batches to the connection in queue order, up to the window; the
+ * consecutive ones that fit together (joins()) go as one transaction. */
 static void pump(struct store *s)
 {
     if (s->retry_wait)
         return;
     struct batch *b = TAILQ_FIRST(&s->queue), *next;
     struct batch_list bad = TAILQ_HEAD_INITIALIZER(bad);
-    for (; b && s->inflight < s->o.inflight; b = next) {
-        next = TAILQ_NEXT(b, link);
-        if (b->where == B_INFLIGHT)
-            continue;
-        if (b->where == B_DISK) {
-            if (!unspill(s, b)) {
-                /* unreadable: counted and moved aside, not retried */
-                if (b->path) {
-                    s->st.spill_bytes -= b->file_bytes;
-                    free(b->path);
-                    b->path = NULL;
-                }
-                s->st.memory_bytes += b->bytes; /* batch_retire subtracts */
-                b->where = B_MEM;
-                TAILQ_REMOVE(&s->queue, b, link);
-                TAILQ_INSERT_TAIL(&bad, b, link);
+    while (b && s->inflight < s->o.inflight) {
+        struct group *g = xcalloc(1, sizeof *g);
+        g->s = s;
+        for (; b; b = next) {
+            next = TAILQ_NEXT(b, link);
+            if (b->where == B_INFLIGHT) {
+                if (g->n)
+                    break;
                 continue;
             }
-            s->st.batches_replayed++;
-            s->st.memory_bytes += b->bytes;
-            b->where = B_MEM;
+            if (!joins(s, g, b))
+                break;
+            if (ready(s, b, &bad))
+                g->b[g->n++] = b;
         }
-        submit(s, b);
+        if (g->n == 0) {
+            free(g);
+            break;
+        }
+        submit(s, g);
     }
     /* retired after the walk: their callbacks may put and pump again */
     while ((b = TAILQ_FIRST(&bad)) != NULL) {
@@ -957,7 +1078,8 @@ static void pump(struct store *s)
     enforce_memory(s);
 }
 
-static void seal(struct store *s, enum store_kind k)
+/* Closes the open batch of kind k into the queue, without sending it. */
+static void seal_quiet(struct store *s, enum store_kind k)
 {
     struct batch *b = s->open[k];
     if (b == NULL)
@@ -971,6 +1093,13 @@ static void seal(struct store *s, enum store_kind k)
     TAILQ_INSERT_TAIL(&s->queue, b, link);
     s->st.batches_sealed++;
     s->st.batches_queued++;
+}
+
+static void seal(struct store *s, enum store_kind k)
+{
+    if (s->open[k] == NULL)
+        return;
+    seal_quiet(s, k);
     pump(s);
     enforce_memory(s);
 }
@@ -986,7 +1115,9 @@ static void on_kind_timer(evutil_socket_t fd, short what, void *arg)
 void store_flush(struct store *s)
 {
     for (int k = 0; k < STORE__KINDS; k++)
-        seal(s, (enum store_kind)k);
+        seal_quiet(s, (enum store_kind)k);
+    pump(s);
+    enforce_memory(s);
 }
 
 /* --- sync and drain ------------------------------------------------------ */
@@ -1008,9 +1139,16 @@ static void group_commit(struct store *s)
     uint64_t newest = 0;
     for (struct waiter *w = s->waiters; w; w = w->next)
         newest = XC_MAX(newest, w->ticket);
+    bool sealed = false;
     for (int k = 0; k < STORE__KINDS; k++)
-        if (s->open[k] && s->open[k]->first_put < newest)
-            seal(s, (enum store_kind)k);
+        if (s->open[k] && s->open[k]->first_put < newest) {
+            seal_quiet(s, (enum store_kind)k);
+            sealed = true;
+        }
+    if (sealed) {
+        pump(s); /* all of them at once: one transaction */
+        enforce_memory(s);
+    }
 }
 
 /* Lowest put sequence number not yet committed (UINT64_MAX: none). */

@@ -206,6 +206,101 @@ void store_time_format(int64_t us, char out[40])
     snprintf(out, 40, "%.39s", tmp);
 }
 
+/* --- folding rows by time ----------------------------------------------- */
+
+/* True if v[0..n) looks like "YYYY-MM-DD HH:MM:SS.ffffff+00", so that two
+ * such values compare as times when compared as bytes. */
+static bool time_literal(const char *v, size_t n)
+{
+    static const char shape[] = "dddd-dd-dd dd:dd:dd.dddddd+00";
+    if (n != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (shape[i] == 'd' ? (v[i] < '0' || v[i] > '9') : v[i] != shape[i])
+            return false;
+    }
+    return true;
+}
+
+struct fold_row {
+    const char *key; /* the row up to its last tab (excluded) */
+    size_t klen;
+    const char *lo, *hi; /* earliest and latest time (29 bytes each) */
+    uint64_t hash;
+};
+
+size_t store_copy_fold_times(struct buf *out, const char *in, size_t len)
+{
+    size_t cap = 64, n = 0, dropped = 0;
+    while (cap < 2 * (len / 48 + 1))
+        cap *= 2;
+    size_t *slot = xcalloc(cap, sizeof *slot); /* index + 1, 0 = empty */
+    struct fold_row *rows = xmalloc(cap / 2 * sizeof *rows);
+    size_t off = 0;
+    while (off < len) {
+        const char *line = in + off;
+        const char *nl = memchr(line, '\n', len - off);
+        if (nl == NULL) {
+            buf_append(out, line, len - off); /* unterminated: as it is */
+            break;
+        }
+        size_t llen = (size_t)(nl - line);
+        off += llen + 1;
+        const char *tab = NULL;
+        for (size_t i = llen; i > 0; i--)
+            if (line[i - 1] == '\t') {
+                tab = line + i - 1;
+                break;
+            }
+        const char *t = tab ? tab + 1 : NULL;
+        if (t == NULL || !time_literal(t, (size_t)(nl - t)) ||
+            n + 1 > cap / 2) {
+            buf_append(out, line, llen + 1);
+            continue;
+        }
+        size_t klen = (size_t)(tab - line);
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (size_t i = 0; i < klen; i++)
+            h = (h ^ (unsigned char)line[i]) * 1099511628211ull;
+        size_t i = (size_t)(h & (cap - 1));
+        for (; slot[i]; i = (i + 1) & (cap - 1)) {
+            struct fold_row *r = &rows[slot[i] - 1];
+            if (r->hash == h && r->klen == klen &&
+                memcmp(r->key, line, klen) == 0)
+                break;
+        }
+        if (slot[i] == 0) {
+            rows[n] = (struct fold_row){line, klen, t, t, h};
+            slot[i] = ++n;
+            continue;
+        }
+        struct fold_row *r = &rows[slot[i] - 1];
+        if (memcmp(t, r->lo, 29) < 0)
+            r->lo = t;
+        if (memcmp(t, r->hi, 29) > 0)
+            r->hi = t;
+        dropped++;
+    }
+    size_t kept = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct fold_row *r = &rows[k];
+        buf_append(out, r->key, r->klen + 1); /* with its tab */
+        buf_append(out, r->lo, 29);
+        buf_append(out, "\n", 1);
+        kept++;
+        if (memcmp(r->lo, r->hi, 29) != 0) {
+            buf_append(out, r->key, r->klen + 1);
+            buf_append(out, r->hi, 29);
+            buf_append(out, "\n", 1);
+            kept++;
+        }
+    }
+    dropped = dropped + n - kept; /* folded rows in, minus rows out */
+    free(slot);
+    free(rows);
+    return dropped;
+}
+
 /* --- batch files --------------------------------------------------------- */
 
 /* Appends s with newlines and carriage returns turned into spaces (a

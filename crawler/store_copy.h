@@ -52,6 +52,16 @@ size_t store_utf8_chars(const char *s, size_t len);
  * "YYYY-MM-DD HH:MM:SS.ffffff+00" into out. */
 void store_time_format(int64_t us, char out[40]);
 
+/* Appends to out the COPY text rows of in[0..len) with the rows that are
+ * equal in every column but the last folded, when that last column is a
+ * time written by store_time_format(): of such rows only the one with the
+ * earliest and the one with the latest time are kept (one row when both
+ * are the same). So a min() or max() of the time grouped by the other
+ * columns is the same over out as over in; the order of the rows is not
+ * kept. Other rows (another last column, a row without newline) are
+ * copied unchanged. Returns the number of rows dropped. */
+size_t store_copy_fold_times(struct buf *out, const char *in, size_t len);
+
 /* --- batch files ---------------------------------------------------------
  * One batch per file, written by the writer itself:
  *   xcensus-store-batch 1\n
