@@ -9,6 +9,9 @@
  */
 #include "capsmodel.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,11 +481,22 @@ static void add_nodever(struct capsmodel *m, uint32_t node, uint32_t key)
     nv_put(m, v);
 }
 
-/* Interns (algo, ver) and node#ver; on a known key adds the observations
- * and returns false; on a new one returns true with *key set and the
- * entry zeroed. */
-static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
-                    const char *node, uint64_t observations, uint32_t *key_out)
+/* What the key half of adding a row found (see key_part). */
+struct keyout {
+    uint32_t key;  /* entry index */
+    uint32_t nid;  /* id in `nodes`, STRTAB_NONE: no node */
+    bool fresh;    /* a new entry, zeroed */
+    bool node_new; /* the node seen for the first time */
+};
+
+/* The key half of adding a row: (algo, ver) in the digest table (or
+ * `keys`), the node in `nodes` and the node#ver pair; observations added to
+ * a known entry. Touches only what capsmodel_add_stored_many() gives the key
+ * thread: dk, keys, cell, other_entry, n, nodes, nv, and the observations
+ * of the entries; scratch is the caller's. */
+static void key_part(struct capsmodel *m, enum hash_algo algo, const char *ver,
+                     const char *node, uint64_t observations, struct buf *scratch,
+                     struct keyout *o)
 {
     /* a ver that is a digest is keyed by the digest alone (the dk table);
      * any other text by "ALGO VER" in `keys` */
@@ -493,12 +507,12 @@ static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
         key = dk_get(m, (uint8_t)algo, digest, dlen);
     } else {
         size_t before = strtab_count(m->keys);
-        other = intern_key(m->keys, algo, ver, &m->scratch);
+        other = intern_key(m->keys, algo, ver, scratch);
         if (strtab_count(m->keys) == before)
             key = m->other_entry[other];
     }
-    bool fresh = key == CM_NONE;
-    if (fresh) {
+    o->fresh = key == CM_NONE;
+    if (o->fresh) {
         key = (uint32_t)m->n;
         if (key >= m->cap) {
             m->cap = m->cap ? m->cap * 2 : 1024;
@@ -506,6 +520,7 @@ static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
             m->cell = xreallocarray(m->cell, m->cap, sizeof *m->cell);
         }
         memset(&m->entries[key], 0, sizeof m->entries[key]);
+        m->entries[key].observations = observations;
         m->n++;
         if (dlen) {
             dk_put(m, (uint8_t)algo, digest, dlen, key);
@@ -521,23 +536,47 @@ static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
     } else {
         m->entries[key].observations += observations;
     }
-    *key_out = key;
+    o->key = key;
+    o->nid = STRTAB_NONE;
+    o->node_new = false;
     if (node) {
         size_t before = strtab_count(m->nodes);
-        uint32_t nid = strtab_intern_cstr(m->nodes, node);
-        if (strtab_count(m->nodes) > before) { /* and once among the strings */
-            if (nid >= m->node_cap) {
-                m->node_cap = m->node_cap ? m->node_cap * 2 : 256;
-                m->node_str = xreallocarray(m->node_str, m->node_cap, sizeof *m->node_str);
-            }
-            m->node_str[nid] = opt_string(m, node);
-        }
-        m->last_node = m->node_str[nid];
-        add_nodever(m, nid, key);
-    } else {
-        m->last_node = CM_NONE;
+        o->nid = strtab_intern_cstr(m->nodes, node);
+        o->node_new = strtab_count(m->nodes) > before;
+        add_nodever(m, o->nid, key);
     }
-    return fresh;
+}
+
+/* The node's string, once among the strings, when key_part() saw it first;
+ * the strings id of the row's node (CM_NONE: none). */
+static uint32_t node_part(struct capsmodel *m, const char *node, const struct keyout *o)
+{
+    if (o->nid == STRTAB_NONE)
+        return CM_NONE;
+    if (o->node_new) {
+        if (o->nid >= m->node_cap) {
+            size_t cap = m->node_cap ? m->node_cap * 2 : 256;
+            while (cap <= o->nid)
+                cap *= 2;
+            m->node_str = xreallocarray(m->node_str, cap, sizeof *m->node_str);
+            m->node_cap = cap;
+        }
+        m->node_str[o->nid] = opt_string(m, node);
+    }
+    return m->node_str[o->nid];
+}
+
+/* Interns (algo, ver) and node#ver; on a known key adds the observations
+ * and returns false; on a new one returns true with *key set and the
+ * entry zeroed but for its observations. */
+static bool add_key(struct capsmodel *m, enum hash_algo algo, const char *ver,
+                    const char *node, uint64_t observations, uint32_t *key_out)
+{
+    struct keyout o;
+    key_part(m, algo, ver, node, observations, &m->scratch, &o);
+    m->last_node = node_part(m, node, &o);
+    *key_out = o.key;
+    return o.fresh;
 }
 
 /* What both ways of adding an entry work out before filling it in. */
@@ -556,14 +595,29 @@ struct core {
     size_t form_xml, form_s;      /* bytes the forms add to XML and S */
 };
 
-static void fill_entry(struct capsmodel *m, uint32_t key, const struct core *c)
+/* The stripped key of a new entry (the key thread's part of filling it). */
+static void stripped_part(struct capsmodel *m, uint32_t key, const struct core *c,
+                          struct buf *scratch)
+{
+    struct cm_entry *e = &m->entries[key];
+    size_t before = strtab_count(m->stripped);
+    e->stripped = intern_key(m->stripped, c->algo, c->stripped_ver, scratch);
+    if (strtab_count(m->stripped) > before) {
+        /* the first entry of each stripped key stands for it */
+        m->stripped_xml_bytes += c->xml_bytes > c->form_xml ? c->xml_bytes - c->form_xml : 0;
+        m->stripped_s_bytes += c->s_bytes > c->form_s ? c->s_bytes - c->form_s : 0;
+    }
+}
+
+/* The rest of a new entry: everything but its key, observations and
+ * stripped key (feature set, identity set, strings, sizes); takes c->fids. */
+static void rest_part(struct capsmodel *m, uint32_t key, uint32_t node, const struct core *c)
 {
     struct cm_entry *e = &m->entries[key];
     e->key = key;
     e->algo = (uint8_t)c->algo;
-    e->observations = c->observations;
     e->flags = c->verified ? CM_VERIFIED : 0;
-    e->node = m->last_node; /* add_key() interned c->node just before */
+    e->node = node;
     e->fset = intern_fset(m, c->fids, c->nf);
     e->idset = intern_idset(m, c->ids, c->nid);
     e->s_bytes = (uint32_t)c->s_bytes;
@@ -592,13 +646,13 @@ static void fill_entry(struct capsmodel *m, uint32_t key, const struct core *c)
         e->version = CM_NONE;
         e->os = CM_NONE;
     }
-    size_t before = strtab_count(m->stripped);
-    e->stripped = intern_key(m->stripped, c->algo, c->stripped_ver, &m->scratch);
-    if (strtab_count(m->stripped) > before) {
-        /* the first entry of each stripped key stands for it */
-        m->stripped_xml_bytes += c->xml_bytes > c->form_xml ? c->xml_bytes - c->form_xml : 0;
-        m->stripped_s_bytes += c->s_bytes > c->form_s ? c->s_bytes - c->form_s : 0;
-    }
+}
+
+static void fill_entry(struct capsmodel *m, uint32_t key, const struct core *c)
+{
+    m->entries[key].observations = c->observations;
+    rest_part(m, key, m->last_node, c); /* add_key() interned c->node just before */
+    stripped_part(m, key, c, &m->scratch);
 }
 
 uint32_t capsmodel_intern(struct capsmodel *m, const char *s)
@@ -606,61 +660,114 @@ uint32_t capsmodel_intern(struct capsmodel *m, const char *s)
     return strtab_intern_cstr(m->strings, s);
 }
 
-uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
+/* The core of a stored row; c->fids is a new array (intern_fset takes it). */
+static void stored_core(const struct cm_stored *in, const struct softinfo *none,
+                        struct core *c)
 {
-    uint32_t key;
-    if (!add_key(m, in->algo, in->ver, in->node, in->observations, &key))
-        return key;
-    const struct disco_info *info = in->info;
-    struct core c = {
+    *c = (struct core){
         .algo = in->algo,
         .node = in->node,
         .observations = in->observations,
         .verified = in->verified,
-        .ids = info->identities,
-        .nid = info->n_identities,
-        .nf = info->n_features,
+        .ids = in->identities,
+        .nid = in->n_identities,
+        .nf = in->n_features,
+        .si = in->si ? in->si : none,
+        .xml_bytes = in->xml_bytes,
+        .s_bytes = in->s_bytes,
         .stripped_ver = in->ver,
     };
-    c.fids = xcalloc(info->n_features ? info->n_features : 1, sizeof *c.fids);
+    c->fids = xcalloc(in->n_features ? in->n_features : 1, sizeof *c->fids);
+    if (in->n_features)
+        memcpy(c->fids, in->features, in->n_features * sizeof *c->fids);
+    if (in->si && in->si->present) {
+        if (in->stripped_ver)
+            c->stripped_ver = in->stripped_ver;
+        c->form_s = in->form_s_bytes;
+        c->form_xml = in->form_xml_bytes;
+    }
+}
+
+/* What capsmodel_add() works out from a parsed disco#info, as the stored
+ * row of capsmodel_add_stored(): features interned, S and its size, the
+ * XEP-0232 facts and the counterfactual ver. */
+static void prepare(struct capsmodel *m, const struct cm_input *in, struct cm_prepared *p)
+{
+    const struct disco_info *info = in->info;
+    memset(p, 0, sizeof *p);
+    p->features = xcalloc(info->n_features ? info->n_features : 1, sizeof *p->features);
     for (size_t i = 0; i < info->n_features; i++)
-        c.fids[i] = strtab_intern_cstr(m->strings, info->features[i]);
-    struct softinfo si;
-    softinfo_extract(info, &si);
-    c.si = &si;
+        p->features[i] = strtab_intern_cstr(m->strings, info->features[i]);
+    softinfo_extract(info, &p->si);
+    struct cm_stored *r = &p->row;
+    *r = (struct cm_stored){
+        .algo = in->algo,
+        .ver = in->ver,
+        .node = in->node,
+        .observations = in->observations,
+        .verified = in->verified,
+        .features = p->features,
+        .n_features = info->n_features,
+        .identities = info->identities,
+        .n_identities = info->n_identities,
+        .si = &p->si,
+    };
 
     /* sizes */
     struct buf s = BUF_INIT;
     caps_build_s(info, CAPS_M_STRICT, &s, NULL);
-    c.s_bytes = s.len;
+    r->s_bytes = s.len;
     if (in->xml_bytes) {
-        c.xml_bytes = in->xml_bytes;
+        r->xml_bytes = in->xml_bytes;
     } else {
         char *xml = disco_info_to_xml(info);
-        c.xml_bytes = strlen(xml);
+        r->xml_bytes = strlen(xml);
         free(xml);
     }
 
     /* the XEP-0232 counterfactual */
-    char stripped_ver[HASH_B64_MAX];
-    if (si.present) {
+    if (p->si.present) {
         struct disco_info *bare = strip_softinfo(info);
         buf_reset(&s);
         caps_build_s(bare, CAPS_M_STRICT, &s, NULL);
-        if (hash_b64(in->algo, s.data ? s.data : "", s.len, stripped_ver))
-            c.stripped_ver = stripped_ver;
-        c.form_s = c.s_bytes > s.len ? c.s_bytes - s.len : 0;
+        if (hash_b64(in->algo, s.data ? s.data : "", s.len, p->stripped))
+            r->stripped_ver = p->stripped;
+        r->form_s_bytes = r->s_bytes > s.len ? r->s_bytes - s.len : 0;
         /* what the form costs on the wire: both serialized the same way */
         char *fx = disco_info_to_xml(info), *bx = disco_info_to_xml(bare);
         size_t lf = strlen(fx), lb = strlen(bx);
-        c.form_xml = lf > lb ? lf - lb : 0;
+        r->form_xml_bytes = lf > lb ? lf - lb : 0;
         free(fx);
         free(bx);
         disco_info_free(bare);
     }
     buf_free(&s);
+}
+
+void capsmodel_prepare(struct capsmodel *m, const struct cm_input *in, struct cm_prepared *p)
+{
+    prepare(m, in, p);
+}
+
+void capsmodel_prepared_free(struct cm_prepared *p)
+{
+    free(p->features);
+    softinfo_free(&p->si);
+    memset(p, 0, sizeof *p);
+}
+
+uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
+{
+    uint32_t key;
+    if (!add_key(m, in->algo, in->ver, in->node, in->observations, &key))
+        return key;
+    struct cm_prepared p;
+    prepare(m, in, &p);
+    struct softinfo none = {0};
+    struct core c;
+    stored_core(&p.row, &none, &c);
     fill_entry(m, key, &c);
-    softinfo_free(&si);
+    capsmodel_prepared_free(&p);
     return key;
 }
 
@@ -670,30 +777,152 @@ uint32_t capsmodel_add_stored(struct capsmodel *m, const struct cm_stored *in)
     if (!add_key(m, in->algo, in->ver, in->node, in->observations, &key))
         return key;
     struct softinfo none = {0};
-    struct core c = {
-        .algo = in->algo,
-        .node = in->node,
-        .observations = in->observations,
-        .verified = in->verified,
-        .ids = in->identities,
-        .nid = in->n_identities,
-        .nf = in->n_features,
-        .si = in->si ? in->si : &none,
-        .xml_bytes = in->xml_bytes,
-        .s_bytes = in->s_bytes,
-        .stripped_ver = in->ver,
-    };
-    c.fids = xcalloc(in->n_features ? in->n_features : 1, sizeof *c.fids);
-    if (in->n_features)
-        memcpy(c.fids, in->features, in->n_features * sizeof *c.fids);
-    if (in->si && in->si->present) {
-        if (in->stripped_ver)
-            c.stripped_ver = in->stripped_ver;
-        c.form_s = in->form_s_bytes;
-        c.form_xml = in->form_xml_bytes;
-    }
+    struct core c;
+    stored_core(in, &none, &c);
     fill_entry(m, key, &c);
     return key;
+}
+
+/* capsmodel_add_stored_many() on two threads: the key thread runs
+ * key_part() and, for new entries, stripped_part() over the rows in order
+ * and publishes how far it got (`done`, release); the calling thread
+ * follows it (acquire) with node_part() and rest_part(). The two touch
+ * disjoint tables (key thread: dk, keys, cell, other_entry, n, nodes, nv,
+ * stripped, the entries' observations and stripped key; caller: strings,
+ * node_str, feature sets, the entries' other fields, the XEP-0232
+ * counters), and the entry array is grown before they start. */
+#define BULK_LAG 2048
+
+struct bulk {
+    struct capsmodel *m;
+    const struct cm_stored *rows;
+    size_t n;
+    struct keyout *out;
+    _Atomic size_t done;
+    _Atomic size_t want;   /* nonzero: the caller sleeps on `more` until
+                              done reaches it */
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+};
+
+/* Publishes that rows [0, done) are keyed; wakes the caller if it sleeps. */
+static void bulk_publish(struct bulk *b, size_t done)
+{
+    atomic_store_explicit(&b->done, done, memory_order_seq_cst);
+    size_t want = atomic_load_explicit(&b->want, memory_order_seq_cst);
+    if (want && done >= want) {
+        pthread_mutex_lock(&b->lock);
+        pthread_cond_signal(&b->more);
+        pthread_mutex_unlock(&b->lock);
+    }
+}
+
+/* Waits until row i is keyed; returns how many are. A short spin, then
+ * sleep until the key thread is BULK_LAG rows further: the caller's part
+ * is the lighter one, and waking it for every step would cost more than
+ * the work (on a busy machine the key thread needs the core, too). */
+static size_t bulk_wait(struct bulk *b, size_t i)
+{
+    size_t ready = atomic_load_explicit(&b->done, memory_order_acquire);
+    for (int spin = 0; ready <= i && spin < 50; spin++) {
+        sched_yield();
+        ready = atomic_load_explicit(&b->done, memory_order_acquire);
+    }
+    if (ready > i)
+        return ready;
+    size_t want = i + BULK_LAG < b->n ? i + BULK_LAG : b->n;
+    pthread_mutex_lock(&b->lock);
+    atomic_store_explicit(&b->want, want, memory_order_seq_cst);
+    while ((ready = atomic_load_explicit(&b->done, memory_order_seq_cst)) < want)
+        pthread_cond_wait(&b->more, &b->lock);
+    atomic_store_explicit(&b->want, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&b->lock);
+    return ready;
+}
+
+#define BULK_STEP 64 /* rows between two publications of `done` */
+
+static void *bulk_keys(void *arg)
+{
+    struct bulk *b = arg;
+    struct buf scratch = BUF_INIT;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct cm_stored *in = &b->rows[i];
+        key_part(b->m, in->algo, in->ver, in->node, in->observations, &scratch, &b->out[i]);
+        if (b->out[i].fresh) {
+            /* only the fields stripped_part() reads */
+            /* only the fields stripped_part() reads */
+            struct core c = {
+                .algo = in->algo,
+                .xml_bytes = in->xml_bytes,
+                .s_bytes = in->s_bytes,
+                .stripped_ver = in->ver,
+            };
+            if (in->si && in->si->present) {
+                if (in->stripped_ver)
+                    c.stripped_ver = in->stripped_ver;
+                c.form_s = in->form_s_bytes;
+                c.form_xml = in->form_xml_bytes;
+            }
+            stripped_part(b->m, b->out[i].key, &c, &scratch);
+        }
+        if ((i + 1) % BULK_STEP == 0 || i + 1 == b->n)
+            bulk_publish(b, i + 1);
+    }
+    buf_free(&scratch);
+    return NULL;
+}
+
+void capsmodel_add_stored_many(struct capsmodel *m, const struct cm_stored *rows, size_t n)
+{
+    if (n < 2 * BULK_STEP) {
+        for (size_t i = 0; i < n; i++)
+            capsmodel_add_stored(m, &rows[i]);
+        return;
+    }
+    /* room for every row to be a new entry: the key thread never moves
+     * the array under the caller's feet */
+    if (m->n + n > m->cap) {
+        size_t cap = m->cap ? m->cap : 1024;
+        while (cap < m->n + n)
+            cap *= 2;
+        m->entries = xreallocarray(m->entries, cap, sizeof *m->entries);
+        m->cell = xreallocarray(m->cell, cap, sizeof *m->cell);
+        m->cap = cap;
+    }
+    struct bulk b = {.m = m, .rows = rows, .n = n, .out = xcalloc(n, sizeof *b.out)};
+    atomic_init(&b.done, 0);
+    atomic_init(&b.want, 0);
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_cond_init(&b.more, NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, bulk_keys, &b) != 0) {
+        pthread_mutex_destroy(&b.lock);
+        pthread_cond_destroy(&b.more);
+        free(b.out);
+        for (size_t i = 0; i < n; i++)
+            capsmodel_add_stored(m, &rows[i]);
+        return;
+    }
+    struct softinfo none = {0};
+    size_t ready = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ready <= i)
+            ready = bulk_wait(&b, i);
+        const struct cm_stored *in = &rows[i];
+        uint32_t node = node_part(m, in->node, &b.out[i]);
+        if (!b.out[i].fresh)
+            continue;
+        struct core c;
+        stored_core(in, &none, &c);
+        rest_part(m, b.out[i].key, node, &c);
+    }
+    pthread_join(t, NULL);
+    if (n)
+        m->last_node = b.out[n - 1].nid == STRTAB_NONE ? CM_NONE : m->node_str[b.out[n - 1].nid];
+    pthread_mutex_destroy(&b.lock);
+    pthread_cond_destroy(&b.more);
+    free(b.out);
 }
 
 void capsmodel_stripped_sizes(const struct capsmodel *m, uint64_t *xml_bytes,

@@ -23,6 +23,7 @@
 
 #include "disco.h"
 #include "hash.h"
+#include "softinfo.h"
 #include "strtab.h"
 
 #define CM_NONE UINT32_MAX
@@ -107,6 +108,23 @@ uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in);
 /* The same from a stored entry (the fast loader's path): gives the same
  * entry as capsmodel_add() on the stored XML. */
 uint32_t capsmodel_add_stored(struct capsmodel *m, const struct cm_stored *in);
+/* capsmodel_add_stored() on rows[0..n) in order, the work shared between
+ * the calling thread and a second one: the same model as the calls one by
+ * one. The rows' strings and arrays must stay valid until it returns. */
+void capsmodel_add_stored_many(struct capsmodel *m, const struct cm_stored *rows, size_t n);
+/* A stored row worked out from a parsed disco#info the way capsmodel_add()
+ * does it (features interned, S, XEP-0232 facts, counterfactual ver), to
+ * go with stored rows into capsmodel_add_stored_many(); row points into
+ * the struct and into in's strings and info, which must outlive it.
+ * Release with capsmodel_prepared_free(). */
+struct cm_prepared {
+    struct cm_stored row;
+    uint32_t *features;
+    struct softinfo si;
+    char stripped[HASH_B64_MAX];
+};
+void capsmodel_prepare(struct capsmodel *m, const struct cm_input *in, struct cm_prepared *p);
+void capsmodel_prepared_free(struct cm_prepared *p);
 /* Interns s among the model's strings (features, names); returns its id. */
 uint32_t capsmodel_intern(struct capsmodel *m, const char *s);
 

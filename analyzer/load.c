@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "caps.h"
@@ -212,8 +213,21 @@ struct si_rec {
     uint32_t s[4];     /* software, version, os, os_version: ids in ld.sis,
                           STRTAB_NONE: absent */
     bool present;      /* softinfo_extract() found the form */
+    bool built;        /* rebuilt from the forms in this load (seg is
+                          valid); false: read from softinfo_derived */
     uint32_t seg_off, seg_len; /* the forms' part of S, in ld.seg */
     uint32_t form_xml;         /* bytes the forms add to the XML */
+    uint32_t dv_start, dv_n;   /* its stripped vers in ld.dv */
+};
+
+/* The ver of a content's S without its XEP-0232 form(s) for one algorithm
+ * (softinfo_stripped_vers), read or worked out in this load. */
+struct dv {
+    int64_t cid;
+    uint8_t algo;      /* enum hash_algo */
+    bool fresh;        /* worked out in this load: to be stored */
+    uint32_t stripped; /* id in ld.sis */
+    uint32_t form_s;   /* bytes the forms' part took in S */
 };
 
 /* A verified caps entry (caps_entries row), keyed by "ALGO\nVER" in ld.keys. */
@@ -221,7 +235,7 @@ struct ent {
     int64_t id;        /* caps_entries.id: the order entries are added in */
     uint32_t slot;     /* content slot, UINT32_MAX: none */
     uint32_t s_len;
-    uint32_t stripped; /* id in ld.vers of the ver without XEP-0232,
+    uint32_t stripped; /* id in ld.sis of the ver without XEP-0232,
                           STRTAB_NONE: the entry's own ver */
     uint32_t form_s;   /* bytes the forms take in S */
     bool valid;
@@ -258,9 +272,10 @@ struct ld {
     struct si_rec *si;
     size_t n_si, cap_si;
     struct buf seg;
+    struct dv *dv; /* sorted by (cid, algo) as read; fresh ones appended */
+    size_t n_dv, cap_dv;
     /* entries */
     struct strtab *keys;
-    struct strtab *vers;
     struct ent *ents;
     size_t cap_ents;
 };
@@ -278,11 +293,11 @@ static void ld_free(struct ld *l)
     strtab_free(l->sis);
     free(l->si);
     buf_free(&l->seg);
+    free(l->dv);
     if (l->keys)
         for (size_t i = 0; i < strtab_count(l->keys); i++)
             disco_info_free(l->ents[i].xml);
     strtab_free(l->keys);
-    strtab_free(l->vers);
     free(l->ents);
 }
 
@@ -402,14 +417,14 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Every content: the byte length of its XML and its feature ids, in the
- * binary COPY format (an int4[] as text costs the server more than the
- * rest of the row). Rows: int8 id, int4 length, int4[] feature_ids. */
+/* Every content: the byte length of its XML and its feature ids, from
+ * the narrow copy the schema keeps for this (sql/0033), in the binary COPY
+ * format. Rows: int8 id, int4 length, bytea of 4-byte big-endian ids. */
 static bool load_contents(struct ld *l, struct pg_conn *c, struct pg_err *err)
 {
     PGconn *pc = (PGconn *)c;
-    PGresult *r = PQexec(pc, "COPY (SELECT id, octet_length(xml), feature_ids "
-                             "FROM disco_contents) TO STDOUT (FORMAT binary)");
+    PGresult *r = PQexec(pc, "COPY (SELECT content_id, xml_bytes, feature_ids "
+                             "FROM content_loader_rows) TO STDOUT (FORMAT binary)");
     bool ok = PQresultStatus(r) == PGRES_COPY_OUT;
     if (!ok)
         set_err(pc, r, err);
@@ -435,7 +450,7 @@ static bool load_contents(struct ld *l, struct pg_conn *c, struct pg_err *err)
             PQfreemem(row);
             continue;
         }
-        /* 3 fields: 8-byte id, 4-byte length, array */
+        /* 3 fields: 8-byte id, 4-byte length, bytea */
         if (end - p < 2 + 4 + 8 + 4 + 4 + 4 || p[0] != 0 || p[1] != 3 || be32(p + 2) != 8 ||
             be32(p + 14) != 4) {
             bad = true;
@@ -445,32 +460,25 @@ static bool load_contents(struct ld *l, struct pg_conn *c, struct pg_err *err)
         int64_t cid = (int64_t)((uint64_t)be32(p + 6) << 32 | be32(p + 10));
         uint32_t xl = be32(p + 18);
         p += 22;
-        uint32_t alen = be32(p);
+        uint32_t blen = be32(p);
         p += 4;
-        if (alen == 0xffffffffu || (size_t)(end - p) < alen || alen < 12) {
+        if (blen == 0xffffffffu || (size_t)(end - p) < blen || blen % 4) {
             PQfreemem(row);
             continue;
         }
-        const unsigned char *a = p, *aend = p + alen;
-        uint32_t ndim = be32(a);
         struct cslot *s = slot_new(l, cid);
         s->xml_len = xl;
         s->f_off = (uint32_t)l->n_fids;
-        if (ndim == 1 && alen >= 20) {
-            uint32_t count = be32(a + 12);
-            const unsigned char *q = a + 20;
-            for (uint32_t i = 0; i < count && aend - q >= 8; i++, q += 8) {
-                if (be32(q) != 4)
-                    continue;
-                uint32_t v = be32(q + 4);
-                if (v >= l->n_f || l->fvar[v] == STRTAB_NONE)
-                    continue; /* a dangling id: the schema's foreign keys forbid it */
-                if (l->n_fids == l->cap_fids) {
-                    l->cap_fids = l->cap_fids ? l->cap_fids * 2 : 65536;
-                    l->fids = xreallocarray(l->fids, l->cap_fids, sizeof *l->fids);
-                }
-                l->fids[l->n_fids++] = v;
-            }
+        if (l->n_fids + blen / 4 > l->cap_fids) {
+            while (l->n_fids + blen / 4 > l->cap_fids)
+                l->cap_fids = l->cap_fids ? l->cap_fids * 2 : 65536;
+            l->fids = xreallocarray(l->fids, l->cap_fids, sizeof *l->fids);
+        }
+        for (const unsigned char *q = p; q < p + blen; q += 4) {
+            uint32_t v = be32(q);
+            if (v >= l->n_f || l->fvar[v] == STRTAB_NONE)
+                continue; /* a dangling id: the schema's foreign keys forbid it */
+            l->fids[l->n_fids++] = v;
         }
         s->f_n = (uint32_t)(l->n_fids - s->f_off);
         PQfreemem(row);
@@ -525,6 +533,26 @@ static bool load_identities(struct ld *l, struct pg_conn *c, struct pg_err *err)
     return rc == 0;
 }
 
+static struct si_rec *si_new(struct ld *l)
+{
+    if (l->n_si == l->cap_si) {
+        l->cap_si = l->cap_si ? l->cap_si * 2 : 1024;
+        l->si = xreallocarray(l->si, l->cap_si, sizeof *l->si);
+    }
+    struct si_rec *r = &l->si[l->n_si++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static struct dv *dv_new(struct ld *l)
+{
+    if (l->n_dv == l->cap_dv) {
+        l->cap_dv = l->cap_dv ? l->cap_dv * 2 : 1024;
+        l->dv = xreallocarray(l->dv, l->cap_dv, sizeof *l->dv);
+    }
+    return &l->dv[l->n_dv++];
+}
+
 /* Bytes of s as disco_info_to_xml() escapes it (lib/disco.c put_escaped:
  * & < > and CR always, ' " TAB LF in attributes). */
 static size_t escaped_len(const char *s, bool attr)
@@ -571,13 +599,9 @@ static size_t form_xml_len(const struct dataform *f)
  * mean for the model, and records it. */
 static void finish_forms(struct ld *l, int64_t cid, struct disco_info *info)
 {
-    if (l->n_si == l->cap_si) {
-        l->cap_si = l->cap_si ? l->cap_si * 2 : 1024;
-        l->si = xreallocarray(l->si, l->cap_si, sizeof *l->si);
-    }
-    struct si_rec *r = &l->si[l->n_si++];
-    memset(r, 0, sizeof *r);
+    struct si_rec *r = si_new(l);
     r->cid = cid;
+    r->built = true;
     struct softinfo si;
     r->present = softinfo_extract(info, &si);
     const char *v[4] = {si.software, si.software_version, si.os, si.os_version};
@@ -595,19 +619,26 @@ static void finish_forms(struct ld *l, int64_t cid, struct disco_info *info)
     r->form_xml = (uint32_t)lf;
 }
 
-static bool load_forms(struct ld *l, struct pg_conn *c, struct pg_err *err)
+/* The XEP-0232 forms of the contents that `which` selects (an SQL
+ * condition on f.content_id), each rebuilt and recorded (finish_forms). */
+static bool load_forms(struct ld *l, struct pg_conn *c, const char *which,
+                       struct pg_err *err)
 {
+    struct buf q = BUF_INIT;
+    buf_printf(&q,
+               "SELECT f.content_id, f.pos, f.type, fl.pos, fl.var, fl.type, v.value "
+               "FROM disco_forms f "
+               "JOIN disco_form_fields fl ON fl.content_id = f.content_id "
+               "  AND fl.form_pos = f.pos "
+               "LEFT JOIN disco_form_values v ON v.content_id = fl.content_id "
+               "  AND v.form_pos = fl.form_pos AND v.field_pos = fl.pos "
+               "WHERE f.form_type = '" SOFTINFO_FORM_TYPE "' AND %s "
+               "ORDER BY f.content_id, f.pos, fl.pos, v.pos",
+               which);
     struct copy_out co;
-    if (!copy_open(&co, c,
-                   "SELECT f.content_id, f.pos, f.type, fl.pos, fl.var, fl.type, v.value "
-                   "FROM disco_forms f "
-                   "JOIN disco_form_fields fl ON fl.content_id = f.content_id "
-                   "  AND fl.form_pos = f.pos "
-                   "LEFT JOIN disco_form_values v ON v.content_id = fl.content_id "
-                   "  AND v.form_pos = fl.form_pos AND v.field_pos = fl.pos "
-                   "WHERE f.form_type = '" SOFTINFO_FORM_TYPE "' "
-                   "ORDER BY f.content_id, f.pos, fl.pos, v.pos",
-                   err))
+    bool opened = copy_open(&co, c, buf_str(&q), err);
+    buf_free(&q);
+    if (!opened)
         return false;
     struct disco_info *info = NULL;
     struct dataform *form = NULL;
@@ -645,6 +676,73 @@ static bool load_forms(struct ld *l, struct pg_conn *c, struct pg_err *err)
     return rc == 0;
 }
 
+/* What earlier loads worked out from the XEP-0232 forms (sql/0033): a
+ * record per content, and its stripped vers. */
+static bool load_derived(struct ld *l, struct pg_conn *c, struct pg_err *err)
+{
+    struct copy_out co;
+    if (!copy_open(&co, c,
+                   "SELECT content_id, present, software, software_version, os, os_version, "
+                   "       form_xml_bytes "
+                   "FROM softinfo_derived ORDER BY content_id",
+                   err))
+        return false;
+    int rc;
+    while ((rc = copy_next(&co, 7, err)) == 1) {
+        int64_t cid, fx;
+        if (!parse_i64(co.f[0], &cid) || !parse_i64(co.f[6], &fx) || fx < 0 ||
+            fx > UINT32_MAX)
+            continue;
+        struct si_rec *r = si_new(l);
+        r->cid = cid;
+        r->present = co.f[1] && co.f[1][0] == 't';
+        for (int k = 0; k < 4; k++)
+            r->s[k] = co.f[k + 2] ? strtab_intern(l->sis, co.f[k + 2], co.len[k + 2])
+                                  : STRTAB_NONE;
+        r->form_xml = (uint32_t)fx;
+    }
+    if (rc != 0)
+        return false;
+    if (!copy_open(&co, c,
+                   "SELECT content_id, algo, stripped_ver, form_s_bytes "
+                   "FROM softinfo_stripped_vers ORDER BY content_id, algo",
+                   err))
+        return false;
+    size_t k = 0; /* both in content id order: a merge */
+    while ((rc = copy_next(&co, 4, err)) == 1) {
+        int64_t cid, fs;
+        enum hash_algo a;
+        if (!parse_i64(co.f[0], &cid) || !co.f[1] || !hash_algo_parse(co.f[1], &a) ||
+            !co.f[2] || !parse_i64(co.f[3], &fs) || fs < 0 || fs > UINT32_MAX)
+            continue;
+        while (k < l->n_si && l->si[k].cid < cid)
+            k++;
+        if (k == l->n_si || l->si[k].cid != cid)
+            continue; /* the foreign key forbids it */
+        if (l->si[k].dv_n == 0)
+            l->si[k].dv_start = (uint32_t)l->n_dv;
+        else if (l->si[k].dv_start + l->si[k].dv_n != l->n_dv)
+            continue; /* not in order: cannot happen */
+        *dv_new(l) = (struct dv){
+            .cid = cid,
+            .algo = (uint8_t)a,
+            .stripped = strtab_intern(l->sis, co.f[2], co.len[2]),
+            .form_s = (uint32_t)fs,
+        };
+        l->si[k].dv_n++;
+    }
+    return rc == 0;
+}
+
+/* The stripped ver of r for algorithm a, or NULL. */
+static const struct dv *dv_find(const struct ld *l, const struct si_rec *r, enum hash_algo a)
+{
+    for (uint32_t i = 0; i < r->dv_n; i++)
+        if (l->dv[r->dv_start + i].algo == (uint8_t)a)
+            return &l->dv[r->dv_start + i];
+    return NULL;
+}
+
 /* Points each content's slot at its XEP-0232 record. */
 static void attach_forms(struct ld *l)
 {
@@ -655,23 +753,37 @@ static void attach_forms(struct ld *l)
     }
 }
 
-/* The verified entries; for those with a XEP-0232 form the ver without it
- * (the stored S with the forms' part cut out, hashed again); the content
+/* Entry indexes (ld.ents), a growable array. */
+struct u32s {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+static void u32s_push(struct u32s *a, uint32_t x)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 1024;
+        a->v = xreallocarray(a->v, a->cap, sizeof *a->v);
+    }
+    a->v[a->n++] = x;
+}
+
+/* The verified entries. For those with a XEP-0232 form, the ver without it
+ * is taken from softinfo_stripped_vers where an earlier load worked it
+ * out, else the entry goes into need_s (derive_stripped()); the content
  * ids of those without a stored S go into need_xml. */
 static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
-                         struct pg_err *err)
+                         struct u32s *need_s, struct pg_err *err)
 {
     struct copy_out co;
     if (!copy_open(&co, c,
                    "SELECT e.algo, e.ver, e.content_id, e.outcome = 'valid', "
-                   "       octet_length(e.verification_string), "
-                   "       CASE WHEN e.has_softinfo THEN e.verification_string END, e.id "
+                   "       octet_length(e.verification_string), e.has_softinfo, e.id "
                    "FROM caps_entries e WHERE " VERIFIED,
                    err))
         return false;
     l->keys = strtab_new();
-    l->vers = strtab_new();
-    struct buf key = BUF_INIT, s = BUF_INIT;
+    struct buf key = BUF_INIT;
     int rc;
     while ((rc = copy_next(&co, 7, err)) == 1) {
         enum hash_algo a;
@@ -708,29 +820,17 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
             continue;
         }
         const struct si_rec *sr = slot && slot->si != UINT32_MAX ? &l->si[slot->si] : NULL;
-        if (sr == NULL || !sr->present || co.f[5] == NULL)
+        if (sr == NULL || !sr->present || !co.f[5] || strcmp(co.f[5], "t") != 0)
             continue;
-        /* S without the forms: their part of S cut out (the last place it
-         * occurs: forms come after identities and features); as with the
-         * XML, S is hashed again even if the form had no part in it */
-        const char *S = co.f[5], *form = l->seg.data + sr->seg_off;
-        size_t sl = co.len[5], fl = sr->seg_len;
-        const char *at = NULL;
-        if (fl > 0 && fl <= sl)
-            for (const char *p = S; (p = memmem(p, sl - (size_t)(p - S), form, fl)) != NULL;
-                 p++)
-                at = p;
-        size_t cut = at ? fl : 0, pre = at ? (size_t)(at - S) : sl;
-        buf_reset(&s);
-        buf_append(&s, S, pre);
-        buf_append(&s, S + pre + cut, sl - pre - cut);
-        char ver[HASH_B64_MAX];
-        if (hash_b64(a, s.data ? s.data : "", s.len, ver))
-            e->stripped = strtab_intern_cstr(l->vers, ver);
-        e->form_s = (uint32_t)cut;
+        const struct dv *d = dv_find(l, sr, a);
+        if (d) {
+            e->stripped = d->stripped;
+            e->form_s = d->form_s;
+        } else {
+            u32s_push(need_s, id);
+        }
     }
     buf_free(&key);
-    buf_free(&s);
     return rc == 0;
 }
 
@@ -808,77 +908,148 @@ static bool select_sources(struct pg_conn *c, struct analysis_params *p,
     return ok;
 }
 
-/* Adds one observation row (algo, ver, node, count) of a verified entry. */
-static void add_row(struct ld *l, struct capsmodel *m, const struct ent *e,
-                    const char *ver, const char *node, uint64_t obs, uint32_t **ids,
-                    size_t *ids_cap, struct disco_identity **di, size_t *di_cap)
+/* What the rows handed to the model point into, made once: each
+ * content's feature ids as model string ids (in place in ld.fids), each
+ * identity as a struct disco_identity, each XEP-0232 record as a struct
+ * softinfo. Features are interned in the order the rows first use them. */
+struct shared {
+    struct disco_identity *di; /* parallel to ld.idents */
+    struct softinfo *si;       /* parallel to ld.si */
+    uint8_t *mapped;           /* per slot: its feature ids are model ids */
+};
+
+static void shared_make(struct ld *l, struct capsmodel *m, const struct obs *ob, size_t n_ob,
+                        struct shared *sh)
 {
-    enum hash_algo a = (enum hash_algo)e->algo;
-    const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
-    if (e->xml) {
-        struct cm_input in = {
-            .algo = a,
-            .ver = ver,
-            .node = node,
-            .info = e->xml,
-            .observations = obs,
-            .xml_bytes = slot ? slot->xml_len : 0,
-            .verified = e->valid,
-        };
-        capsmodel_add(m, &in);
-        return;
-    }
-    size_t nid = slot ? slot->id_n : 0, nf = slot ? slot->f_n : 0;
-    if (nid > *di_cap) {
-        *di_cap = nid * 2;
-        *di = xreallocarray(*di, *di_cap, sizeof **di);
-    }
-    for (size_t i = 0; i < nid; i++) {
-        const struct ident *id = &l->idents[slot->id_start + i];
-        (*di)[i] = (struct disco_identity){
+    sh->di = xcalloc(l->n_idents ? l->n_idents : 1, sizeof *sh->di);
+    for (size_t i = 0; i < l->n_idents; i++) {
+        const struct ident *id = &l->idents[i];
+        sh->di[i] = (struct disco_identity){
             .category = strtab_str(l->tmp, id->s[0]),
             .type = strtab_str(l->tmp, id->s[1]),
             .lang = strtab_str(l->tmp, id->s[2]),
             .name = strtab_str(l->tmp, id->s[3]),
         };
     }
-    if (nf > *ids_cap) {
-        *ids_cap = nf * 2;
-        *ids = xreallocarray(*ids, *ids_cap, sizeof **ids);
+    sh->si = xcalloc(l->n_si ? l->n_si : 1, sizeof *sh->si);
+    for (size_t i = 0; i < l->n_si; i++) {
+        const struct si_rec *sr = &l->si[i];
+        sh->si[i] = (struct softinfo){
+            .present = sr->present,
+            .software = (char *)si_str(l, sr->s[0]),
+            .software_version = (char *)si_str(l, sr->s[1]),
+            .os = (char *)si_str(l, sr->s[2]),
+            .os_version = (char *)si_str(l, sr->s[3]),
+        };
     }
-    for (size_t i = 0; i < nf; i++) {
-        uint32_t f = l->fids[slot->f_off + i];
-        if (l->fmodel[f] == CM_NONE)
-            l->fmodel[f] = capsmodel_intern(m, strtab_str(l->tmp, l->fvar[f]));
-        (*ids)[i] = l->fmodel[f];
+    sh->mapped = xcalloc(l->n_slots ? l->n_slots : 1, 1);
+    for (size_t i = 0; i < n_ob; i++) {
+        const struct ent *e = &l->ents[ob[i].ent];
+        if (e->xml || e->slot == UINT32_MAX || sh->mapped[e->slot])
+            continue;
+        const struct cslot *slot = &l->slots[e->slot];
+        uint32_t *f = l->fids + slot->f_off;
+        for (size_t k = 0; k < slot->f_n; k++) {
+            if (l->fmodel[f[k]] == CM_NONE)
+                l->fmodel[f[k]] = capsmodel_intern(m, strtab_str(l->tmp, l->fvar[f[k]]));
+            f[k] = l->fmodel[f[k]];
+        }
+        sh->mapped[e->slot] = 1;
     }
+}
+
+static void shared_free(struct shared *sh)
+{
+    free(sh->di);
+    free(sh->si);
+    free(sh->mapped);
+}
+
+/* The row of one observation group (entry e, node, summed count) of an
+ * entry without parsed XML. */
+static struct cm_stored stored_row(const struct ld *l, const struct shared *sh,
+                                   const struct ent *e, const char *ver, const char *node,
+                                   uint64_t obs)
+{
+    const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
     const struct si_rec *sr = slot && slot->si != UINT32_MAX ? &l->si[slot->si] : NULL;
-    struct softinfo si = {0};
-    if (sr && sr->present) {
-        si.present = true;
-        si.software = (char *)si_str(l, sr->s[0]);
-        si.software_version = (char *)si_str(l, sr->s[1]);
-        si.os = (char *)si_str(l, sr->s[2]);
-        si.os_version = (char *)si_str(l, sr->s[3]);
-    }
-    struct cm_stored in = {
-        .algo = a,
+    return (struct cm_stored){
+        .algo = (enum hash_algo)e->algo,
         .ver = ver,
         .node = node,
         .observations = obs,
         .verified = e->valid,
         .xml_bytes = slot ? slot->xml_len : 0,
         .s_bytes = e->s_len,
-        .features = *ids,
-        .n_features = nf,
-        .identities = *di,
-        .n_identities = nid,
-        .si = si.present ? &si : NULL,
-        .stripped_ver = e->stripped != STRTAB_NONE ? strtab_str(l->vers, e->stripped) : NULL,
+        .features = slot ? l->fids + slot->f_off : NULL,
+        .n_features = slot ? slot->f_n : 0,
+        .identities = slot ? sh->di + slot->id_start : NULL,
+        .n_identities = slot ? slot->id_n : 0,
+        .si = sr && sr->present ? &sh->si[slot->si] : NULL,
+        .stripped_ver = e->stripped != STRTAB_NONE ? strtab_str(l->sis, e->stripped) : NULL,
         .form_s_bytes = e->form_s,
         .form_xml_bytes = sr ? sr->form_xml : 0,
     };
-    capsmodel_add_stored(m, &in);
+}
+
+/* Rows handed to capsmodel_add_stored_many() at a time. */
+#define CHUNK_ROWS 65536
+
+/* The observation groups (sorted: entry, node), one row each, added to m
+ * in order, in chunks; the rows of entries that came as XML are worked out
+ * from it (capsmodel_prepare) as they come. Returns the number of rows. */
+static long build_model(struct ld *l, struct capsmodel *m, const struct obs *ob, size_t n_ob)
+{
+    struct shared sh;
+    shared_make(l, m, ob, n_ob, &sh);
+    struct cm_stored *rows = xcalloc(CHUNK_ROWS, sizeof *rows);
+    struct cm_prepared **prep = NULL; /* each on its own: rows point into them */
+    size_t n = 0, n_prep = 0, cap_prep = 0;
+    long total = 0;
+    for (size_t i = 0; i < n_ob;) {
+        uint64_t count = 0;
+        size_t j = i;
+        for (; j < n_ob && ob[j].ent == ob[i].ent && ob[j].node == ob[i].node; j++)
+            count += ob[j].count;
+        const struct ent *e = &l->ents[ob[i].ent];
+        const char *key = strtab_str(l->keys, ob[i].ent);
+        const char *ver = strchr(key, '\n') + 1, *node = strtab_str(l->tmp, ob[i].node);
+        if (e->xml) {
+            const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
+            struct cm_input in = {
+                .algo = (enum hash_algo)e->algo,
+                .ver = ver,
+                .node = node,
+                .info = e->xml,
+                .observations = count,
+                .xml_bytes = slot ? slot->xml_len : 0,
+                .verified = e->valid,
+            };
+            if (n_prep == cap_prep) {
+                cap_prep = cap_prep ? cap_prep * 2 : 64;
+                prep = xreallocarray(prep, cap_prep, sizeof *prep);
+            }
+            prep[n_prep] = xmalloc(sizeof **prep);
+            capsmodel_prepare(m, &in, prep[n_prep]);
+            rows[n++] = prep[n_prep++]->row;
+        } else {
+            rows[n++] = stored_row(l, &sh, e, ver, node, count);
+        }
+        total++;
+        i = j;
+        if (n == CHUNK_ROWS || i == n_ob) {
+            capsmodel_add_stored_many(m, rows, n);
+            for (size_t k = 0; k < n_prep; k++) {
+                capsmodel_prepared_free(prep[k]);
+                free(prep[k]);
+            }
+            n = n_prep = 0;
+        }
+    }
+    free(rows);
+    free(prep);
+    shared_free(&sh);
+    return total;
 }
 
 /* Settings of both connections' transactions. The ordered reads
@@ -918,6 +1089,42 @@ static struct pg_conn *second_conn(struct pg_conn *c)
     return (struct pg_conn *)second;
 }
 
+/* Contents missing from softinfo_derived whose forms are read by content
+ * id; beyond this many, by one scan of the form tables. */
+#define FEW_FORMS 10000
+
+/* The XEP-0232 records of every content with a softwareinfo form: read
+ * where an earlier load stored them (softinfo_derived), rebuilt from the
+ * forms for the others (none, once every content has been met). */
+static bool load_softinfo(struct ld *l, struct pg_conn *c, struct pg_err *err)
+{
+#define NOT_DERIVED \
+    "NOT EXISTS (SELECT 1 FROM softinfo_derived d WHERE d.content_id = f.content_id)"
+    if (!load_derived(l, c, err))
+        return false;
+    struct copy_out co;
+    if (!copy_open(&co, c,
+                   "SELECT f.content_id FROM disco_forms f "
+                   "WHERE f.form_type = '" SOFTINFO_FORM_TYPE "' AND " NOT_DERIVED,
+                   err))
+        return false;
+    struct buf which = BUF_INIT;
+    buf_puts(&which, "f.content_id = ANY ('{");
+    size_t n = 0;
+    int rc;
+    while ((rc = copy_next(&co, 1, err)) == 1) {
+        int64_t cid;
+        if (parse_i64(co.f[0], &cid) && n++ < FEW_FORMS)
+            buf_printf(&which, "%s%lld", n > 1 ? "," : "", (long long)cid);
+    }
+    buf_puts(&which, "}'::bigint[])");
+    bool ok = rc == 0 &&
+              (n == 0 || load_forms(l, c, n <= FEW_FORMS ? buf_str(&which) : NOT_DERIVED, err));
+    buf_free(&which);
+    return ok;
+#undef NOT_DERIVED
+}
+
 /* The second thread's work: the forms, in the first connection's
  * snapshot. It touches only ld's XEP-0232 fields (sis, si, seg). */
 struct forms_job {
@@ -937,7 +1144,7 @@ static void *forms_worker(void *arg)
              "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
              "SET TRANSACTION SNAPSHOT '%s'; " TX_SETTINGS,
              j->snapshot);
-    j->ok = pg_exec(j->c, sql, &j->err) && load_forms(j->l, j->c, &j->err);
+    j->ok = pg_exec(j->c, sql, &j->err) && load_softinfo(j->l, j->c, &j->err);
     struct pg_err ignored;
     if (!pg_exec(j->c, j->ok ? "COMMIT" : "ROLLBACK", &ignored))
         j->ok = false;
@@ -1007,10 +1214,201 @@ static void sort_obs(struct ld *l, struct obs **obp, size_t n)
     *obp = out;
 }
 
+/* The stripped vers of the entries in need (ld.ents indexes) that no
+ * earlier load worked out: the forms of their contents rebuilt where only
+ * their record was read, then each entry's stored S read, the forms' part
+ * cut out (the last place it occurs: forms come after identities and
+ * features) and hashed again; as with the XML, S is hashed again even if
+ * the form had no part in it. Each result is recorded to be stored. */
+static bool derive_stripped(struct ld *l, struct pg_conn *c, struct u32s *need,
+                            struct pg_err *err)
+{
+    if (need->n == 0)
+        return true;
+    struct buf ids = BUF_INIT;
+    buf_puts(&ids, "f.content_id = ANY ('{");
+    size_t n_read = 0;
+    for (size_t i = 0; i < need->n; i++) {
+        const struct cslot *slot = &l->slots[l->ents[need->v[i]].slot];
+        if (!l->si[slot->si].built)
+            buf_printf(&ids, "%s%lld", n_read++ ? "," : "", (long long)slot->cid);
+    }
+    buf_puts(&ids, "}'::bigint[])");
+    size_t first = l->n_si;
+    bool ok = n_read == 0 || load_forms(l, c, buf_str(&ids), err);
+    buf_free(&ids);
+    if (!ok)
+        return false;
+    for (size_t k = first; k < l->n_si; k++) {
+        struct cslot *slot = slot_of(l, l->si[k].cid);
+        if (slot == NULL)
+            continue;
+        if (slot->si != UINT32_MAX) { /* keep the stripped vers already read */
+            l->si[k].dv_start = l->si[slot->si].dv_start;
+            l->si[k].dv_n = l->si[slot->si].dv_n;
+        }
+        slot->si = (uint32_t)k;
+    }
+    /* S of each entry, matched by caps_entries.id */
+    qsort_r(need->v, need->n, sizeof *need->v, cmp_ent_id, l);
+    struct buf q = BUF_INIT;
+    buf_puts(&q, "SELECT id, verification_string FROM caps_entries WHERE id = ANY ('{");
+    for (size_t i = 0; i < need->n; i++)
+        buf_printf(&q, "%s%lld", i ? "," : "", (long long)l->ents[need->v[i]].id);
+    buf_puts(&q, "}'::bigint[])");
+    struct copy_out co;
+    ok = copy_open(&co, c, buf_str(&q), err);
+    buf_free(&q);
+    if (!ok)
+        return false;
+    struct buf s = BUF_INIT;
+    int rc;
+    while ((rc = copy_next(&co, 2, err)) == 1) {
+        int64_t eid;
+        if (!parse_i64(co.f[0], &eid) || co.f[1] == NULL)
+            continue;
+        size_t lo = 0, hi = need->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (l->ents[need->v[mid]].id < eid)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == need->n || l->ents[need->v[lo]].id != eid)
+            continue;
+        struct ent *e = &l->ents[need->v[lo]];
+        const struct cslot *slot = &l->slots[e->slot];
+        const struct si_rec *sr = &l->si[slot->si];
+        if (!sr->built)
+            continue; /* its forms are gone: cannot happen in one snapshot */
+        const char *S = co.f[1], *form = l->seg.data + sr->seg_off;
+        size_t sl = co.len[1], fl = sr->seg_len;
+        const char *at = NULL;
+        if (fl > 0 && fl <= sl)
+            for (const char *p = S; (p = memmem(p, sl - (size_t)(p - S), form, fl)) != NULL;
+                 p++)
+                at = p;
+        size_t cut = at ? fl : 0, pre = at ? (size_t)(at - S) : sl;
+        buf_reset(&s);
+        buf_append(&s, S, pre);
+        buf_append(&s, S + pre + cut, sl - pre - cut);
+        char ver[HASH_B64_MAX];
+        if (!hash_b64((enum hash_algo)e->algo, s.data ? s.data : "", s.len, ver))
+            continue;
+        e->stripped = strtab_intern_cstr(l->sis, ver);
+        e->form_s = (uint32_t)cut;
+        *dv_new(l) = (struct dv){
+            .cid = slot->cid,
+            .algo = e->algo,
+            .fresh = true,
+            .stripped = e->stripped,
+            .form_s = e->form_s,
+        };
+    }
+    buf_free(&s);
+    return rc == 0;
+}
+
+/* Stores what this load worked out from the forms (sql/0033) for the
+ * loads after it, in a transaction of its own; a failure (a read-only
+ * database, say) costs only that the next load works it out again. */
+static void store_derived(struct ld *l, struct pg_conn *c)
+{
+    size_t n_rec = 0, n_dv = 0;
+    for (size_t k = 0; k < l->n_si; k++)
+        n_rec += l->si[k].built;
+    for (size_t k = 0; k < l->n_dv; k++)
+        n_dv += l->dv[k].fresh;
+    if (n_rec == 0 && n_dv == 0)
+        return;
+    struct pg_err err = {0};
+    struct buf b = BUF_INIT;
+    bool ok = pg_exec(c,
+                      "BEGIN; "
+                      "CREATE TEMP TABLE xc_sd (LIKE softinfo_derived) ON COMMIT DROP; "
+                      "CREATE TEMP TABLE xc_ss (LIKE softinfo_stripped_vers) ON COMMIT DROP",
+                      &err) &&
+              pg_copy_begin(c, "COPY xc_sd FROM STDIN", &err);
+    for (size_t k = 0; ok && k < l->n_si; k++) {
+        const struct si_rec *r = &l->si[k];
+        if (!r->built)
+            continue;
+        buf_printf(&b, "%lld\t%s", (long long)r->cid, r->present ? "t" : "f");
+        for (int i = 0; i < 4; i++) {
+            buf_putc(&b, '\t');
+            pg_copy_str(&b, si_str(l, r->s[i]));
+        }
+        buf_printf(&b, "\t%u\n", r->form_xml);
+        if (b.len >= 1 << 20) {
+            ok = pg_copy_put(c, b.data, b.len, &err);
+            buf_reset(&b);
+        }
+    }
+    if (ok && b.len)
+        ok = pg_copy_put(c, b.data, b.len, &err);
+    buf_reset(&b);
+    ok = ok && pg_copy_end(c, &err) && pg_copy_begin(c, "COPY xc_ss FROM STDIN", &err);
+    for (size_t k = 0; ok && k < l->n_dv; k++) {
+        const struct dv *d = &l->dv[k];
+        if (!d->fresh)
+            continue;
+        buf_printf(&b, "%lld\t%s\t", (long long)d->cid,
+                   hash_algo_name((enum hash_algo)d->algo));
+        pg_copy_str(&b, strtab_str(l->sis, d->stripped));
+        buf_printf(&b, "\t%u\n", d->form_s);
+        if (b.len >= 1 << 20) {
+            ok = pg_copy_put(c, b.data, b.len, &err);
+            buf_reset(&b);
+        }
+    }
+    if (ok && b.len)
+        ok = pg_copy_put(c, b.data, b.len, &err);
+    buf_free(&b);
+    ok = ok && pg_copy_end(c, &err) &&
+         pg_exec(c,
+                 "INSERT INTO softinfo_derived SELECT * FROM xc_sd ON CONFLICT DO NOTHING; "
+                 "INSERT INTO softinfo_stripped_vers SELECT s.* FROM xc_ss s "
+                 "  WHERE EXISTS (SELECT 1 FROM softinfo_derived d "
+                 "                WHERE d.content_id = s.content_id) "
+                 "ON CONFLICT DO NOTHING; "
+                 "COMMIT",
+                 &err);
+    if (ok) {
+        log_info("analyze: worked out the XEP-0232 facts of %zu contents and %zu stripped "
+                 "vers, kept for later loads", n_rec, n_dv);
+        return;
+    }
+    log_warn("analyze: the XEP-0232 facts worked out were not stored (%s): the next load "
+             "works them out again", err.msg);
+    struct pg_err ignored;
+    if (!pg_exec(c, "ROLLBACK", &ignored))
+        log_debug("analyze: rollback: %s", ignored.msg);
+}
+
+/* Wall time of each part of a load, logged at debug level at its end. */
+struct phases {
+    struct timespec last;
+    struct buf text;
+};
+
+static void phase(struct phases *ph, const char *done)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (done)
+        buf_printf(&ph->text, "%s%s %.3f s", ph->text.len ? ", " : "", done,
+                   (double)(now.tv_sec - ph->last.tv_sec) +
+                       (double)(now.tv_nsec - ph->last.tv_nsec) / 1e9);
+    ph->last = now;
+}
+
 long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err)
 {
     struct buf src = BUF_INIT, q = BUF_INIT, need_xml = BUF_INIT;
+    struct u32s need_s = {0};
+    struct phases ph = {0};
     if (!select_sources(c, p, &src, err)) {
         buf_free(&src);
         return -1;
@@ -1037,8 +1435,11 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
         }
     }
     free(snap);
-    bool ok = load_features(&l, c, err) && load_contents(&l, c, err) &&
-              load_identities(&l, c, err);
+    phase(&ph, NULL);
+    bool ok = load_features(&l, c, err) && load_contents(&l, c, err);
+    phase(&ph, "contents");
+    ok = ok && load_identities(&l, c, err);
+    phase(&ph, "identities");
     if (worker) {
         pthread_join(job.thread, NULL);
         pg_close(job.c);
@@ -1047,14 +1448,16 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
             ok = false;
         }
     } else {
-        ok = ok && load_forms(&l, c, err);
+        ok = ok && load_softinfo(&l, c, err);
     }
     if (!ok)
         goto rollback;
+    phase(&ph, "XEP-0232 (second thread)");
     attach_forms(&l);
-    if (!load_entries(&l, c, &need_xml, err) ||
+    if (!load_entries(&l, c, &need_xml, &need_s, err) || !derive_stripped(&l, c, &need_s, err) ||
         (need_xml.len && !load_xml(&l, c, buf_str(&need_xml), err)))
         goto rollback;
+    phase(&ph, "entries");
     /* the observations, unsorted: they are summed per (entry, node) and
      * put in the XML loader's order (entry id, then node) here */
     buf_printf(&q, "SELECT algo, ver, node, count FROM caps_observations%s%s%s",
@@ -1087,24 +1490,10 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     buf_free(&key);
     long n = 0;
     if (rc == 0) {
+        phase(&ph, "observations");
         sort_obs(&l, &ob, n_ob);
-        uint32_t *ids = NULL;
-        size_t ids_cap = 0;
-        struct disco_identity *di = NULL;
-        size_t di_cap = 0;
-        for (size_t i = 0; i < n_ob;) {
-            uint64_t count = 0;
-            size_t j = i;
-            for (; j < n_ob && ob[j].ent == ob[i].ent && ob[j].node == ob[i].node; j++)
-                count += ob[j].count;
-            const char *k = strtab_str(l.keys, ob[i].ent);
-            add_row(&l, m, &l.ents[ob[i].ent], strchr(k, '\n') + 1,
-                    strtab_str(l.tmp, ob[i].node), count, &ids, &ids_cap, &di, &di_cap);
-            n++;
-            i = j;
-        }
-        free(ids);
-        free(di);
+        n = build_model(&l, m, ob, n_ob);
+        phase(&ph, "model");
     }
     free(ob);
     if (rc != 0)
@@ -1112,6 +1501,7 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     if (!pg_exec(c, "COMMIT", err))
         goto out;
     rows = n;
+    store_derived(&l, c);
     goto out;
 rollback:;
     struct pg_err ignored;
@@ -1122,5 +1512,9 @@ out:
     buf_free(&src);
     buf_free(&q);
     buf_free(&need_xml);
+    free(need_s.v);
+    if (rows >= 0)
+        log_debug("analyze: load: %s", buf_str(&ph.text));
+    buf_free(&ph.text);
     return rows;
 }

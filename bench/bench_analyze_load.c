@@ -10,8 +10,9 @@
  * COPY) REPEAT times and, with --xml, analysis_load_xml() (every stored
  * disco#info parsed again) once, printing the machine's load average
  * before and after each.
+ * -v logs each load's phases (debug level).
  *   bench_analyze_load [-d CONNINFO] [--source NAME] [--generate N]
- *                      [--chunk N] [--repeat R] [--xml] [--seed S]
+ *                      [--chunk N] [--repeat R] [--xml] [--seed S] [-v]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "capsdb.h"
 #include "capsmodel.h"
 #include "disco.h"
+#include "log.h"
 #include "pg.h"
 #include "synth.h"
 #include "xalloc.h"
@@ -194,6 +196,8 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--xml") == 0) {
             xml = true;
+        } else if (strcmp(a, "-v") == 0) {
+            log_max_level = LOG_DEBUG;
         } else if (v && strcmp(a, "-d") == 0) {
             db = argv[++i];
         } else if (v && strcmp(a, "--source") == 0) {
@@ -208,7 +212,7 @@ int main(int argc, char **argv)
             seed = strtoull(argv[++i], NULL, 10);
         } else {
             fprintf(stderr, "usage: bench_analyze_load [-d CONNINFO] [--source NAME] "
-                            "[--generate N] [--chunk N] [--repeat R] [--xml] [--seed S]\n");
+                            "[--generate N] [--chunk N] [--repeat R] [--xml] [--seed S] [-v]\n");
             return 2;
         }
     }

@@ -185,6 +185,9 @@ static const char *const derived[] = {
     "entity_latest",        "entity_version_latest", "disco_daily",
     "disco_feature_daily",  "probe_outcome_counts",  "caps_source_keys",
     "caps_source_services",
+    /* what `xcensus analyze` works out from the XEP-0232 forms and keeps
+     * for later loads (sql/0033): rebuilt by the first analysis */
+    "softinfo_derived",     "softinfo_stripped_vers",
 };
 
 static const char *const kind_names[] = {
