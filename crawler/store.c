@@ -868,6 +868,7 @@ static void job_done(void *arg, const struct pga_result *r)
         log_info("store: %d batches written together failed (%s: %s), "
                  "sending each alone",
                  g->n, r->sqlstate, r->msg);
+        s->st.groups_split++;
         for (int i = 0; i < g->n; i++) {
             g->b[i]->where = B_MEM;
             g->b[i]->solo = true;
@@ -988,6 +989,7 @@ static void submit(struct store *s, struct group *g)
     for (int i = 0; i < g->n; i++)
         g->b[i]->where = B_INFLIGHT;
     s->inflight++;
+    s->st.transactions++;
     pgasync_submit(s->db, j);
 }
 

@@ -292,6 +292,8 @@ struct store_stats {
     uint64_t bytes_spilled;
     uint64_t batches_replayed; /* read back from a spill file */
     uint64_t batches_rejected; /* refused by the server, kept in rejected/ */
+    uint64_t transactions;     /* sent, each one batch or a group of them */
+    uint64_t groups_split;     /* groups sent again batch by batch */
     uint64_t rows_rejected;
     uint64_t errors;          /* file errors, lost batches */
     uint64_t pauses, resumes; /* back-pressure callbacks */

@@ -1125,6 +1125,103 @@ static void test_restart_replays_and_replay_is_idempotent(void **state)
     free(keep);
 }
 
+static void put_versions(struct store *s, int64_t src, int from, int n)
+{
+    for (int i = from; i < from + n; i++) {
+        char addr[64], ver[32];
+        snprintf(addr, sizeof addr, "g%d.example", i);
+        snprintf(ver, sizeof ver, "0.%d", i);
+        struct store_version v = {.source_id = src,
+                                  .entity = {addr, NULL, STORE_ENT_SERVER, 0},
+                                  .name = "Prosody",
+                                  .version = ver};
+        assert_true(store_put_version(s, &v));
+    }
+}
+
+/* Batches of several kinds closed at once are written in one transaction;
+ * a group of which one batch was written before (a replay) is sent again
+ * batch by batch: that one is recognised, the other written, nothing is
+ * doubled or lost. */
+static void test_group_with_a_written_batch(void **state)
+{
+    int64_t src = new_source("group");
+    char *spill = scratch_dir("group");
+    char *keep = scratch_dir("group-keep");
+    struct store_opts o;
+    opts_for(&o, spill);
+    o.batch_rows = 1000;
+    o.flush_ms = 60000; /* closed by the drain only */
+    char why[256];
+    struct store_stats st;
+    struct store *s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    put_outcomes(s, src, 0, 30);
+    put_versions(s, src, 0, 10);
+    drain(s);
+    store_get_stats(s, &st);
+    assert_int_equal(st.batches_written, 2);
+    assert_int_equal(st.transactions, 1);
+    store_free(s);
+
+    /* database down: an outcome batch and a version batch left in files */
+    assert_int_equal(pg_ctl("stop"), 0);
+    pg_close(pc);
+    pc = NULL;
+    o.max_memory = 1;
+    s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    put_outcomes(s, src, 30, 30);
+    put_versions(s, src, 10, 10);
+    struct done d = {0};
+    store_drain(s, 300, done_cb, &d);
+    run_until(&d.called);
+    assert_false(d.ok);
+    store_free(s);
+    assert_int_equal(count_files(spill, ".batch"), 2);
+    copy_dir_files(spill, keep);
+
+    /* the outcome batch alone is written by the next run */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm $(grep -l '^kind version' '%s'/*.batch)",
+             spill);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(count_files(spill, ".batch"), 1);
+    assert_int_equal(pg_ctl("start"), 0);
+    pc = pg_connect(conninfo);
+    assert_non_null(pc);
+    o.max_memory = 1u << 20;
+    s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    drain(s);
+    store_get_stats(s, &st);
+    assert_int_equal(st.batches_written, 1);
+    store_free(s);
+
+    /* both files again: sent together, refused on the ledger's key, then
+     * one by one */
+    copy_dir_files(keep, spill);
+    s = store_new(base, &o, why, sizeof why);
+    assert_non_null(s);
+    drain(s);
+    store_get_stats(s, &st);
+    assert_int_equal(st.groups_split, 1);
+    assert_int_equal(st.batches_duplicate, 1);
+    assert_int_equal(st.batches_written, 1);
+    assert_int_equal(st.transactions, 3);
+    store_free(s);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) * 1000 + count(DISTINCT detail) FROM "
+             "probe_outcomes WHERE source_id = %lld) * 1000000 + (SELECT "
+             "count(*) * 1000 + count(DISTINCT entity_id) FROM "
+             "software_versions WHERE source_id = %lld)",
+             (long long)src, (long long)src);
+    assert_int_equal(q1(sql), 60060LL * 1000000 + 20020);
+    free(spill);
+    free(keep);
+}
+
 /* A transient error (a lock held elsewhere, lock_timeout) sends the same
  * batch again later instead of setting it aside. */
 static void test_transient_error_retried(void **state)
@@ -1363,6 +1460,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_killed_connection_exactly_once),
         cmocka_unit_test(test_outage_spills_and_loses_nothing),
         cmocka_unit_test(test_restart_replays_and_replay_is_idempotent),
+        cmocka_unit_test(test_group_with_a_written_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
