@@ -204,7 +204,13 @@ struct cslot {
 };
 
 struct ident {
-    uint32_t s[4]; /* category, type, lang, name: ids in ld.tmp */
+    uint32_t s[4]; /* category, type, lang, name: ids in ld.itab */
+};
+
+/* The identities of one content: ld.idents[start, start + n). */
+struct igroup {
+    int64_t cid;
+    uint32_t start, n;
 };
 
 /* The XEP-0232 forms of one content. */
@@ -239,11 +245,14 @@ struct ent {
                           STRTAB_NONE: the entry's own ver */
     uint32_t form_s;   /* bytes the forms take in S */
     bool valid;
+    bool present;      /* a verified entry (ld.keys also holds the keys of
+                          observations of other entries) */
     uint8_t algo;      /* enum hash_algo */
     struct disco_info *xml; /* parsed stored XML, for entries without S */
 };
 
-/* An observation row: an entry, a node (id in ld.tmp), a count. */
+/* An observation row: a key (id in ld.keys: an entry if present), a node
+ * (id in ld.onodes), a count. */
 struct obs {
     uint32_t ent, node;
     uint64_t count;
@@ -264,8 +273,11 @@ struct ld {
     size_t dense_n;
     uint32_t *fids;
     size_t n_fids, cap_fids;
-    struct ident *idents;
+    struct ident *idents;   /* strings in itab */
     size_t n_idents, cap_idents;
+    struct igroup *ig;      /* the identities of each content */
+    size_t n_ig, cap_ig;
+    struct strtab *itab;
     /* the XEP-0232 forms, read by a second thread on a second connection
      * where possible: only these fields are its */
     struct strtab *sis;     /* their strings */
@@ -274,6 +286,11 @@ struct ld {
     struct buf seg;
     struct dv *dv; /* sorted by (cid, algo) as read; fresh ones appended */
     size_t n_dv, cap_dv;
+    /* observations, read with the XEP-0232 records: keys "ALGO\nVER" in
+     * ld.keys (which the entries then join), nodes in onodes */
+    struct obs *ob;
+    size_t n_ob, cap_ob;
+    struct strtab *onodes;
     /* entries */
     struct strtab *keys;
     struct ent *ents;
@@ -290,13 +307,16 @@ static void ld_free(struct ld *l)
     free(l->dense);
     free(l->fids);
     free(l->idents);
+    free(l->ig);
+    strtab_free(l->itab);
+    free(l->ob);
+    strtab_free(l->onodes);
     strtab_free(l->sis);
     free(l->si);
     buf_free(&l->seg);
     free(l->dv);
-    if (l->keys)
-        for (size_t i = 0; i < strtab_count(l->keys); i++)
-            disco_info_free(l->ents[i].xml);
+    for (size_t i = 0; i < l->cap_ents; i++)
+        disco_info_free(l->ents[i].xml);
     strtab_free(l->keys);
     free(l->ents);
 }
@@ -491,6 +511,9 @@ static bool load_contents(struct ld *l, struct pg_conn *c, struct pg_err *err)
     return !bad && n == -1 && fin;
 }
 
+/* The identities of every content, in document order, into arrays of
+ * their own (the second thread reads them while the first reads the
+ * contents); attach_identities() points the slots at them. */
 static bool load_identities(struct ld *l, struct pg_conn *c, struct pg_err *err)
 {
     struct copy_out co;
@@ -499,19 +522,21 @@ static bool load_identities(struct ld *l, struct pg_conn *c, struct pg_err *err)
                    "FROM disco_identities ORDER BY content_id, pos",
                    err))
         return false;
+    l->itab = strtab_new();
     int rc;
-    struct cslot *s = NULL;
+    struct igroup *g = NULL;
     uint32_t last[4] = {STRTAB_NONE, STRTAB_NONE, STRTAB_NONE, STRTAB_NONE};
     while ((rc = copy_next(&co, 5, err)) == 1) {
         int64_t cid;
         if (!parse_i64(co.f[0], &cid))
             continue;
-        if (s == NULL || s->cid != cid) {
-            s = slot_of(l, cid);
-            if (s == NULL)
-                continue;
-            s->id_start = (uint32_t)l->n_idents;
-            s->id_n = 0;
+        if (g == NULL || g->cid != cid) {
+            if (l->n_ig == l->cap_ig) {
+                l->cap_ig = l->cap_ig ? l->cap_ig * 2 : 4096;
+                l->ig = xreallocarray(l->ig, l->cap_ig, sizeof *l->ig);
+            }
+            g = &l->ig[l->n_ig++];
+            *g = (struct igroup){cid, (uint32_t)l->n_idents, 0};
         }
         if (l->n_idents == l->cap_idents) {
             l->cap_idents = l->cap_idents ? l->cap_idents * 2 : 4096;
@@ -521,15 +546,57 @@ static bool load_identities(struct ld *l, struct pg_conn *c, struct pg_err *err)
         for (int k = 0; k < 4; k++) {
             /* most rows repeat the previous row's category, type, lang */
             const char *v = co.f[k + 1] ? co.f[k + 1] : "";
-            if (last[k] != STRTAB_NONE && strtab_len(l->tmp, last[k]) == co.len[k + 1] &&
-                memcmp(strtab_str(l->tmp, last[k]), v, co.len[k + 1]) == 0) {
+            if (last[k] != STRTAB_NONE && strtab_len(l->itab, last[k]) == co.len[k + 1] &&
+                memcmp(strtab_str(l->itab, last[k]), v, co.len[k + 1]) == 0) {
                 id->s[k] = last[k];
                 continue;
             }
-            id->s[k] = last[k] = strtab_intern(l->tmp, v, co.len[k + 1]);
+            id->s[k] = last[k] = strtab_intern(l->itab, v, co.len[k + 1]);
         }
-        s->id_n++;
+        g->n++;
     }
+    return rc == 0;
+}
+
+/* Points each content's slot at its identities. */
+static void attach_identities(struct ld *l)
+{
+    for (size_t k = 0; k < l->n_ig; k++) {
+        struct cslot *s = slot_of(l, l->ig[k].cid);
+        if (s && s->id_n == 0) {
+            s->id_start = l->ig[k].start;
+            s->id_n = l->ig[k].n;
+        }
+    }
+}
+
+/* The observation rows of the chosen sources (query), unsorted: their
+ * keys interned in ld.keys, where the entries find them. */
+static bool load_obs(struct ld *l, struct pg_conn *c, const char *query, struct pg_err *err)
+{
+    struct copy_out co;
+    if (!copy_open(&co, c, query, err))
+        return false;
+    l->keys = strtab_new();
+    l->onodes = strtab_new();
+    struct buf key = BUF_INIT;
+    int rc;
+    while ((rc = copy_next(&co, 4, err)) == 1) {
+        if (!co.f[0] || !co.f[1] || !co.f[2] || !co.f[3])
+            continue;
+        buf_reset(&key);
+        buf_append(&key, co.f[0], co.len[0]);
+        buf_putc(&key, '\n');
+        buf_append(&key, co.f[1], co.len[1]);
+        if (l->n_ob == l->cap_ob) {
+            l->cap_ob = l->cap_ob ? l->cap_ob * 2 : 4096;
+            l->ob = xreallocarray(l->ob, l->cap_ob, sizeof *l->ob);
+        }
+        l->ob[l->n_ob++] = (struct obs){strtab_intern(l->keys, key.data, key.len),
+                                        strtab_intern(l->onodes, co.f[2], co.len[2]),
+                                        strtoull(co.f[3], NULL, 10)};
+    }
+    buf_free(&key);
     return rc == 0;
 }
 
@@ -782,7 +849,8 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
                    "FROM caps_entries e WHERE " VERIFIED,
                    err))
         return false;
-    l->keys = strtab_new();
+    if (l->keys == NULL)
+        l->keys = strtab_new();
     struct buf key = BUF_INIT;
     int rc;
     while ((rc = copy_next(&co, 7, err)) == 1) {
@@ -797,15 +865,18 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
         buf_append(&key, co.f[0], co.len[0]);
         buf_putc(&key, '\n');
         buf_append(&key, co.f[1], co.len[1]);
-        size_t before = strtab_count(l->keys);
         uint32_t id = strtab_intern(l->keys, key.data, key.len);
-        if (strtab_count(l->keys) == before)
-            continue; /* UNIQUE (algo, ver): cannot happen */
         if (id >= l->cap_ents) {
-            l->cap_ents = l->cap_ents ? l->cap_ents * 2 : 4096;
-            l->ents = xreallocarray(l->ents, l->cap_ents, sizeof *l->ents);
+            size_t cap = l->cap_ents ? l->cap_ents : 4096;
+            while (cap <= id)
+                cap *= 2;
+            l->ents = xreallocarray(l->ents, cap, sizeof *l->ents);
+            memset(l->ents + l->cap_ents, 0, (cap - l->cap_ents) * sizeof *l->ents);
+            l->cap_ents = cap;
         }
         struct ent *e = &l->ents[id];
+        if (e->present)
+            continue; /* UNIQUE (algo, ver): cannot happen */
         struct cslot *slot = slot_of(l, cid);
         *e = (struct ent){
             .id = eid,
@@ -814,6 +885,7 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
             .s_len = slen > 0 ? (uint32_t)slen : 0,
             .stripped = STRTAB_NONE,
             .valid = co.f[3] && strcmp(co.f[3], "t") == 0,
+            .present = true,
         };
         if (slen < 0) {
             buf_printf(need_xml, "%s%lld", need_xml->len ? "," : "", (long long)cid);
@@ -860,7 +932,7 @@ static bool load_xml(struct ld *l, struct pg_conn *c, const char *ids, struct pg
         buf_putc(&key, '\n');
         buf_append(&key, co.f[1], co.len[1]);
         uint32_t id = strtab_find(l->keys, key.data, key.len);
-        if (id == STRTAB_NONE || l->ents[id].xml)
+        if (id == STRTAB_NONE || id >= l->cap_ents || !l->ents[id].present || l->ents[id].xml)
             continue;
         struct parse_err perr = {0};
         l->ents[id].xml = disco_parse(co.f[2], co.len[2], NULL, &perr);
@@ -925,10 +997,10 @@ static void shared_make(struct ld *l, struct capsmodel *m, const struct obs *ob,
     for (size_t i = 0; i < l->n_idents; i++) {
         const struct ident *id = &l->idents[i];
         sh->di[i] = (struct disco_identity){
-            .category = strtab_str(l->tmp, id->s[0]),
-            .type = strtab_str(l->tmp, id->s[1]),
-            .lang = strtab_str(l->tmp, id->s[2]),
-            .name = strtab_str(l->tmp, id->s[3]),
+            .category = strtab_str(l->itab, id->s[0]),
+            .type = strtab_str(l->itab, id->s[1]),
+            .lang = strtab_str(l->itab, id->s[2]),
+            .name = strtab_str(l->itab, id->s[3]),
         };
     }
     sh->si = xcalloc(l->n_si ? l->n_si : 1, sizeof *sh->si);
@@ -1013,7 +1085,7 @@ static long build_model(struct ld *l, struct capsmodel *m, const struct obs *ob,
             count += ob[j].count;
         const struct ent *e = &l->ents[ob[i].ent];
         const char *key = strtab_str(l->keys, ob[i].ent);
-        const char *ver = strchr(key, '\n') + 1, *node = strtab_str(l->tmp, ob[i].node);
+        const char *ver = strchr(key, '\n') + 1, *node = strtab_str(l->onodes, ob[i].node);
         if (e->xml) {
             const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
             struct cm_input in = {
@@ -1125,26 +1197,30 @@ static bool load_softinfo(struct ld *l, struct pg_conn *c, struct pg_err *err)
 #undef NOT_DERIVED
 }
 
-/* The second thread's work: the forms, in the first connection's
- * snapshot. It touches only ld's XEP-0232 fields (sis, si, seg). */
-struct forms_job {
+/* The second thread's work, on a second connection in the first one's
+ * snapshot: the XEP-0232 records and the observations (the entries need
+ * both), while the first thread reads the contents and the identities.
+ * It touches only ld's XEP-0232 fields, keys, onodes and ob. */
+struct side_job {
     struct ld *l;
     struct pg_conn *c;
     char snapshot[128];
+    const char *obs_query;
     pthread_t thread;
     bool ok;
     struct pg_err err;
 };
 
-static void *forms_worker(void *arg)
+static void *side_worker(void *arg)
 {
-    struct forms_job *j = arg;
+    struct side_job *j = arg;
     char sql[512];
     snprintf(sql, sizeof sql,
              "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
              "SET TRANSACTION SNAPSHOT '%s'; " TX_SETTINGS,
              j->snapshot);
-    j->ok = pg_exec(j->c, sql, &j->err) && load_softinfo(j->l, j->c, &j->err);
+    j->ok = pg_exec(j->c, sql, &j->err) && load_softinfo(j->l, j->c, &j->err) &&
+            load_obs(j->l, j->c, j->obs_query, &j->err);
     struct pg_err ignored;
     if (!pg_exec(j->c, j->ok ? "COMMIT" : "ROLLBACK", &ignored))
         j->ok = false;
@@ -1161,7 +1237,7 @@ static int cmp_obs(const void *a, const void *b, void *pl)
         return ix < iy ? -1 : 1;
     if (x->node == y->node)
         return 0;
-    return strcmp(strtab_str(l->tmp, x->node), strtab_str(l->tmp, y->node));
+    return strcmp(strtab_str(l->onodes, x->node), strtab_str(l->onodes, y->node));
 }
 
 static int cmp_ent_id(const void *a, const void *b, void *pl)
@@ -1171,35 +1247,57 @@ static int cmp_ent_id(const void *a, const void *b, void *pl)
     return x < y ? -1 : x > y;
 }
 
-/* Puts the observation rows in order (cmp_obs): a counting sort by the
- * entry's rank in id order, then each entry's few rows by node. */
-static void sort_obs(struct ld *l, struct obs **obp, size_t n)
+/* The observation rows of verified entries, in order (cmp_obs): a
+ * counting sort by the entry's rank in id order, then each entry's few
+ * rows by node. Returns how many there are in *obp (owned). */
+static size_t sort_obs(struct ld *l, struct obs **obp)
 {
-    size_t ne = l->keys ? strtab_count(l->keys) : 0;
+    size_t n = 0;
+    for (size_t i = 0; i < l->n_ob; i++)
+        if (l->ob[i].ent < l->cap_ents && l->ents[l->ob[i].ent].present)
+            l->ob[n++] = l->ob[i];
+    size_t ne = l->cap_ents;
     uint32_t *rank = xcalloc(ne ? ne : 1, sizeof *rank);
-    bool ordered = true;
-    for (size_t i = 1; i < ne && ordered; i++)
-        ordered = l->ents[i - 1].id < l->ents[i].id;
-    if (ordered) {
+    /* the entries' ranks in id order: by a table of the ids when they are
+     * dense (a bigserial: the usual case), else by sorting */
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    size_t np = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (l->ents[i].present) {
+            lo = l->ents[i].id < lo ? l->ents[i].id : lo;
+            hi = l->ents[i].id > hi ? l->ents[i].id : hi;
+            np++;
+        }
+    if (np && (uint64_t)(hi - lo) < (uint64_t)np * 4 + 1024) {
+        size_t span = (size_t)(hi - lo) + 1;
+        uint32_t *at = xcalloc(span, sizeof *at);
         for (size_t i = 0; i < ne; i++)
-            rank[i] = (uint32_t)i;
-    } else {
-        uint32_t *by = xcalloc(ne ? ne : 1, sizeof *by);
+            if (l->ents[i].present)
+                at[l->ents[i].id - lo] = (uint32_t)i + 1;
+        uint32_t r = 0;
+        for (size_t k = 0; k < span; k++)
+            if (at[k])
+                rank[at[k] - 1] = r++;
+        free(at);
+    } else if (np) {
+        uint32_t *by = xcalloc(np, sizeof *by);
+        size_t k = 0;
         for (size_t i = 0; i < ne; i++)
-            by[i] = (uint32_t)i;
-        qsort_r(by, ne, sizeof *by, cmp_ent_id, l);
-        for (size_t i = 0; i < ne; i++)
+            if (l->ents[i].present)
+                by[k++] = (uint32_t)i;
+        qsort_r(by, np, sizeof *by, cmp_ent_id, l);
+        for (size_t i = 0; i < np; i++)
             rank[by[i]] = (uint32_t)i;
         free(by);
     }
-    size_t *start = xcalloc(ne + 1, sizeof *start);
+    size_t *start = xcalloc(np + 1, sizeof *start);
     for (size_t i = 0; i < n; i++)
-        start[rank[(*obp)[i].ent] + 1]++;
-    for (size_t r = 0; r < ne; r++)
+        start[rank[l->ob[i].ent] + 1]++;
+    for (size_t r = 0; r < np; r++)
         start[r + 1] += start[r];
     struct obs *out = xcalloc(n ? n : 1, sizeof *out);
     for (size_t i = 0; i < n; i++)
-        out[start[rank[(*obp)[i].ent]]++] = (*obp)[i];
+        out[start[rank[l->ob[i].ent]]++] = l->ob[i];
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && out[j].ent == out[i].ent)
@@ -1210,8 +1308,8 @@ static void sort_obs(struct ld *l, struct obs **obp, size_t n)
     }
     free(start);
     free(rank);
-    free(*obp);
     *obp = out;
+    return n;
 }
 
 /* The stripped vers of the entries in need (ld.ents indexes) that no
@@ -1415,20 +1513,26 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     }
     struct ld l = {.tmp = strtab_new(), .sis = strtab_new()};
     long rows = -1;
-    struct forms_job job = {.l = &l};
+    struct side_job job = {.l = &l};
     bool worker = false;
+    long n = 0;
+    /* the observations, unsorted: they are summed per (entry, node) and
+     * put in the XML loader's order (entry id, then node) below */
+    buf_printf(&q, "SELECT algo, ver, node, count FROM caps_observations%s%s%s",
+               p->n_sources ? " WHERE source_id = ANY ('" : "",
+               p->n_sources ? buf_str(&src) : "", p->n_sources ? "'::bigint[])" : "");
     if (!pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; " TX_SETTINGS, err))
         goto out;
-    /* the XEP-0232 forms on a second connection sharing this snapshot,
-     * read by a second thread while this one reads the contents and
-     * identities; on one connection after them if that cannot be had */
+    /* a second thread on a second connection sharing this snapshot (see
+     * side_job); everything on this one in turn if that cannot be had */
     struct pg_err ignored_err;
     bool found;
     char *snap = pg_query_value(c, "SELECT pg_export_snapshot()", 0, NULL, &found,
                                 &ignored_err);
     if (snap && strlen(snap) < sizeof job.snapshot && (job.c = second_conn(c)) != NULL) {
         snprintf(job.snapshot, sizeof job.snapshot, "%s", snap);
-        worker = pthread_create(&job.thread, NULL, forms_worker, &job) == 0;
+        job.obs_query = buf_str(&q);
+        worker = pthread_create(&job.thread, NULL, side_worker, &job) == 0;
         if (!worker) {
             pg_close(job.c);
             job.c = NULL;
@@ -1448,56 +1552,25 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
             ok = false;
         }
     } else {
-        ok = ok && load_softinfo(&l, c, err);
+        ok = ok && load_softinfo(&l, c, err) && load_obs(&l, c, buf_str(&q), err);
     }
+    phase(&ph, "XEP-0232 records and observations (second thread)");
+    if (ok) {
+        attach_forms(&l);
+        attach_identities(&l);
+        ok = load_entries(&l, c, &need_xml, &need_s, err) &&
+             derive_stripped(&l, c, &need_s, err) &&
+             (need_xml.len == 0 || load_xml(&l, c, buf_str(&need_xml), err));
+    }
+    phase(&ph, "entries");
     if (!ok)
         goto rollback;
-    phase(&ph, "XEP-0232 (second thread)");
-    attach_forms(&l);
-    if (!load_entries(&l, c, &need_xml, &need_s, err) || !derive_stripped(&l, c, &need_s, err) ||
-        (need_xml.len && !load_xml(&l, c, buf_str(&need_xml), err)))
-        goto rollback;
-    phase(&ph, "entries");
-    /* the observations, unsorted: they are summed per (entry, node) and
-     * put in the XML loader's order (entry id, then node) here */
-    buf_printf(&q, "SELECT algo, ver, node, count FROM caps_observations%s%s%s",
-               p->n_sources ? " WHERE source_id = ANY ('" : "",
-               p->n_sources ? buf_str(&src) : "", p->n_sources ? "'::bigint[])" : "");
-    struct copy_out co;
-    if (!copy_open(&co, c, buf_str(&q), err))
-        goto rollback;
+
     struct obs *ob = NULL;
-    size_t n_ob = 0, cap_ob = 0;
-    struct buf key = BUF_INIT;
-    int rc;
-    while ((rc = copy_next(&co, 4, err)) == 1) {
-        if (!co.f[0] || !co.f[1] || !co.f[2] || !co.f[3])
-            continue;
-        buf_reset(&key);
-        buf_append(&key, co.f[0], co.len[0]);
-        buf_putc(&key, '\n');
-        buf_append(&key, co.f[1], co.len[1]);
-        uint32_t id = strtab_find(l.keys, key.data, key.len);
-        if (id == STRTAB_NONE)
-            continue; /* not a verified entry */
-        if (n_ob == cap_ob) {
-            cap_ob = cap_ob ? cap_ob * 2 : 4096;
-            ob = xreallocarray(ob, cap_ob, sizeof *ob);
-        }
-        ob[n_ob++] = (struct obs){id, strtab_intern(l.tmp, co.f[2], co.len[2]),
-                                  strtoull(co.f[3], NULL, 10)};
-    }
-    buf_free(&key);
-    long n = 0;
-    if (rc == 0) {
-        phase(&ph, "observations");
-        sort_obs(&l, &ob, n_ob);
-        n = build_model(&l, m, ob, n_ob);
-        phase(&ph, "model");
-    }
+    size_t n_ob = sort_obs(&l, &ob);
+    n = build_model(&l, m, ob, n_ob);
+    phase(&ph, "model");
     free(ob);
-    if (rc != 0)
-        goto rollback;
     if (!pg_exec(c, "COMMIT", err))
         goto out;
     rows = n;
