@@ -983,7 +983,7 @@ static bool select_sources(struct pg_conn *c, struct analysis_params *p,
 /* What the rows handed to the model point into, made once: each
  * content's feature ids as model string ids (in place in ld.fids), each
  * identity as a struct disco_identity, each XEP-0232 record as a struct
- * softinfo. Features are interned in the order the rows first use them. */
+ * softinfo. */
 struct shared {
     struct disco_identity *di; /* parallel to ld.idents */
     struct softinfo *si;       /* parallel to ld.si */
@@ -1014,19 +1014,31 @@ static void shared_make(struct ld *l, struct capsmodel *m, const struct obs *ob,
             .os_version = (char *)si_str(l, sr->s[3]),
         };
     }
+    /* the features the rows use, interned in features.id order: model ids
+     * then grow with features.id, so each content's ids (sorted by
+     * features.id) stay sorted and the model's sort of each set is a
+     * single pass */
     sh->mapped = xcalloc(l->n_slots ? l->n_slots : 1, 1);
+    uint8_t *used = xcalloc(l->n_f ? l->n_f : 1, 1);
     for (size_t i = 0; i < n_ob; i++) {
         const struct ent *e = &l->ents[ob[i].ent];
         if (e->xml || e->slot == UINT32_MAX || sh->mapped[e->slot])
             continue;
         const struct cslot *slot = &l->slots[e->slot];
-        uint32_t *f = l->fids + slot->f_off;
-        for (size_t k = 0; k < slot->f_n; k++) {
-            if (l->fmodel[f[k]] == CM_NONE)
-                l->fmodel[f[k]] = capsmodel_intern(m, strtab_str(l->tmp, l->fvar[f[k]]));
-            f[k] = l->fmodel[f[k]];
-        }
+        for (size_t k = 0; k < slot->f_n; k++)
+            used[l->fids[slot->f_off + k]] = 1;
         sh->mapped[e->slot] = 1;
+    }
+    for (size_t f = 0; f < l->n_f; f++)
+        if (used[f] && l->fmodel[f] == CM_NONE)
+            l->fmodel[f] = capsmodel_intern(m, strtab_str(l->tmp, l->fvar[f]));
+    free(used);
+    for (size_t k = 0; k < l->n_slots; k++) {
+        if (!sh->mapped[k])
+            continue;
+        uint32_t *f = l->fids + l->slots[k].f_off;
+        for (size_t j = 0; j < l->slots[k].f_n; j++)
+            f[j] = l->fmodel[f[j]];
     }
 }
 
