@@ -1477,11 +1477,11 @@ static void store_derived(struct ld *l, struct pg_conn *c)
     buf_free(&b);
     ok = ok && pg_copy_end(c, &err) &&
          pg_exec(c,
-                 "INSERT INTO softinfo_derived SELECT * FROM xc_sd ON CONFLICT DO NOTHING; "
-                 "INSERT INTO softinfo_stripped_vers SELECT s.* FROM xc_ss s "
-                 "  WHERE EXISTS (SELECT 1 FROM softinfo_derived d "
-                 "                WHERE d.content_id = s.content_id) "
+                 /* in key order: concurrent writers wait, never deadlock */
+                 "INSERT INTO softinfo_derived SELECT * FROM xc_sd ORDER BY content_id "
                  "ON CONFLICT DO NOTHING; "
+                 "INSERT INTO softinfo_stripped_vers SELECT * FROM xc_ss "
+                 "ORDER BY content_id, algo ON CONFLICT DO NOTHING; "
                  "COMMIT",
                  &err);
     if (ok) {
