@@ -4,7 +4,8 @@
  * share) against an independent computation over the parsed results,
  * lookups, feature search by scan and by index against a brute-force
  * check, and the XEP-0232 counterfactual against a hash of the XML with the
- * form cut out as text.
+ * form cut out as text; the two-thread build against the one-row-at-a-time
+ * one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -319,6 +320,89 @@ static void test_counterfactual_matches_text_strip(void **state)
     capsmodel_free(m);
 }
 
+/* The string of id in m's strings, or "" for CM_NONE. */
+static const char *str_of(const struct capsmodel *m, uint32_t id)
+{
+    return id == CM_NONE ? "" : strtab_str(capsmodel_strings(m), id);
+}
+
+/* capsmodel_add_stored_many() (two threads) on rows worked out by
+ * capsmodel_prepare() gives the model capsmodel_add() gives one row at a
+ * time: every entry the same, field by field, and the same totals. The
+ * rows come twice under other nodes (known keys: observations added,
+ * node#ver pairs grow) and the chunks are cut at odd sizes. */
+static void test_many_equals_one_by_one(void **state)
+{
+    (void)state;
+    static const char *const extra[] = {NULL, "http://other.example/caps"};
+    struct capsmodel *one = capsmodel_new(), *many = capsmodel_new();
+    struct cm_prepared *prep = xcalloc(nrows * 2, sizeof *prep);
+    struct cm_stored *batch = xcalloc(nrows * 2, sizeof *batch);
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < nrows; i++) {
+            enum hash_algo a;
+            assert_true(hash_algo_parse(rows[i].hash, &a));
+            struct cm_input in = {a, rows[i].ver, extra[pass] ? extra[pass] : rows[i].node,
+                                  rows[i].info, 1 + i % 3, strlen(rows[i].xml), i % 5 != 0};
+            capsmodel_add(one, &in);
+            capsmodel_prepare(many, &in, &prep[n]);
+            batch[n] = prep[n].row;
+            n++;
+        }
+    /* chunks of 700, 1, 300, then the rest: the single row goes the
+     * serial way, the others through both threads */
+    size_t cuts[] = {700, 1, 300, n - 1001};
+    for (size_t k = 0, at = 0; k < 4; at += cuts[k++])
+        capsmodel_add_stored_many(many, batch + at, cuts[k]);
+    assert_int_equal(capsmodel_count(one), capsmodel_count(many));
+    assert_int_equal(capsmodel_node_count(one), capsmodel_node_count(many));
+    assert_int_equal(capsmodel_nodever_count(one), capsmodel_nodever_count(many));
+    assert_int_equal(capsmodel_fset_count(one), capsmodel_fset_count(many));
+    assert_int_equal(capsmodel_stripped_count(one), capsmodel_stripped_count(many));
+    uint64_t x1, s1, x2, s2;
+    capsmodel_stripped_sizes(one, &x1, &s1);
+    capsmodel_stripped_sizes(many, &x2, &s2);
+    assert_true(x1 == x2 && s1 == s2);
+    for (uint32_t e = 0; e < capsmodel_count(one); e++) {
+        const struct cm_entry *p = capsmodel_entry(one, e), *q = capsmodel_entry(many, e);
+        char key[HASH_B64_MAX + 64];
+        snprintf(key, sizeof key, "%s", capsmodel_key(one, e));
+        assert_string_equal(key, capsmodel_key(many, e));
+        assert_string_equal(capsmodel_stripped_key(one, e), capsmodel_stripped_key(many, e));
+        assert_int_equal(p->algo, q->algo);
+        assert_int_equal(p->flags, q->flags);
+        assert_int_equal(p->observations, q->observations);
+        assert_int_equal(p->xml_bytes, q->xml_bytes);
+        assert_int_equal(p->s_bytes, q->s_bytes);
+        assert_string_equal(str_of(one, p->node), str_of(many, q->node));
+        assert_string_equal(str_of(one, p->software), str_of(many, q->software));
+        assert_string_equal(str_of(one, p->version), str_of(many, q->version));
+        assert_string_equal(str_of(one, p->os), str_of(many, q->os));
+        assert_string_equal(str_of(one, p->idset), str_of(many, q->idset));
+        /* feature sets: the same strings (ids may differ) */
+        const struct cm_fset *f1 = capsmodel_fset(one, p->fset), *f2 = capsmodel_fset(many, q->fset);
+        assert_int_equal(f1->n, f2->n);
+        char **v1 = xcalloc(f1->n + 1, sizeof *v1), **v2 = xcalloc(f2->n + 1, sizeof *v2);
+        for (uint32_t k = 0; k < f1->n; k++) {
+            v1[k] = (char *)str_of(one, f1->features[k]);
+            v2[k] = (char *)str_of(many, f2->features[k]);
+        }
+        qsort(v1, f1->n, sizeof *v1, cmp_strp);
+        qsort(v2, f2->n, sizeof *v2, cmp_strp);
+        for (uint32_t k = 0; k < f1->n; k++)
+            assert_string_equal(v1[k], v2[k]);
+        free(v1);
+        free(v2);
+    }
+    for (size_t i = 0; i < n; i++)
+        capsmodel_prepared_free(&prep[i]);
+    free(prep);
+    free(batch);
+    capsmodel_free(one);
+    capsmodel_free(many);
+}
+
 /* analysis_run without a database: the counterfactual agrees with the
  * model, LRU hit rates grow with capacity and never fall when XEP-0232
  * keys merge (stack distances can only shrink), and the report renders. */
@@ -397,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_lookups),
         cmocka_unit_test(test_search_scan_equals_index),
         cmocka_unit_test(test_counterfactual_matches_text_strip),
+        cmocka_unit_test(test_many_equals_one_by_one),
         cmocka_unit_test(test_analysis_without_database),
     };
     return cmocka_run_group_tests(tests, load, unload);
