@@ -8,10 +8,11 @@
  *
  * Sealed batches wait in one FIFO (`queue`) whatever their place (memory,
  * spill file, or handed to pgasync), so replay keeps the order. At most
- * opts.inflight batches are handed to the connection at once; everything
- * else stays here, where it can be spilled. A batch is one transaction:
- *   INSERT INTO store_batches (its id)        -- the idempotency key
- *   CREATE TEMP TABLE st_... ON COMMIT DROP   -- the stages it uses
+ * opts.inflight transactions are handed to the connection at once; all
+ * else stays here, where it can be spilled. Consecutive batches that fit
+ * together (joins()) go as one transaction, a single batch otherwise:
+ *   INSERT INTO store_batches (their ids)     -- the idempotency keys
+ *   CREATE TEMP TABLE IF NOT EXISTS st_...    -- stages, emptied at commit
  *   COPY st_... FROM STDIN                    -- one per non-empty stage
  *   INSERT ... SELECT ... ON CONFLICT ...     -- merges, in a fixed order
  * Interning (features, disco_contents, entities, caps entries) is done by
@@ -452,7 +453,8 @@ struct batch {
     int64_t opened_us;
     char *path; /* spill file, NULL if none */
     struct dset digests;
-    bool solo; /* written in a transaction of its own (see pump()) */
+    bool solo;    /* written in a transaction of its own (see pump()) */
+    bool content; /* stages disco#info contents (known once sealed) */
     TAILQ_ENTRY(batch) link;
 };
 
@@ -967,7 +969,7 @@ static void submit(struct store *s, struct group *g)
         if (k == ST_ENT) {
             /* an entity is staged by each put that names it: its rows are
              * folded to its first and last sighting (what the merge takes
-             * from them), about 4 times fewer rows for a crawl */
+             * from them); a third fewer rows in bench/crawl.sh */
             struct buf folded = BUF_INIT;
             store_copy_fold_times(&folded, data, off);
             free(data);
@@ -1007,11 +1009,10 @@ static bool joins(const struct store *s, const struct group *g,
         return false;
     size_t bytes = b->bytes;
     long long rows = b->rows;
-    bool content = b->sec[ST_CONT].len > 0;
     for (int i = 0; i < g->n; i++) {
         bytes += g->b[i]->bytes;
         rows += g->b[i]->rows;
-        if (content && g->b[i]->sec[ST_CONT].len > 0)
+        if (b->content && g->b[i]->content)
             return false;
     }
     return bytes <= s->o.batch_bytes && rows <= s->o.batch_rows;
@@ -1092,6 +1093,7 @@ static void seal_quiet(struct store *s, enum store_kind k)
     b->digests.keys = NULL;
     b->digests.cap = b->digests.n = 0;
     b->where = B_MEM;
+    b->content = b->sec[ST_CONT].len > 0;
     TAILQ_INSERT_TAIL(&s->queue, b, link);
     s->st.batches_sealed++;
     s->st.batches_queued++;
@@ -1340,8 +1342,12 @@ static void adopt_spill_files(struct store *s)
             b->where = B_DISK;
             snprintf(b->id, sizeof b->id, "%s", f.id);
             b->rows = f.rows;
-            for (size_t k = 0; k < f.nsec; k++)
+            for (size_t k = 0; k < f.nsec; k++) {
                 b->bytes += f.sec[k].len;
+                if (strcmp(f.sec[k].name, stages[ST_CONT].name) == 0 &&
+                    f.sec[k].len > 0)
+                    b->content = true;
+            }
             b->file_bytes = len;
             b->path = path;
             path = NULL;

@@ -56,7 +56,8 @@ struct store_opts {
     size_t spill_max;      /* bytes of spill files (1 GiB) */
     size_t high_water;     /* 0: max_memory (+ spill_max/2 with spill) */
     size_t low_water;      /* 0: max_memory / 4 */
-    int inflight;          /* batches handed to the connection at once (2) */
+    int inflight;          /* transactions handed to the connection at once
+                              (2), each one batch or a group of them */
     int reconnect_min_ms;  /* backoff of the connection (100) */
     int reconnect_max_ms;  /* (5000) */
     int retry_max_ms;      /* cap of the delay after a transient SQL
