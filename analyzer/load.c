@@ -248,7 +248,6 @@ struct ent {
     bool present;      /* a verified entry (ld.keys also holds the keys of
                           observations of other entries) */
     uint8_t algo;      /* enum hash_algo */
-    struct disco_info *xml; /* parsed stored XML, for entries without S */
 };
 
 /* An observation row: a key (id in ld.keys: an entry if present), a node
@@ -288,9 +287,16 @@ struct ld {
     size_t n_dv, cap_dv;
     /* observations, read with the XEP-0232 records: keys "ALGO\nVER" in
      * ld.keys (which the entries then join), nodes in onodes */
-    struct obs *ob;
+    struct obs *ob;         /* by key, then node (group_obs) */
     size_t n_ob, cap_ob;
     struct strtab *onodes;
+    uint32_t *og;           /* key id k's rows: ob[og[k], og[k + 1]) */
+    size_t n_og;            /* keys with rows (og has n_og + 1 cells) */
+    /* the entries stored without S whose XML the second thread parsed and
+     * worked out (capsmodel_prepare), by key id (< n_og) */
+    struct cm_prepared **xprep;
+    struct disco_info **xinfo;
+    size_t n_xprep;
     /* entries */
     struct strtab *keys;
     struct ent *ents;
@@ -311,12 +317,19 @@ static void ld_free(struct ld *l)
     strtab_free(l->itab);
     free(l->ob);
     strtab_free(l->onodes);
+    free(l->og);
+    for (size_t k = 0; l->xprep && k < l->n_xprep; k++) {
+        if (l->xprep[k])
+            capsmodel_prepared_free(l->xprep[k]);
+        free(l->xprep[k]);
+        disco_info_free(l->xinfo[k]);
+    }
+    free(l->xprep);
+    free(l->xinfo);
     strtab_free(l->sis);
     free(l->si);
     buf_free(&l->seg);
     free(l->dv);
-    for (size_t i = 0; i < l->cap_ents; i++)
-        disco_info_free(l->ents[i].xml);
     strtab_free(l->keys);
     free(l->ents);
 }
@@ -835,18 +848,34 @@ static void u32s_push(struct u32s *a, uint32_t x)
     a->v[a->n++] = x;
 }
 
-/* The verified entries. For those with a XEP-0232 form, the ver without it
- * is taken from softinfo_stripped_vers where an earlier load worked it
- * out, else the entry goes into need_s (derive_stripped()); the content
- * ids of those without a stored S go into need_xml. */
-static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
-                         struct u32s *need_s, struct pg_err *err)
+/* The model's side of reading the entries: each entry's rows are handed
+ * to the builder as the entry arrives (in id order: the order the XML
+ * path adds them in), until one needs its stripped ver worked out first;
+ * from there on they wait in `order` for derive_stripped(). */
+struct builder;
+struct shared;
+static long produce_entry(struct builder *b, const struct shared *sh, uint32_t kid);
+
+struct stream {
+    struct builder *b;
+    const struct shared *sh;
+    struct u32s order; /* key ids of the entries not streamed, in id order */
+    bool stopped;
+    long rows;
+};
+
+/* The verified entries, in id order. For those with a XEP-0232 form, the
+ * ver without it is taken from softinfo_stripped_vers where an earlier
+ * load worked it out, else the entry goes into need_s (derive_stripped());
+ * those stored without S go the way load_xml_early() prepared them. */
+static bool load_entries(struct ld *l, struct pg_conn *c, struct u32s *need_s,
+                         struct stream *st, struct pg_err *err)
 {
     struct copy_out co;
     if (!copy_open(&co, c,
                    "SELECT e.algo, e.ver, e.content_id, e.outcome = 'valid', "
                    "       octet_length(e.verification_string), e.has_softinfo, e.id "
-                   "FROM caps_entries e WHERE " VERIFIED,
+                   "FROM caps_entries e WHERE " VERIFIED " ORDER BY e.id",
                    err))
         return false;
     if (l->keys == NULL)
@@ -887,57 +916,21 @@ static bool load_entries(struct ld *l, struct pg_conn *c, struct buf *need_xml,
             .valid = co.f[3] && strcmp(co.f[3], "t") == 0,
             .present = true,
         };
-        if (slen < 0) {
-            buf_printf(need_xml, "%s%lld", need_xml->len ? "," : "", (long long)cid);
-            continue;
-        }
         const struct si_rec *sr = slot && slot->si != UINT32_MAX ? &l->si[slot->si] : NULL;
-        if (sr == NULL || !sr->present || !co.f[5] || strcmp(co.f[5], "t") != 0)
-            continue;
-        const struct dv *d = dv_find(l, sr, a);
-        if (d) {
-            e->stripped = d->stripped;
-            e->form_s = d->form_s;
-        } else {
-            u32s_push(need_s, id);
+        if (slen >= 0 && sr && sr->present && co.f[5] && strcmp(co.f[5], "t") == 0) {
+            const struct dv *d = dv_find(l, sr, a);
+            if (d) {
+                e->stripped = d->stripped;
+                e->form_s = d->form_s;
+            } else {
+                u32s_push(need_s, id);
+                st->stopped = true;
+            }
         }
-    }
-    buf_free(&key);
-    return rc == 0;
-}
-
-/* Parses the stored XML of the entries without a stored S (content ids in
- * ids, comma-separated). */
-static bool load_xml(struct ld *l, struct pg_conn *c, const char *ids, struct pg_err *err)
-{
-    struct buf q = BUF_INIT;
-    buf_printf(&q,
-               "SELECT e.algo, e.ver, c.xml FROM caps_entries e "
-               "JOIN disco_contents c ON c.id = e.content_id "
-               "WHERE e.verification_string IS NULL AND " VERIFIED
-               " AND c.id = ANY ('{%s}'::bigint[])",
-               ids);
-    struct copy_out co;
-    bool ok = copy_open(&co, c, buf_str(&q), err);
-    buf_free(&q);
-    if (!ok)
-        return false;
-    struct buf key = BUF_INIT;
-    int rc;
-    while ((rc = copy_next(&co, 3, err)) == 1) {
-        if (!co.f[0] || !co.f[1] || !co.f[2])
-            continue;
-        buf_reset(&key);
-        buf_append(&key, co.f[0], co.len[0]);
-        buf_putc(&key, '\n');
-        buf_append(&key, co.f[1], co.len[1]);
-        uint32_t id = strtab_find(l->keys, key.data, key.len);
-        if (id == STRTAB_NONE || id >= l->cap_ents || !l->ents[id].present || l->ents[id].xml)
-            continue;
-        struct parse_err perr = {0};
-        l->ents[id].xml = disco_parse(co.f[2], co.len[2], NULL, &perr);
-        if (l->ents[id].xml == NULL)
-            log_warn("stored disco#info of %s did not parse again: %s", co.f[1], perr.msg);
+        if (st->stopped)
+            u32s_push(&st->order, id);
+        else
+            st->rows += produce_entry(st->b, st->sh, id);
     }
     buf_free(&key);
     return rc == 0;
@@ -980,18 +973,15 @@ static bool select_sources(struct pg_conn *c, struct analysis_params *p,
     return ok;
 }
 
-/* What the rows handed to the model point into, made once: each
- * content's feature ids as model string ids (in place in ld.fids), each
- * identity as a struct disco_identity, each XEP-0232 record as a struct
- * softinfo. */
+/* What the rows handed to the model point into, made once before the
+ * entries are read: each identity as a struct disco_identity, each
+ * XEP-0232 record as a struct softinfo. */
 struct shared {
     struct disco_identity *di; /* parallel to ld.idents */
     struct softinfo *si;       /* parallel to ld.si */
-    uint8_t *mapped;           /* per slot: its feature ids are model ids */
 };
 
-static void shared_make(struct ld *l, struct capsmodel *m, const struct obs *ob, size_t n_ob,
-                        struct shared *sh)
+static void shared_make(const struct ld *l, struct shared *sh)
 {
     sh->di = xcalloc(l->n_idents ? l->n_idents : 1, sizeof *sh->di);
     for (size_t i = 0; i < l->n_idents; i++) {
@@ -1014,126 +1004,233 @@ static void shared_make(struct ld *l, struct capsmodel *m, const struct obs *ob,
             .os_version = (char *)si_str(l, sr->s[3]),
         };
     }
-    /* the features the rows use, interned in features.id order: model ids
-     * then grow with features.id, so each content's ids (sorted by
-     * features.id) stay sorted and the model's sort of each set is a
-     * single pass */
-    sh->mapped = xcalloc(l->n_slots ? l->n_slots : 1, 1);
-    uint8_t *used = xcalloc(l->n_f ? l->n_f : 1, 1);
-    for (size_t i = 0; i < n_ob; i++) {
-        const struct ent *e = &l->ents[ob[i].ent];
-        if (e->xml || e->slot == UINT32_MAX || sh->mapped[e->slot])
-            continue;
-        const struct cslot *slot = &l->slots[e->slot];
-        for (size_t k = 0; k < slot->f_n; k++)
-            used[l->fids[slot->f_off + k]] = 1;
-        sh->mapped[e->slot] = 1;
-    }
-    for (size_t f = 0; f < l->n_f; f++)
-        if (used[f] && l->fmodel[f] == CM_NONE)
-            l->fmodel[f] = capsmodel_intern(m, strtab_str(l->tmp, l->fvar[f]));
-    free(used);
-    for (size_t k = 0; k < l->n_slots; k++) {
-        if (!sh->mapped[k])
-            continue;
-        uint32_t *f = l->fids + l->slots[k].f_off;
-        for (size_t j = 0; j < l->slots[k].f_n; j++)
-            f[j] = l->fmodel[f[j]];
-    }
 }
 
 static void shared_free(struct shared *sh)
 {
     free(sh->di);
     free(sh->si);
-    free(sh->mapped);
 }
 
-/* The row of one observation group (entry e, node, summed count) of an
- * entry without parsed XML. */
-static struct cm_stored stored_row(const struct ld *l, const struct shared *sh,
-                                   const struct ent *e, const char *ver, const char *node,
-                                   uint64_t obs)
+/* --- the model, built by a thread of its own while the entries stream in -- */
+
+/* Rows handed to the builder at a time, and buffers of them. */
+#define CHUNK_ROWS 16384
+#define CHUNKS 3
+
+/* A chunk of rows in canonical order. Rows from stored entries carry the
+ * content's features.id array (raw[i]): the builder maps them to model
+ * strings (ld.fmodel, interned on first use), as only it touches the model
+ * while the entries are read. */
+struct chunk {
+    struct cm_stored rows[CHUNK_ROWS];
+    bool raw[CHUNK_ROWS];
+    size_t n;
+    uint32_t *mf; /* the mapped features */
+    size_t cap_mf;
+};
+
+struct builder {
+    struct ld *l;
+    struct capsmodel *m;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct chunk *buf[CHUNKS];
+    struct chunk *queue[CHUNKS]; /* submitted, in order */
+    size_t q_head, q_n;
+    struct chunk *free_[CHUNKS];
+    size_t n_free;
+    bool busy, done;
+    bool threaded;     /* false: chunks are built on submission */
+    struct chunk *cur; /* the one being filled (first thread) */
+};
+
+static void chunk_build(struct builder *b, struct chunk *c);
+
+/* Maps the raw feature ids of c's rows to model strings. */
+static void chunk_map(struct builder *b, struct chunk *c)
 {
+    struct ld *l = b->l;
+    size_t need = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->raw[i])
+            need += c->rows[i].n_features;
+    if (need > c->cap_mf) {
+        c->cap_mf = need * 2;
+        free(c->mf);
+        c->mf = xcalloc(c->cap_mf, sizeof *c->mf);
+    }
+    uint32_t *out = c->mf;
+    for (size_t i = 0; i < c->n; i++) {
+        if (!c->raw[i])
+            continue;
+        const uint32_t *f = c->rows[i].features;
+        for (size_t k = 0; k < c->rows[i].n_features; k++) {
+            if (l->fmodel[f[k]] == CM_NONE)
+                l->fmodel[f[k]] = capsmodel_intern(b->m, strtab_str(l->tmp, l->fvar[f[k]]));
+            out[k] = l->fmodel[f[k]];
+        }
+        c->rows[i].features = out;
+        out += c->rows[i].n_features;
+    }
+}
+
+static void *builder_run(void *arg)
+{
+    struct builder *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        while (b->q_n == 0 && !b->done)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (b->q_n == 0) {
+            pthread_mutex_unlock(&b->lock);
+            return NULL;
+        }
+        struct chunk *c = b->queue[b->q_head];
+        b->q_head = (b->q_head + 1) % CHUNKS;
+        b->q_n--;
+        b->busy = true;
+        pthread_mutex_unlock(&b->lock);
+        chunk_build(b, c);
+        pthread_mutex_lock(&b->lock);
+        b->free_[b->n_free++] = c;
+        b->busy = false;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+    }
+}
+
+/* Adds chunk c to the model and empties it. */
+static void chunk_build(struct builder *b, struct chunk *c)
+{
+    chunk_map(b, c);
+    capsmodel_add_stored_many(b->m, c->rows, c->n);
+    c->n = 0;
+}
+
+/* Starts the builder's thread; without one (none could be had) chunks are
+ * built on the first thread as they are submitted. */
+static void builder_start(struct builder *b, struct ld *l, struct capsmodel *m)
+{
+    *b = (struct builder){.l = l, .m = m};
+    for (size_t k = 0; k < CHUNKS; k++)
+        b->free_[b->n_free++] = b->buf[k] = xcalloc(1, sizeof **b->buf);
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    b->threaded = pthread_create(&b->thread, NULL, builder_run, b) == 0;
+}
+
+/* Hands the chunk being filled to the builder; takes a free one. */
+static void builder_submit(struct builder *b)
+{
+    if (!b->threaded) {
+        if (b->cur)
+            chunk_build(b, b->cur);
+        else
+            b->cur = b->free_[--b->n_free];
+        return;
+    }
+    pthread_mutex_lock(&b->lock);
+    if (b->cur && b->cur->n) {
+        b->queue[(b->q_head + b->q_n) % CHUNKS] = b->cur;
+        b->q_n++;
+        b->cur = NULL;
+        pthread_cond_broadcast(&b->cond);
+    }
+    while (b->cur == NULL && b->n_free == 0)
+        pthread_cond_wait(&b->cond, &b->lock);
+    if (b->cur == NULL)
+        b->cur = b->free_[--b->n_free];
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Waits until every submitted chunk is in the model (the first thread may
+ * then touch the model itself until it submits again). */
+static void builder_sync(struct builder *b)
+{
+    builder_submit(b);
+    if (!b->threaded)
+        return;
+    pthread_mutex_lock(&b->lock);
+    while (b->q_n || b->busy)
+        pthread_cond_wait(&b->cond, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Submits what is left, stops the builder and frees its buffers. */
+static void builder_finish(struct builder *b)
+{
+    builder_submit(b);
+    if (b->threaded) {
+        pthread_mutex_lock(&b->lock);
+        b->done = true;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        pthread_join(b->thread, NULL);
+    }
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+    for (size_t k = 0; k < CHUNKS; k++) {
+        free(b->buf[k]->mf);
+        free(b->buf[k]);
+    }
+}
+
+/* Adds the rows of entry kid (one per node it was observed under, counts
+ * summed) to the chunk being filled, in canonical order. Returns the
+ * number of rows. */
+static long produce_entry(struct builder *b, const struct shared *sh, uint32_t kid)
+{
+    struct ld *l = b->l;
+    if (kid >= l->n_og || l->og[kid] == l->og[kid + 1])
+        return 0;
+    const struct ent *e = &l->ents[kid];
+    const char *ver = strchr(strtab_str(l->keys, kid), '\n') + 1;
     const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
     const struct si_rec *sr = slot && slot->si != UINT32_MAX ? &l->si[slot->si] : NULL;
-    return (struct cm_stored){
-        .algo = (enum hash_algo)e->algo,
-        .ver = ver,
-        .node = node,
-        .observations = obs,
-        .verified = e->valid,
-        .xml_bytes = slot ? slot->xml_len : 0,
-        .s_bytes = e->s_len,
-        .features = slot ? l->fids + slot->f_off : NULL,
-        .n_features = slot ? slot->f_n : 0,
-        .identities = slot ? sh->di + slot->id_start : NULL,
-        .n_identities = slot ? slot->id_n : 0,
-        .si = sr && sr->present ? &sh->si[slot->si] : NULL,
-        .stripped_ver = e->stripped != STRTAB_NONE ? strtab_str(l->sis, e->stripped) : NULL,
-        .form_s_bytes = e->form_s,
-        .form_xml_bytes = sr ? sr->form_xml : 0,
-    };
-}
-
-/* Rows handed to capsmodel_add_stored_many() at a time. */
-#define CHUNK_ROWS 65536
-
-/* The observation groups (sorted: entry, node), one row each, added to m
- * in order, in chunks; the rows of entries that came as XML are worked out
- * from it (capsmodel_prepare) as they come. Returns the number of rows. */
-static long build_model(struct ld *l, struct capsmodel *m, const struct obs *ob, size_t n_ob)
-{
-    struct shared sh;
-    shared_make(l, m, ob, n_ob, &sh);
-    struct cm_stored *rows = xcalloc(CHUNK_ROWS, sizeof *rows);
-    struct cm_prepared **prep = NULL; /* each on its own: rows point into them */
-    size_t n = 0, n_prep = 0, cap_prep = 0;
-    long total = 0;
-    for (size_t i = 0; i < n_ob;) {
+    long rows = 0;
+    for (uint32_t i = l->og[kid]; i < l->og[kid + 1];) {
         uint64_t count = 0;
-        size_t j = i;
-        for (; j < n_ob && ob[j].ent == ob[i].ent && ob[j].node == ob[i].node; j++)
-            count += ob[j].count;
-        const struct ent *e = &l->ents[ob[i].ent];
-        const char *key = strtab_str(l->keys, ob[i].ent);
-        const char *ver = strchr(key, '\n') + 1, *node = strtab_str(l->onodes, ob[i].node);
-        if (e->xml) {
-            const struct cslot *slot = e->slot != UINT32_MAX ? &l->slots[e->slot] : NULL;
-            struct cm_input in = {
+        uint32_t j = i;
+        for (; j < l->og[kid + 1] && l->ob[j].node == l->ob[i].node; j++)
+            count += l->ob[j].count;
+        const char *node = strtab_str(l->onodes, l->ob[i].node);
+        if (b->cur == NULL || b->cur->n == CHUNK_ROWS)
+            builder_submit(b);
+        struct chunk *c = b->cur;
+        struct cm_stored *r = &c->rows[c->n];
+        c->raw[c->n] = false;
+        if (kid < l->n_xprep && l->xprep[kid]) {
+            *r = l->xprep[kid]->row;
+            r->node = node;
+            r->observations = count;
+        } else {
+            *r = (struct cm_stored){
                 .algo = (enum hash_algo)e->algo,
                 .ver = ver,
                 .node = node,
-                .info = e->xml,
                 .observations = count,
-                .xml_bytes = slot ? slot->xml_len : 0,
                 .verified = e->valid,
+                .xml_bytes = slot ? slot->xml_len : 0,
+                .s_bytes = e->s_len,
+                .features = slot ? l->fids + slot->f_off : NULL,
+                .n_features = slot ? slot->f_n : 0,
+                .identities = slot ? sh->di + slot->id_start : NULL,
+                .n_identities = slot ? slot->id_n : 0,
+                .si = sr && sr->present ? &sh->si[slot->si] : NULL,
+                .stripped_ver =
+                    e->stripped != STRTAB_NONE ? strtab_str(l->sis, e->stripped) : NULL,
+                .form_s_bytes = e->form_s,
+                .form_xml_bytes = sr ? sr->form_xml : 0,
             };
-            if (n_prep == cap_prep) {
-                cap_prep = cap_prep ? cap_prep * 2 : 64;
-                prep = xreallocarray(prep, cap_prep, sizeof *prep);
-            }
-            prep[n_prep] = xmalloc(sizeof **prep);
-            capsmodel_prepare(m, &in, prep[n_prep]);
-            rows[n++] = prep[n_prep++]->row;
-        } else {
-            rows[n++] = stored_row(l, &sh, e, ver, node, count);
+            c->raw[c->n] = slot != NULL;
         }
-        total++;
+        c->n++;
+        rows++;
         i = j;
-        if (n == CHUNK_ROWS || i == n_ob) {
-            capsmodel_add_stored_many(m, rows, n);
-            for (size_t k = 0; k < n_prep; k++) {
-                capsmodel_prepared_free(prep[k]);
-                free(prep[k]);
-            }
-            n = n_prep = 0;
-        }
     }
-    free(rows);
-    free(prep);
-    shared_free(&sh);
-    return total;
+    return rows;
 }
 
 /* Settings of both connections' transactions. The ordered reads
@@ -1209,12 +1306,107 @@ static bool load_softinfo(struct ld *l, struct pg_conn *c, struct pg_err *err)
 #undef NOT_DERIVED
 }
 
+/* Order of one key's rows: node byte-wise. */
+static int cmp_obs_node(const void *a, const void *b, void *pl)
+{
+    const struct ld *l = pl;
+    const struct obs *x = a, *y = b;
+    if (x->node == y->node)
+        return 0;
+    return strcmp(strtab_str(l->onodes, x->node), strtab_str(l->onodes, y->node));
+}
+
+static int cmp_ent_id(const void *a, const void *b, void *pl)
+{
+    const struct ld *l = pl;
+    int64_t x = l->ents[*(const uint32_t *)a].id, y = l->ents[*(const uint32_t *)b].id;
+    return x < y ? -1 : x > y;
+}
+
+/* Groups the observation rows by key (a counting sort; ld.og), each key's
+ * rows by node, so that an entry's rows are at hand when it arrives. */
+static void group_obs(struct ld *l)
+{
+    size_t nk = l->keys ? strtab_count(l->keys) : 0;
+    l->n_og = nk;
+    l->og = xcalloc(nk + 2, sizeof *l->og);
+    for (size_t i = 0; i < l->n_ob; i++)
+        l->og[l->ob[i].ent + 2]++;
+    for (size_t k = 0; k < nk; k++)
+        l->og[k + 2] += l->og[k + 1];
+    struct obs *out = xcalloc(l->n_ob ? l->n_ob : 1, sizeof *out);
+    for (size_t i = 0; i < l->n_ob; i++)
+        out[l->og[l->ob[i].ent + 1]++] = l->ob[i];
+    for (size_t k = 0; k < nk; k++)
+        if (l->og[k + 1] - l->og[k] > 1)
+            qsort_r(out + l->og[k], l->og[k + 1] - l->og[k], sizeof *out, cmp_obs_node, l);
+    free(l->ob);
+    l->ob = out;
+    l->cap_ob = l->n_ob;
+}
+
+/* The XML of the observed entries stored without S, parsed and worked out
+ * (capsmodel_prepare) on the second thread before the entries are read;
+ * those it cannot parse go the stored way, as they did before. */
+static bool load_xml_early(struct ld *l, struct capsmodel *m, struct pg_conn *c,
+                           struct pg_err *err)
+{
+    struct copy_out co;
+    if (!copy_open(&co, c,
+                   "SELECT e.algo, e.ver, e.outcome = 'valid', octet_length(c.xml), c.xml "
+                   "FROM caps_entries e JOIN disco_contents c ON c.id = e.content_id "
+                   "WHERE e.verification_string IS NULL AND " VERIFIED,
+                   err))
+        return false;
+    /* every key in ld.keys so far is an observation's */
+    l->n_xprep = l->keys ? strtab_count(l->keys) : 0;
+    l->xprep = xcalloc(l->n_xprep ? l->n_xprep : 1, sizeof *l->xprep);
+    l->xinfo = xcalloc(l->n_xprep ? l->n_xprep : 1, sizeof *l->xinfo);
+    struct buf key = BUF_INIT;
+    int rc;
+    while ((rc = copy_next(&co, 5, err)) == 1) {
+        enum hash_algo a;
+        int64_t xl;
+        if (!co.f[0] || !co.f[1] || !co.f[4] || !hash_algo_parse(co.f[0], &a) ||
+            !parse_i64(co.f[3], &xl) || xl < 0)
+            continue;
+        buf_reset(&key);
+        buf_append(&key, co.f[0], co.len[0]);
+        buf_putc(&key, '\n');
+        buf_append(&key, co.f[1], co.len[1]);
+        uint32_t kid = l->keys ? strtab_find(l->keys, key.data, key.len) : STRTAB_NONE;
+        if (kid == STRTAB_NONE || kid >= l->n_xprep || l->xprep[kid])
+            continue; /* not observed in these sources */
+        struct parse_err perr = {0};
+        struct disco_info *info = disco_parse(co.f[4], co.len[4], NULL, &perr);
+        if (info == NULL) {
+            log_warn("stored disco#info of %s did not parse again: %s", co.f[1], perr.msg);
+            continue;
+        }
+        struct cm_input in = {
+            .algo = a,
+            .ver = strchr(strtab_str(l->keys, kid), '\n') + 1,
+            .info = info,
+            .xml_bytes = (size_t)xl,
+            .verified = co.f[2] && strcmp(co.f[2], "t") == 0,
+        };
+        l->xinfo[kid] = info;
+        l->xprep[kid] = xmalloc(sizeof **l->xprep);
+        capsmodel_prepare(m, &in, l->xprep[kid]);
+    }
+    buf_free(&key);
+    return rc == 0;
+}
+
 /* The second thread's work, on a second connection in the first one's
- * snapshot: the XEP-0232 records and the observations (the entries need
- * both), while the first thread reads the contents and the identities.
- * It touches only ld's XEP-0232 fields, keys, onodes and ob. */
+ * snapshot: the observations and the entries stored without S (the
+ * entries need both), while the first thread reads the contents, the
+ * identities and the XEP-0232 records. It touches only ld's keys, onodes,
+ * ob, xprep and xinfo, and the model (capsmodel_prepare), which the first
+ * thread does not touch yet. */
 struct side_job {
     struct ld *l;
+    struct capsmodel *m;
     struct pg_conn *c;
     char snapshot[128];
     const char *obs_query;
@@ -1231,97 +1423,12 @@ static void *side_worker(void *arg)
              "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
              "SET TRANSACTION SNAPSHOT '%s'; " TX_SETTINGS,
              j->snapshot);
-    j->ok = pg_exec(j->c, sql, &j->err) && load_softinfo(j->l, j->c, &j->err) &&
-            load_obs(j->l, j->c, j->obs_query, &j->err);
+    j->ok = pg_exec(j->c, sql, &j->err) && load_obs(j->l, j->c, j->obs_query, &j->err) &&
+            load_xml_early(j->l, j->m, j->c, &j->err);
     struct pg_err ignored;
     if (!pg_exec(j->c, j->ok ? "COMMIT" : "ROLLBACK", &ignored))
         j->ok = false;
     return NULL;
-}
-
-/* Order of the entries' rows: caps_entries.id, then node byte-wise. */
-static int cmp_obs(const void *a, const void *b, void *pl)
-{
-    const struct ld *l = pl;
-    const struct obs *x = a, *y = b;
-    int64_t ix = l->ents[x->ent].id, iy = l->ents[y->ent].id;
-    if (ix != iy)
-        return ix < iy ? -1 : 1;
-    if (x->node == y->node)
-        return 0;
-    return strcmp(strtab_str(l->onodes, x->node), strtab_str(l->onodes, y->node));
-}
-
-static int cmp_ent_id(const void *a, const void *b, void *pl)
-{
-    const struct ld *l = pl;
-    int64_t x = l->ents[*(const uint32_t *)a].id, y = l->ents[*(const uint32_t *)b].id;
-    return x < y ? -1 : x > y;
-}
-
-/* The observation rows of verified entries, in order (cmp_obs): a
- * counting sort by the entry's rank in id order, then each entry's few
- * rows by node. Returns how many there are in *obp (owned). */
-static size_t sort_obs(struct ld *l, struct obs **obp)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < l->n_ob; i++)
-        if (l->ob[i].ent < l->cap_ents && l->ents[l->ob[i].ent].present)
-            l->ob[n++] = l->ob[i];
-    size_t ne = l->cap_ents;
-    uint32_t *rank = xcalloc(ne ? ne : 1, sizeof *rank);
-    /* the entries' ranks in id order: by a table of the ids when they are
-     * dense (a bigserial: the usual case), else by sorting */
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    size_t np = 0;
-    for (size_t i = 0; i < ne; i++)
-        if (l->ents[i].present) {
-            lo = l->ents[i].id < lo ? l->ents[i].id : lo;
-            hi = l->ents[i].id > hi ? l->ents[i].id : hi;
-            np++;
-        }
-    if (np && (uint64_t)(hi - lo) < (uint64_t)np * 4 + 1024) {
-        size_t span = (size_t)(hi - lo) + 1;
-        uint32_t *at = xcalloc(span, sizeof *at);
-        for (size_t i = 0; i < ne; i++)
-            if (l->ents[i].present)
-                at[l->ents[i].id - lo] = (uint32_t)i + 1;
-        uint32_t r = 0;
-        for (size_t k = 0; k < span; k++)
-            if (at[k])
-                rank[at[k] - 1] = r++;
-        free(at);
-    } else if (np) {
-        uint32_t *by = xcalloc(np, sizeof *by);
-        size_t k = 0;
-        for (size_t i = 0; i < ne; i++)
-            if (l->ents[i].present)
-                by[k++] = (uint32_t)i;
-        qsort_r(by, np, sizeof *by, cmp_ent_id, l);
-        for (size_t i = 0; i < np; i++)
-            rank[by[i]] = (uint32_t)i;
-        free(by);
-    }
-    size_t *start = xcalloc(np + 1, sizeof *start);
-    for (size_t i = 0; i < n; i++)
-        start[rank[l->ob[i].ent] + 1]++;
-    for (size_t r = 0; r < np; r++)
-        start[r + 1] += start[r];
-    struct obs *out = xcalloc(n ? n : 1, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        out[start[rank[l->ob[i].ent]]++] = l->ob[i];
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && out[j].ent == out[i].ent)
-            j++;
-        if (j - i > 1)
-            qsort_r(out + i, j - i, sizeof *out, cmp_obs, l);
-        i = j;
-    }
-    free(start);
-    free(rank);
-    *obp = out;
-    return n;
 }
 
 /* The stripped vers of the entries in need (ld.ents indexes) that no
@@ -1516,7 +1623,7 @@ static void phase(struct phases *ph, const char *done)
 long analysis_load(struct pg_conn *c, struct analysis_params *p,
                    struct capsmodel *m, struct pg_err *err)
 {
-    struct buf src = BUF_INIT, q = BUF_INIT, need_xml = BUF_INIT;
+    struct buf src = BUF_INIT, q = BUF_INIT;
     struct u32s need_s = {0};
     struct phases ph = {0};
     if (!select_sources(c, p, &src, err)) {
@@ -1525,7 +1632,7 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     }
     struct ld l = {.tmp = strtab_new(), .sis = strtab_new()};
     long rows = -1;
-    struct side_job job = {.l = &l};
+    struct side_job job = {.l = &l, .m = m};
     bool worker = false;
     long n = 0;
     /* the observations, unsorted: they are summed per (entry, node) and
@@ -1556,6 +1663,8 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
     phase(&ph, "contents");
     ok = ok && load_identities(&l, c, err);
     phase(&ph, "identities");
+    ok = ok && load_softinfo(&l, c, err);
+    phase(&ph, "XEP-0232 records");
     if (worker) {
         pthread_join(job.thread, NULL);
         pg_close(job.c);
@@ -1564,25 +1673,43 @@ long analysis_load(struct pg_conn *c, struct analysis_params *p,
             ok = false;
         }
     } else {
-        ok = ok && load_softinfo(&l, c, err) && load_obs(&l, c, buf_str(&q), err);
+        ok = ok && load_obs(&l, c, buf_str(&q), err);
     }
-    phase(&ph, "XEP-0232 records and observations (second thread)");
-    if (ok) {
-        attach_forms(&l);
-        attach_identities(&l);
-        ok = load_entries(&l, c, &need_xml, &need_s, err) &&
-             derive_stripped(&l, c, &need_s, err) &&
-             (need_xml.len == 0 || load_xml(&l, c, buf_str(&need_xml), err));
-    }
-    phase(&ph, "entries");
+    if (!worker)
+        ok = ok && load_xml_early(&l, m, c, err);
+    if (ok)
+        group_obs(&l);
+    phase(&ph, "observations and entries without S (second thread)");
     if (!ok)
         goto rollback;
-
-    struct obs *ob = NULL;
-    size_t n_ob = sort_obs(&l, &ob);
-    n = build_model(&l, m, ob, n_ob);
-    phase(&ph, "model");
-    free(ob);
+    attach_forms(&l);
+    attach_identities(&l);
+    /* the model is built by a thread of its own from the entries' rows as
+     * they arrive */
+    struct shared sh;
+    shared_make(&l, &sh);
+    struct builder b;
+    builder_start(&b, &l, m);
+    struct stream st = {.b = &b, .sh = &sh};
+    ok = load_entries(&l, c, &need_s, &st, err);
+    phase(&ph, "entries (and the model, streamed)");
+    if (ok && st.stopped) {
+        ok = derive_stripped(&l, c, &need_s, err);
+        /* derive_stripped() may have added XEP-0232 records: the rows to
+         * come point into a table that has them all */
+        builder_sync(&b);
+        shared_free(&sh);
+        shared_make(&l, &sh);
+        for (size_t k = 0; ok && k < st.order.n; k++)
+            st.rows += produce_entry(&b, &sh, st.order.v[k]);
+    }
+    builder_finish(&b);
+    shared_free(&sh);
+    free(st.order.v);
+    n = st.rows;
+    phase(&ph, "model (the rest)");
+    if (!ok)
+        goto rollback;
     if (!pg_exec(c, "COMMIT", err))
         goto out;
     rows = n;
@@ -1596,7 +1723,6 @@ out:
     ld_free(&l);
     buf_free(&src);
     buf_free(&q);
-    buf_free(&need_xml);
     free(need_s.v);
     if (rows >= 0)
         log_debug("analyze: load: %s", buf_str(&ph.text));
