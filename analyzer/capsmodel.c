@@ -660,9 +660,9 @@ uint32_t capsmodel_intern(struct capsmodel *m, const char *s)
     return strtab_intern_cstr(m->strings, s);
 }
 
-/* The core of a stored row; c->fids is a new array (intern_fset takes it). */
-static void stored_core(const struct cm_stored *in, const struct softinfo *none,
-                        struct core *c)
+/* The core of a stored row, without its feature ids (c->fids NULL). */
+static void stored_fields(const struct cm_stored *in, const struct softinfo *none,
+                          struct core *c)
 {
     *c = (struct core){
         .algo = in->algo,
@@ -677,9 +677,6 @@ static void stored_core(const struct cm_stored *in, const struct softinfo *none,
         .s_bytes = in->s_bytes,
         .stripped_ver = in->ver,
     };
-    c->fids = xcalloc(in->n_features ? in->n_features : 1, sizeof *c->fids);
-    if (in->n_features)
-        memcpy(c->fids, in->features, in->n_features * sizeof *c->fids);
     if (in->si && in->si->present) {
         if (in->stripped_ver)
             c->stripped_ver = in->stripped_ver;
@@ -688,10 +685,20 @@ static void stored_core(const struct cm_stored *in, const struct softinfo *none,
     }
 }
 
+/* The same with c->fids a new array (intern_fset takes it). */
+static void stored_core(const struct cm_stored *in, const struct softinfo *none,
+                        struct core *c)
+{
+    stored_fields(in, none, c);
+    c->fids = xcalloc(in->n_features ? in->n_features : 1, sizeof *c->fids);
+    if (in->n_features)
+        memcpy(c->fids, in->features, in->n_features * sizeof *c->fids);
+}
+
 /* What capsmodel_add() works out from a parsed disco#info, as the stored
  * row of capsmodel_add_stored(): features interned, S and its size, the
  * XEP-0232 facts and the counterfactual ver. */
-static void prepare(struct capsmodel *m, const struct cm_input *in, struct cm_prepared *p)
+void capsmodel_prepare(struct capsmodel *m, const struct cm_input *in, struct cm_prepared *p)
 {
     const struct disco_info *info = in->info;
     memset(p, 0, sizeof *p);
@@ -744,11 +751,6 @@ static void prepare(struct capsmodel *m, const struct cm_input *in, struct cm_pr
     buf_free(&s);
 }
 
-void capsmodel_prepare(struct capsmodel *m, const struct cm_input *in, struct cm_prepared *p)
-{
-    prepare(m, in, p);
-}
-
 void capsmodel_prepared_free(struct cm_prepared *p)
 {
     free(p->features);
@@ -762,7 +764,7 @@ uint32_t capsmodel_add(struct capsmodel *m, const struct cm_input *in)
     if (!add_key(m, in->algo, in->ver, in->node, in->observations, &key))
         return key;
     struct cm_prepared p;
-    prepare(m, in, &p);
+    capsmodel_prepare(m, in, &p);
     struct softinfo none = {0};
     struct core c;
     stored_core(&p.row, &none, &c);
@@ -846,24 +848,13 @@ static void *bulk_keys(void *arg)
 {
     struct bulk *b = arg;
     struct buf scratch = BUF_INIT;
+    struct softinfo none = {0};
     for (size_t i = 0; i < b->n; i++) {
         const struct cm_stored *in = &b->rows[i];
         key_part(b->m, in->algo, in->ver, in->node, in->observations, &scratch, &b->out[i]);
         if (b->out[i].fresh) {
-            /* only the fields stripped_part() reads */
-            /* only the fields stripped_part() reads */
-            struct core c = {
-                .algo = in->algo,
-                .xml_bytes = in->xml_bytes,
-                .s_bytes = in->s_bytes,
-                .stripped_ver = in->ver,
-            };
-            if (in->si && in->si->present) {
-                if (in->stripped_ver)
-                    c.stripped_ver = in->stripped_ver;
-                c.form_s = in->form_s_bytes;
-                c.form_xml = in->form_xml_bytes;
-            }
+            struct core c; /* no feature ids: stripped_part() does not read them */
+            stored_fields(in, &none, &c);
             stripped_part(b->m, b->out[i].key, &c, &scratch);
         }
         if ((i + 1) % BULK_STEP == 0 || i + 1 == b->n)

@@ -1527,6 +1527,17 @@ static bool derive_stripped(struct ld *l, struct pg_conn *c, struct u32s *need,
     return rc == 0;
 }
 
+/* Sends b's COPY lines once they hold at least `at_least` bytes (0: any),
+ * emptying it; false (err set) if the server refused them. */
+static bool copy_flush(struct pg_conn *c, struct buf *b, size_t at_least, struct pg_err *err)
+{
+    if (b->len == 0 || b->len < at_least)
+        return true;
+    bool ok = pg_copy_put(c, b->data, b->len, err);
+    buf_reset(b);
+    return ok;
+}
+
 /* Stores what this load worked out from the forms (sql/0033) for the
  * loads after it, in a transaction of its own; a failure (a read-only
  * database, say) costs only that the next load works it out again. */
@@ -1557,15 +1568,9 @@ static void store_derived(struct ld *l, struct pg_conn *c)
             pg_copy_str(&b, si_str(l, r->s[i]));
         }
         buf_printf(&b, "\t%u\n", r->form_xml);
-        if (b.len >= 1 << 20) {
-            ok = pg_copy_put(c, b.data, b.len, &err);
-            buf_reset(&b);
-        }
+        ok = copy_flush(c, &b, 1 << 20, &err);
     }
-    if (ok && b.len)
-        ok = pg_copy_put(c, b.data, b.len, &err);
-    buf_reset(&b);
-    ok = ok && pg_copy_end(c, &err) && pg_copy_begin(c, "COPY xc_ss FROM STDIN", &err);
+    ok = ok && copy_flush(c, &b, 0, &err) && pg_copy_end(c, &err) && pg_copy_begin(c, "COPY xc_ss FROM STDIN", &err);
     for (size_t k = 0; ok && k < l->n_dv; k++) {
         const struct dv *d = &l->dv[k];
         if (!d->fresh)
@@ -1574,13 +1579,9 @@ static void store_derived(struct ld *l, struct pg_conn *c)
                    hash_algo_name((enum hash_algo)d->algo));
         pg_copy_str(&b, strtab_str(l->sis, d->stripped));
         buf_printf(&b, "\t%u\n", d->form_s);
-        if (b.len >= 1 << 20) {
-            ok = pg_copy_put(c, b.data, b.len, &err);
-            buf_reset(&b);
-        }
+        ok = copy_flush(c, &b, 1 << 20, &err);
     }
-    if (ok && b.len)
-        ok = pg_copy_put(c, b.data, b.len, &err);
+    ok = ok && copy_flush(c, &b, 0, &err);
     buf_free(&b);
     ok = ok && pg_copy_end(c, &err) &&
          pg_exec(c,
