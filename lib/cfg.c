@@ -1341,6 +1341,12 @@ void cfg_free(const struct cfg_table *t, void *base)
 /* ------------------------------------------------------------------ */
 /* Output: values, YAML dump, key reference                             */
 
+/* A double-quoted YAML scalar that loads back to the same bytes. Besides
+ * the C0 controls and DEL, the YAML reader refuses the C1 controls
+ * (U+0080..U+009F, which a "\x80" escape produces), U+FEFF and U+FFFE/F
+ * written raw, and folds the line breaks U+0085, U+2028 and U+2029 into
+ * spaces, so those become escapes too. Strings come from the YAML reader
+ * and are valid UTF-8. */
 static void quote(const char *s, struct buf *b)
 {
     buf_putc(b, '"');
@@ -1353,7 +1359,19 @@ static void quote(const char *s, struct buf *b)
             buf_puts(b, "\\t");
         else if (*p < 0x20 || *p == 0x7f)
             buf_printf(b, "\\x%02x", *p);
-        else
+        else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            buf_printf(b, "\\x%02x", p[1]);
+            p++;
+        } else if (p[0] == 0xef && ((p[1] == 0xbb && p[2] == 0xbf) ||
+                                    (p[1] == 0xbf && p[2] >= 0xbe))) {
+            buf_printf(b, "\\u%04x",
+                       ((p[1] & 0x3fu) << 6 | (p[2] & 0x3fu)) | 0xf000u);
+            p += 2;
+        } else if (p[0] == 0xe2 && p[1] == 0x80 &&
+                   (p[2] == 0xa8 || p[2] == 0xa9)) {
+            buf_printf(b, "\\u%04x", 0x2000u | (p[2] & 0x3fu));
+            p += 2;
+        } else
             buf_putc(b, (char)*p);
     }
     buf_putc(b, '"');
