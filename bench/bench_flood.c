@@ -5,8 +5,14 @@
  * and this process's CPU per query. bench/crawl.sh runs it against the same
  * server the crawler is measured on, the same day.
  *   bench_flood JID PASSWORD HOST PORT TARGET N INFLIGHT
+ * TARGET "@FILE" replays a list of queries instead, one per line
+ * "ADDRESS info|items|version", in turn, as often as N asks: with the crawl's
+ * own list it measures the server's ceiling for the crawl's mix of queries
+ * (the same payloads as crawler/probe.c sends), which costs the server more
+ * than disco#info at its own domain.
  */
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +22,16 @@
 #include "log.h"
 #include "session.h"
 #include "strophe_ev.h"
+#include "xalloc.h"
+
+struct query {
+    char *to;
+    const char *payload;
+};
 
 static struct session *s;
-static const char *target;
+static struct query *queries;
+static size_t nqueries;
 static long total, sent, answered, errors;
 static struct event_base *base;
 
@@ -42,12 +55,60 @@ static void on_reply(void *arg, enum iqtrack_result r, xmpp_stanza_t *reply)
         send_one();
 }
 
+static const char p_info[] =
+    "<query xmlns='http://jabber.org/protocol/disco#info'/>";
+static const char p_items[] =
+    "<query xmlns='http://jabber.org/protocol/disco#items'>"
+    "<set xmlns='http://jabber.org/protocol/rsm'><max>100</max></set></query>";
+static const char p_version[] = "<query xmlns='jabber:iq:version'/>";
+
 static void send_one(void)
 {
+    const struct query *q = &queries[(size_t)sent % nqueries];
     sent++;
-    session_iq(s, "get", target,
-               "<query xmlns='http://jabber.org/protocol/disco#info'/>", 30000,
-               on_reply, NULL);
+    session_iq(s, "get", q->to, q->payload, 30000, on_reply, NULL);
+}
+
+/* Reads "ADDRESS KIND" lines; false with a message on a bad file. */
+static bool read_queries(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return false;
+    }
+    char line[1100], to[1024], kind[16];
+    size_t cap = 0;
+    int lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (sscanf(line, "%1023s %15s", to, kind) != 2) {
+            fprintf(stderr, "%s:%d: expected \"ADDRESS info|items|version\"\n",
+                    path, lineno);
+            fclose(f);
+            return false;
+        }
+        const char *payload = strcmp(kind, "info") == 0      ? p_info
+                              : strcmp(kind, "items") == 0   ? p_items
+                              : strcmp(kind, "version") == 0 ? p_version
+                                                             : NULL;
+        if (!payload) {
+            fprintf(stderr, "%s:%d: unknown query kind \"%s\"\n", path, lineno,
+                    kind);
+            fclose(f);
+            return false;
+        }
+        if (nqueries == cap) {
+            cap = cap ? 2 * cap : 1024;
+            queries = xreallocarray(queries, cap, sizeof *queries);
+        }
+        queries[nqueries].to = xstrdup(to);
+        queries[nqueries++].payload = payload;
+    }
+    fclose(f);
+    if (nqueries == 0)
+        fprintf(stderr, "%s: no queries\n", path);
+    return nqueries > 0;
 }
 
 static long inflight;
@@ -68,7 +129,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_flood JID PASSWORD HOST PORT TARGET N INFLIGHT\n");
         return 2;
     }
-    target = argv[5];
+    if (argv[5][0] == '@') {
+        if (!read_queries(argv[5] + 1))
+            return 2;
+    } else {
+        queries = xmalloc(sizeof *queries);
+        queries[0] = (struct query){xstrdup(argv[5]), p_info};
+        nqueries = 1;
+    }
     total = atol(argv[6]);
     inflight = atol(argv[7]);
     log_max_level = LOG_WARN;
@@ -92,11 +160,15 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-    printf("flood: %ld disco#info answered (%ld errors) in %.2f s: %.0f/s; "
+    printf("flood: %ld %s answered (%ld errors) in %.2f s: %.0f/s; "
            "client CPU %.1f us/query; max RSS %ld KiB\n",
-           answered, errors, secs, (double)answered / secs,
+           answered, argv[5][0] == '@' ? "queries of the list" : "disco#info",
+           errors, secs, (double)answered / secs,
            1e6 * cpu / (double)(answered ? answered : 1), ru.ru_maxrss);
     session_free(s);
+    for (size_t i = 0; i < nqueries; i++)
+        free(queries[i].to);
+    free(queries);
     strophe_ev_free(sev);
     event_base_free(base);
     return answered == total ? 0 : 1;

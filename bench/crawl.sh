@@ -79,7 +79,7 @@ allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 limits = { c2s = { rate = "100mb/s" } }
 log = { { levels = { min = "error" }, to = "file", filename = "$pdir/prosody.log" } }
-gc = { mode = "generational" }
+gc = ${XC_BENCH_GC:-{ mode = "incremental", threshold = 1000, speed = 500 \}}
 VirtualHost "hub.xnet"
 CFG
   for i in $(seq -w 1 "$N"); do
@@ -113,11 +113,22 @@ hz=$(getconf CLK_TCK)
 # the measured flood: the server's ceiling for disco#info on this machine
 "$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" "d$(printf '%0*d' ${#N} "$N").xnet" 20000 200 >/dev/null
 flood=$("$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" hub.xnet 100000 200)
+# the server's ceiling for the crawl's own queries: every query the crawl
+# sends (disco#info, disco#items and version of each domain, disco#info and
+# version of each MUC component), replayed by the same flood client with no
+# storage behind it
+for i in $(seq -w 1 "$N"); do
+  printf 'd%s.xnet info\nd%s.xnet items\nd%s.xnet version\n' "$i" "$i" "$i"
+  if [ $((10#$i % 4)) -eq 0 ]; then
+    printf 'conference.d%s.xnet info\nconference.d%s.xnet version\n' "$i" "$i"
+  fi
+done >"$work/mix.txt"
+mix=$("$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" "@$work/mix.txt" 100000 200)
 
 cat >"$work/bench.yaml" <<YAML
 crawl:
   name: bench
-  max_domains_in_flight: ${XC_BENCH_INFLIGHT:-300}
+  max_domains_in_flight: ${XC_BENCH_INFLIGHT:-600}
   claim_batch: 100
 database:
   flush_interval: ${XC_BENCH_FLUSH:-200ms}
@@ -179,10 +190,16 @@ gcpu = ($g1 - $g0) / $hz
 print(f"machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')")
 print(f"domains: {n} (Prosody virtual hosts, {n // 4} MUC components), Prosody start {start:.1f} s")
 print("ceiling: $flood")
+print("ceiling of the crawl's mix: $mix")
 print(f"crawl: {$done_jobs} jobs done, {q} queries, {$entities} disco#info snapshots in {wall:.2f} s")
 span = $span
 print(f"crawl: {q / span:.0f} queries/s while probing ({span:.2f} s from first to last outcome), "
       f"{q / wall:.0f} queries/s over the whole run (login, drain and exit included)")
+import re
+fl = float(re.search(r"([0-9.]+)/s;", "$flood").group(1))
+mx = float(re.search(r"([0-9.]+)/s;", "$mix").group(1))
+print(f"crawl: {100 * q / span / fl:.0f} % of the disco#info ceiling, "
+      f"{100 * q / span / mx:.0f} % of the ceiling of the crawl's own mix")
 print(f"crawl: crawler CPU {1e6 * cpu / q:.1f} us/query "
       f"(including the storage writer and the queue); peak RSS {rss / 1024:.1f} MiB")
 print(f"server: Prosody CPU {pcpu:.2f} s during the crawl ({100 * pcpu / wall:.0f} % of one core)")
