@@ -185,7 +185,9 @@ static const struct cfg_option opts[] = {
              "re-crawl"},
     {.key = "crawl.claim_batch", .type = CFG_INT, .off = O(crawl.claim_batch),
      .min = 1, .max = 1000, .def = "16", .reload = true,
-     .help = "jobs claimed per queue statement"},
+     .help = "jobs claimed per queue statement; the crawler claims once "
+             "this many slots are free (or a quarter of "
+             "max_domains_in_flight, if less)"},
     {.key = "crawl.max_domains_in_flight", .type = CFG_INT,
      .off = O(crawl.max_domains_in_flight), .min = 1, .max = 100000,
      .def = "256", .reload = true,
