@@ -46,6 +46,22 @@ static int pg_ctl(const char *what)
     return system(cmd);
 }
 
+/* A database outage for the test's own connection: the server stopped and
+ * the connection closed; db_up() starts it and connects again. */
+static void db_down(void)
+{
+    assert_int_equal(pg_ctl("stop"), 0);
+    pg_close(pc);
+    pc = NULL;
+}
+
+static void db_up(void)
+{
+    assert_int_equal(pg_ctl("start"), 0);
+    pc = pg_connect(conninfo);
+    assert_non_null(pc);
+}
+
 static void wake(evutil_socket_t fd, short what, void *arg)
 {
 }
@@ -948,9 +964,7 @@ static void test_outage_spills_and_loses_nothing(void **state)
         written += 50;
         run_for(5);
     }
-    assert_int_equal(pg_ctl("stop"), 0);
-    pg_close(pc);
-    pc = NULL;
+    db_down();
     while (written < 2 * N / 3) {
         put_outcomes(s, src, written, 50);
         written += 50;
@@ -962,9 +976,7 @@ static void test_outage_spills_and_loses_nothing(void **state)
     assert_true(st.spill_bytes > 0);
     assert_true(st.memory_bytes <= o.max_memory + 2 * 16 * 1024 * 2);
     assert_true(count_files(spill, ".batch") > 0);
-    assert_int_equal(pg_ctl("start"), 0);
-    pc = pg_connect(conninfo);
-    assert_non_null(pc);
+    db_up();
     while (written < N) {
         put_outcomes(s, src, written, 50);
         written += 50;
@@ -1051,9 +1063,7 @@ static void test_restart_replays_and_replay_is_idempotent(void **state)
     o.max_memory = 1; /* everything sealed goes to disk while down */
     o.batch_rows = 100;
     char why[256];
-    assert_int_equal(pg_ctl("stop"), 0);
-    pg_close(pc);
-    pc = NULL;
+    db_down();
     struct store *s = store_new(base, &o, why, sizeof why);
     assert_non_null(s);
     /* a second process may not use the same spill directory */
@@ -1082,9 +1092,7 @@ static void test_restart_replays_and_replay_is_idempotent(void **state)
     copy_dir_files(spill, keep);
 
     /* the next run */
-    assert_int_equal(pg_ctl("start"), 0);
-    pc = pg_connect(conninfo);
-    assert_non_null(pc);
+    db_up();
     o.max_memory = 1u << 20;
     s = store_new(base, &o, why, sizeof why);
     assert_non_null(s);
@@ -1165,9 +1173,7 @@ static void test_group_with_a_written_batch(void **state)
     store_free(s);
 
     /* database down: an outcome batch and a version batch left in files */
-    assert_int_equal(pg_ctl("stop"), 0);
-    pg_close(pc);
-    pc = NULL;
+    db_down();
     o.max_memory = 1;
     s = store_new(base, &o, why, sizeof why);
     assert_non_null(s);
@@ -1187,9 +1193,7 @@ static void test_group_with_a_written_batch(void **state)
              spill);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(count_files(spill, ".batch"), 1);
-    assert_int_equal(pg_ctl("start"), 0);
-    pc = pg_connect(conninfo);
-    assert_non_null(pc);
+    db_up();
     o.max_memory = 1u << 20;
     s = store_new(base, &o, why, sizeof why);
     assert_non_null(s);
