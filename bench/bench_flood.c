@@ -6,10 +6,10 @@
  * server the crawler is measured on, the same day.
  *   bench_flood JID PASSWORD HOST PORT TARGET N INFLIGHT
  * TARGET "@FILE" replays a list of queries instead, one per line
- * "ADDRESS info|items|version", in turn, as often as N asks: with the crawl's
- * own list it measures the server's ceiling for the crawl's mix of queries
- * (the same payloads as crawler/probe.c sends), which costs the server more
- * than disco#info at its own domain.
+ * "ADDRESS KIND" with KIND a probe kind (disco-info, disco-items, version),
+ * in turn, as often as N asks: with the crawl's own list it measures the
+ * server's ceiling for the crawl's mix of queries (the payloads crawler/probe.c
+ * sends), which costs the server more than disco#info at its own domain.
  */
 #include <event2/event.h>
 #include <stdbool.h>
@@ -19,14 +19,16 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "buf.h"
 #include "log.h"
+#include "probe.h"
 #include "session.h"
 #include "strophe_ev.h"
 #include "xalloc.h"
 
 struct query {
     char *to;
-    const char *payload;
+    char *payload;
 };
 
 static struct session *s;
@@ -55,18 +57,24 @@ static void on_reply(void *arg, enum iqtrack_result r, xmpp_stanza_t *reply)
         send_one();
 }
 
-static const char p_info[] =
-    "<query xmlns='http://jabber.org/protocol/disco#info'/>";
-static const char p_items[] =
-    "<query xmlns='http://jabber.org/protocol/disco#items'>"
-    "<set xmlns='http://jabber.org/protocol/rsm'><max>100</max></set></query>";
-static const char p_version[] = "<query xmlns='jabber:iq:version'/>";
-
 static void send_one(void)
 {
     const struct query *q = &queries[(size_t)sent % nqueries];
     sent++;
     session_iq(s, "get", q->to, q->payload, 30000, on_reply, NULL);
+}
+
+static void add_query(const char *to, enum probe_kind kind)
+{
+    static size_t cap;
+    if (nqueries == cap) {
+        cap = cap ? 2 * cap : 1024;
+        queries = xreallocarray(queries, cap, sizeof *queries);
+    }
+    struct buf payload = BUF_INIT;
+    probe_query_payload(kind, NULL, &payload);
+    queries[nqueries].to = xstrdup(to);
+    queries[nqueries++].payload = buf_steal(&payload);
 }
 
 /* Reads "ADDRESS KIND" lines; false with a message on a bad file. */
@@ -78,32 +86,25 @@ static bool read_queries(const char *path)
         return false;
     }
     char line[1100], to[1024], kind[16];
-    size_t cap = 0;
     int lineno = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (sscanf(line, "%1023s %15s", to, kind) != 2) {
-            fprintf(stderr, "%s:%d: expected \"ADDRESS info|items|version\"\n",
-                    path, lineno);
+            fprintf(stderr, "%s:%d: expected \"ADDRESS KIND\"\n", path,
+                    lineno);
             fclose(f);
             return false;
         }
-        const char *payload = strcmp(kind, "info") == 0      ? p_info
-                              : strcmp(kind, "items") == 0   ? p_items
-                              : strcmp(kind, "version") == 0 ? p_version
-                                                             : NULL;
-        if (!payload) {
-            fprintf(stderr, "%s:%d: unknown query kind \"%s\"\n", path, lineno,
+        int k = 0;
+        while (k < PROBE__COUNT && strcmp(kind, probe_kind_name(k)) != 0)
+            k++;
+        if (k == PROBE__COUNT) {
+            fprintf(stderr, "%s:%d: unknown probe kind \"%s\"\n", path, lineno,
                     kind);
             fclose(f);
             return false;
         }
-        if (nqueries == cap) {
-            cap = cap ? 2 * cap : 1024;
-            queries = xreallocarray(queries, cap, sizeof *queries);
-        }
-        queries[nqueries].to = xstrdup(to);
-        queries[nqueries++].payload = payload;
+        add_query(to, (enum probe_kind)k);
     }
     fclose(f);
     if (nqueries == 0)
@@ -133,9 +134,7 @@ int main(int argc, char **argv)
         if (!read_queries(argv[5] + 1))
             return 2;
     } else {
-        queries = xmalloc(sizeof *queries);
-        queries[0] = (struct query){xstrdup(argv[5]), p_info};
-        nqueries = 1;
+        add_query(argv[5], PROBE_DISCO_INFO);
     }
     total = atol(argv[6]);
     inflight = atol(argv[7]);
@@ -166,8 +165,10 @@ int main(int argc, char **argv)
            errors, secs, (double)answered / secs,
            1e6 * cpu / (double)(answered ? answered : 1), ru.ru_maxrss);
     session_free(s);
-    for (size_t i = 0; i < nqueries; i++)
+    for (size_t i = 0; i < nqueries; i++) {
         free(queries[i].to);
+        free(queries[i].payload);
+    }
     free(queries);
     strophe_ev_free(sev);
     event_base_free(base);

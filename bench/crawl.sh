@@ -82,11 +82,18 @@ log = { { levels = { min = "error" }, to = "file", filename = "$pdir/prosody.log
 gc = ${XC_BENCH_GC:-{ mode = "incremental", threshold = 1000, speed = 500 \}}
 VirtualHost "hub.xnet"
 CFG
+  # with each host, on fd 3, the queries the crawl sends it (disco#info,
+  # disco#items and version of a domain, disco#info and version of a MUC
+  # component), replayed below for the server's ceiling of the crawl's mix
   for i in $(seq -w 1 "$N"); do
     echo "VirtualHost \"d$i.xnet\""
-    if [ $((10#$i % 4)) -eq 0 ]; then echo "Component \"conference.d$i.xnet\" \"muc\""; fi
+    printf 'd%s.xnet disco-info\nd%s.xnet disco-items\nd%s.xnet version\n' "$i" "$i" "$i" >&3
+    if [ $((10#$i % 4)) -eq 0 ]; then
+      echo "Component \"conference.d$i.xnet\" \"muc\""
+      printf 'conference.d%s.xnet disco-info\nconference.d%s.xnet version\n' "$i" "$i" >&3
+    fi
   done
-} >"$pdir/prosody.cfg.lua"
+} >"$pdir/prosody.cfg.lua" 3>"$work/mix.txt"
 t0=$(date +%s.%N)
 prosody --config "$pdir/prosody.cfg.lua" >"$pdir/prosody.out" 2>&1 &
 ppid=$!
@@ -113,16 +120,8 @@ hz=$(getconf CLK_TCK)
 # the measured flood: the server's ceiling for disco#info on this machine
 "$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" "d$(printf '%0*d' ${#N} "$N").xnet" 20000 200 >/dev/null
 flood=$("$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" hub.xnet 100000 200)
-# the server's ceiling for the crawl's own queries: every query the crawl
-# sends (disco#info, disco#items and version of each domain, disco#info and
-# version of each MUC component), replayed by the same flood client with no
-# storage behind it
-for i in $(seq -w 1 "$N"); do
-  printf 'd%s.xnet info\nd%s.xnet items\nd%s.xnet version\n' "$i" "$i" "$i"
-  if [ $((10#$i % 4)) -eq 0 ]; then
-    printf 'conference.d%s.xnet info\nconference.d%s.xnet version\n' "$i" "$i"
-  fi
-done >"$work/mix.txt"
+# the server's ceiling for the crawl's own queries, replayed by the same
+# flood client with no storage behind it
 mix=$("$build/bench/bench_flood" crawler@hub.xnet benchpw 127.0.0.1 "$port" "@$work/mix.txt" 100000 200)
 
 cat >"$work/bench.yaml" <<YAML

@@ -95,6 +95,34 @@ struct query {
 
 static void on_reply(void *arg, enum iqtrack_result r, xmpp_stanza_t *reply);
 
+/* The <query/> of each kind; bench_flood sends the same. */
+void probe_query_payload(enum probe_kind kind, const char *after,
+                         struct buf *out)
+{
+    switch (kind) {
+    case PROBE_DISCO_INFO:
+        buf_puts(out, "<query xmlns='" DISCO_NS_INFO "'/>");
+        break;
+    case PROBE_VERSION:
+        buf_puts(out, "<query xmlns='jabber:iq:version'/>");
+        break;
+    case PROBE_DISCO_ITEMS:
+        buf_printf(out,
+                   "<query xmlns='" NS_ITEMS "'><set xmlns='" NS_RSM
+                   "'><max>%d</max>",
+                   RSM_PAGE);
+        if (after) {
+            buf_puts(out, "<after>");
+            buf_put_xml(out, after);
+            buf_puts(out, "</after>");
+        }
+        buf_puts(out, "</set></query>");
+        break;
+    default:
+        DIE_BUG("probe kind %d", kind);
+    }
+}
+
 static void send_query(struct probe_domain *pd, enum probe_kind kind,
                        const char *address, const char *after)
 {
@@ -105,28 +133,7 @@ static void send_query(struct probe_domain *pd, enum probe_kind kind,
     q->started = clock_now_ms();
     q->is_domain = strcmp(address, pd->domain) == 0;
     struct buf payload = BUF_INIT;
-    switch (kind) {
-    case PROBE_DISCO_INFO:
-        buf_puts(&payload, "<query xmlns='" DISCO_NS_INFO "'/>");
-        break;
-    case PROBE_VERSION:
-        buf_puts(&payload, "<query xmlns='jabber:iq:version'/>");
-        break;
-    case PROBE_DISCO_ITEMS:
-        buf_printf(&payload,
-                   "<query xmlns='" NS_ITEMS "'><set xmlns='" NS_RSM
-                   "'><max>%d</max>",
-                   RSM_PAGE);
-        if (after) {
-            buf_puts(&payload, "<after>");
-            buf_put_xml(&payload, after);
-            buf_puts(&payload, "</after>");
-        }
-        buf_puts(&payload, "</set></query>");
-        break;
-    default:
-        DIE_BUG("probe kind %d", kind);
-    }
+    probe_query_payload(kind, after, &payload);
     pd->pending++;
     pd->res.queries++;
     session_iq(pd->s, "get", address, payload.data, pd->lim->iq_timeout_ms,

@@ -45,6 +45,12 @@ enum probe_kind {
 const char *probe_outcome_name(enum probe_outcome o);
 const char *probe_kind_name(enum probe_kind k);
 
+struct buf;
+/* Appends the <query/> a probe of this kind sends; after: the RSM <after>
+ * of the next disco#items page, or NULL for the first. */
+void probe_query_payload(enum probe_kind kind, const char *after,
+                         struct buf *out);
+
 /* Kind of an entity from its identities ("server", "muc", "pubsub",
  * "upload", "proxy", "gateway", "other"), as stored in entities.kind. */
 const char *probe_entity_kind(const struct disco_info *info, bool is_domain);
