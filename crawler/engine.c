@@ -416,7 +416,7 @@ static void refill(struct engine *s)
      * full batch, or a quarter of the slots if that is less, keeps at least
      * three quarters of them busy */
     int want = XC_MAX(1, XC_MIN(s->p.claim_batch, s->p.max_domains_in_flight / 4));
-    if (room <= 0 || room < want)
+    if (room < want)
         return;
     bool online = false;
     for (size_t k = 0; k < s->n_sessions && !online; k++)
